@@ -1,0 +1,20 @@
+//! The pure licensing domain of lisens: the typed model of owners and module
+//! licenses, the license spec a vendor writes, the signed license document and
+//! its verification. Nothing here does I/O, async or SQL, so every rule can be
+//! tested (and fuzzed) in microseconds and every other crate builds on it.
+
+pub mod document;
+pub mod error;
+pub mod keys;
+pub mod model;
+pub mod names;
+pub mod spec;
+
+pub use document::{
+    module_signed_bytes, owner_signed_bytes, verify_module_row, verify_owner_row, LicenseContent,
+    VerifiedLicense, VerifiedModule,
+};
+pub use error::{LicenseError, ParseError};
+pub use keys::{KeyId, PublicKey, SigningKey};
+pub use model::{DeploymentType, ExtraFlags, ExtraInfo, ModuleLicense, ModuleSet, ModuleType, Owner};
+pub use names::{LicenseCount, ModuleName, OwnerName, SerialNumber};
