@@ -303,6 +303,29 @@ pub fn verify_module_row(key: &PublicKey, module: &ModuleLicense, signature: &[u
     verify_one(key, &module_signed_bytes(module), signature)
 }
 
+/// Checks many stored module rows signed by one key, in one batch when all
+/// are good (the common case), one by one to find the bad ones otherwise.
+/// Returns a verdict per row, in order.
+pub fn verify_module_rows(key: &PublicKey, rows: &[(&ModuleLicense, &[u8])]) -> Vec<bool> {
+    let messages: Vec<Vec<u8>> = rows.iter().map(|(m, _)| module_signed_bytes(m)).collect();
+    let parsed: Option<Vec<ed25519_dalek::Signature>> = rows
+        .iter()
+        .map(|(_, s)| ed25519_dalek::Signature::from_slice(s).ok())
+        .collect();
+    if let Some(sigs) = parsed {
+        let msgs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        let keys = vec![*key.dalek(); sigs.len()];
+        if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok() {
+            return vec![true; rows.len()];
+        }
+    }
+    messages
+        .iter()
+        .zip(rows)
+        .map(|(m, (_, s))| verify_one(key, m, s))
+        .collect()
+}
+
 /// Checks a stored owner row against its stored signature.
 pub fn verify_owner_row(key: &PublicKey, record: &OwnerRecord, signature: &[u8]) -> bool {
     verify_one(key, &owner_signed_bytes(record), signature)

@@ -11,8 +11,8 @@ pub mod names;
 pub mod spec;
 
 pub use document::{
-    module_signed_bytes, owner_signed_bytes, verify_module_row, verify_owner_row, LicenseContent,
-    VerifiedLicense, VerifiedModule,
+    module_signed_bytes, modules_digest, owner_signed_bytes, verify_module_row, verify_module_rows,
+    verify_owner_row, LicenseContent, OwnerRecord, VerifiedLicense, VerifiedModule,
 };
 pub use error::{LicenseError, ParseError};
 pub use keys::{KeyId, PublicKey, SigningKey};

@@ -1,1 +1,162 @@
+//! Persistence for a lisens installation. One small API over two backends:
+//! SQLite (embedded, the default) and PostgreSQL (for several application
+//! servers on one database), with the same schema and behaviour. Migrations
+//! are embedded per backend and applied when the store opens. No module row
+//! leaves this crate as licensed before its signature has been re-checked.
 
+mod license;
+mod users;
+mod verdicts;
+
+use std::str::FromStr;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use license::{LicenseStatus, ModuleStatus, OwnerStatus};
+pub use users::NewAssociate;
+
+use lisens_core::PublicKey;
+use verdicts::VerdictCache;
+
+/// Errors of the store, each with a stable machine code.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
+    BadUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("a license of owner {0:?} is already loaded; a new license for it goes through activation")]
+    OwnerExists(String),
+    #[error("owner {owner:?} is trusted with key {trusted}, but this license is signed by key {signed}")]
+    OwnerKeyMismatch {
+        owner: String,
+        trusted: String,
+        signed: String,
+    },
+    #[error("{0} already exists")]
+    Duplicate(String),
+}
+
+impl StoreError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::BadUrl(_) => "DATABASE_URL_INVALID",
+            StoreError::Database(_) | StoreError::Migration(_) => "DATABASE_ERROR",
+            StoreError::OwnerExists(_) => "LICENSE_OWNER_EXISTS",
+            StoreError::OwnerKeyMismatch { .. } => "LICENSE_OWNER_KEY_MISMATCH",
+            StoreError::Duplicate(_) => "ALREADY_EXISTS",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The installation's database.
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    verdicts: VerdictCache,
+    pinned: Vec<PublicKey>,
+}
+
+impl Store {
+    /// Opens (creating a SQLite file when missing) and migrates the database.
+    /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite://") {
+            if rest.is_empty() || rest.contains(":memory:") {
+                return Err(StoreError::BadUrl(url.to_owned()));
+            }
+            let sep = if rest.contains('?') { '&' } else { '?' };
+            let url = if rest.contains("mode=") {
+                url.to_owned()
+            } else {
+                format!("{url}{sep}mode=rwc")
+            };
+            (Backend::Sqlite, url)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::BadUrl(url.to_owned()));
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool_options = match backend {
+            Backend::Sqlite => AnyPoolOptions::new().max_connections(8).after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the one writer; writers
+                    // queue on the busy timeout instead of failing at once.
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => AnyPoolOptions::new().max_connections(16),
+        };
+        let pool = pool_options.connect_with(options).await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self {
+            pool,
+            backend,
+            verdicts: VerdictCache::default(),
+            pinned: Vec::new(),
+        })
+    }
+
+    /// Pins the keys this process trusts. When any are pinned, an owner
+    /// whose key is not among them is invalid, whatever the database says:
+    /// someone able to edit the database cannot slip in a key of their own.
+    pub fn with_pinned_keys(mut self, keys: Vec<PublicKey>) -> Self {
+        self.pinned = keys;
+        self
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// How many signatures this store has checked for real (cache misses).
+    pub fn signature_checks(&self) -> u64 {
+        self.verdicts.checks()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at BEGIN
+    /// (`BEGIN IMMEDIATE`) so two writers never deadlock upgrading read locks.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .expect("0 is a valid nanosecond")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339 formats any UTC time")
+}

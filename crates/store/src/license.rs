@@ -1,0 +1,511 @@
+//! Signed license rows: loading a verified license, and reading the licenses
+//! back with every row's signature re-checked (through the verdict cache).
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use lisens_core::{
+    module_signed_bytes, modules_digest, owner_signed_bytes, verify_module_rows, verify_owner_row,
+    DeploymentType, ExtraFlags, ExtraInfo, KeyId, LicenseCount, ModuleLicense, ModuleName, ModuleType, Owner,
+    OwnerName, OwnerRecord, PublicKey, SerialNumber, VerifiedLicense,
+};
+use serde::Serialize;
+use sqlx::FromRow;
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime};
+
+use crate::verdicts::VerdictCache;
+use crate::{now_rfc3339, Store, StoreError};
+
+/// What `lisens license status --json` prints: every owner with every module
+/// row, whether its signature still holds, and what is licensed, in use and
+/// available. The shape is documented in `docs/license-format.md`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LicenseStatus {
+    pub owners: Vec<OwnerStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OwnerStatus {
+    pub owner_name: String,
+    pub company_name: String,
+    pub serial: String,
+    pub deployment_type: String,
+    pub license_version: i64,
+    pub license_url: String,
+    pub expiration: Option<String>,
+    pub grace_to: Option<String>,
+    pub maintenance_to: Option<String>,
+    pub next_check_date: Option<String>,
+    pub admin_warning_date: Option<String>,
+    pub key_id: String,
+    /// The owner row's signature holds and its module rows are exactly the
+    /// signed set. When false, none of its modules counts as licensed.
+    pub valid: bool,
+    pub problem: Option<String>,
+    pub modules: Vec<ModuleStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ModuleStatus {
+    pub name: String,
+    pub description: String,
+    pub version: i64,
+    #[serde(rename = "type")]
+    pub module_type: String,
+    pub plan: bool,
+    pub hidden: bool,
+    /// Licensed count; 0 when the row or its owner is not valid.
+    pub total: i64,
+    pub in_use: i64,
+    pub available: i64,
+    /// The row's own signature holds.
+    pub valid: bool,
+    pub problem: Option<String>,
+}
+
+#[derive(FromRow)]
+struct OwnerRow {
+    id: i64,
+    owner_name: String,
+    owner_description: String,
+    company_name: String,
+    serial_number: String,
+    deployment_type: String,
+    license_version: i64,
+    license_url: String,
+    issued_at: String,
+    expiration: Option<String>,
+    grace_to: Option<String>,
+    maintenance_to: Option<String>,
+    next_check_date: Option<String>,
+    admin_warning_date: Option<String>,
+    module_count: i64,
+    modules_digest: String,
+    key_id: String,
+    signature: String,
+}
+
+#[derive(FromRow)]
+struct ModuleRow {
+    id: i64,
+    owner_id: i64,
+    module_name: String,
+    module_description: String,
+    module_version: i64,
+    tooltip: String,
+    module_type: i64,
+    license_count: i64,
+    extra_flags: i64,
+    extra_info: String,
+    sort_order: i64,
+    hidden: i64,
+    unrestricted: i64,
+    prerequisite_module: Option<String>,
+    signature: String,
+}
+
+const OWNER_COLUMNS: &str = "id, owner_name, owner_description, company_name, serial_number, \
+    deployment_type, license_version, license_url, issued_at, expiration, grace_to, maintenance_to, \
+    next_check_date, admin_warning_date, module_count, modules_digest, key_id, signature";
+const MODULE_COLUMNS: &str = "id, owner_id, module_name, module_description, module_version, tooltip, \
+    module_type, license_count, extra_flags, extra_info, sort_order, hidden, unrestricted, \
+    prerequisite_module, signature";
+
+impl Store {
+    /// Stores a verified license as the first license of its owner, and
+    /// trusts `key` for that owner from now on.
+    pub async fn load_license(&self, license: &VerifiedLicense, key: &PublicKey) -> Result<(), StoreError> {
+        if key.id() != license.key_id() {
+            return Err(StoreError::OwnerKeyMismatch {
+                owner: license.owner().name.to_string(),
+                trusted: key.id().to_string(),
+                signed: license.key_id().to_string(),
+            });
+        }
+        let owner = license.owner();
+        let record = license.record();
+        let now = now_rfc3339();
+        let mut tx = self.begin_write().await?;
+        let trusted: Vec<(String,)> = sqlx::query_as("SELECT key_id FROM trusted_key WHERE owner_name = $1")
+            .bind(owner.name.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+        if let Some((other,)) = trusted.iter().find(|(k,)| k != key.id().as_str()) {
+            return Err(StoreError::OwnerKeyMismatch {
+                owner: owner.name.to_string(),
+                trusted: other.clone(),
+                signed: key.id().to_string(),
+            });
+        }
+        let existing: Option<(i64,)> = sqlx::query_as("SELECT id FROM module_owner WHERE owner_name = $1")
+            .bind(owner.name.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if existing.is_some() {
+            return Err(StoreError::OwnerExists(owner.name.to_string()));
+        }
+        if trusted.is_empty() {
+            sqlx::query(
+                "INSERT INTO trusted_key (owner_name, key_id, public_key, added_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(owner.name.as_str())
+            .bind(key.id().as_str())
+            .bind(key.to_text().trim())
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let (owner_id,): (i64,) = sqlx::query_as(
+            "INSERT INTO module_owner (owner_name, owner_description, company_name, serial_number, \
+             deployment_type, license_version, license_url, issued_at, expiration, grace_to, maintenance_to, \
+             next_check_date, admin_warning_date, module_count, modules_digest, key_id, signature, loaded_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+        )
+        .bind(owner.name.as_str())
+        .bind(&owner.description)
+        .bind(&owner.company_name)
+        .bind(owner.serial.as_str())
+        .bind(owner.deployment_type.as_str())
+        .bind(i64::from(owner.license_version))
+        .bind(&owner.license_url)
+        .bind(format_time(owner.issued_at))
+        .bind(owner.expiration.map(format_date))
+        .bind(owner.grace_to.map(format_date))
+        .bind(owner.maintenance_to.map(format_date))
+        .bind(owner.next_check_date.map(format_date))
+        .bind(owner.admin_warning_date.map(format_date))
+        .bind(i64::from(record.module_count))
+        .bind(&record.modules_digest)
+        .bind(record.key_id.as_str())
+        .bind(B64.encode(license.owner_signature()))
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for vm in license.verified_modules() {
+            let m = &vm.module;
+            sqlx::query(
+                "INSERT INTO module_license (owner_id, module_name, module_description, module_version, tooltip, \
+                 module_type, license_count, extra_flags, extra_info, sort_order, hidden, unrestricted, \
+                 prerequisite_module, signature) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(owner_id)
+            .bind(m.name.as_str())
+            .bind(&m.description)
+            .bind(i64::from(m.version))
+            .bind(&m.tooltip)
+            .bind(m.module_type.code())
+            .bind(i64::from(m.count.get()))
+            .bind(m.extra_flags.code())
+            .bind(m.extra_info.to_string())
+            .bind(i64::from(m.sort_order))
+            .bind(i64::from(m.hidden))
+            .bind(i64::from(m.unrestricted))
+            .bind(m.prerequisite.as_ref().map(ModuleName::as_str))
+            .bind(B64.encode(vm.signature))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every owner and module with its verdict and counts. Each row's
+    /// signature is re-checked; unchanged rows hit the verdict cache.
+    pub async fn license_status(&self) -> Result<LicenseStatus, StoreError> {
+        let keys: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT owner_name, key_id, public_key FROM trusted_key")
+                .fetch_all(&self.pool)
+                .await?;
+        let owners: Vec<OwnerRow> =
+            sqlx::query_as(&format!("SELECT {OWNER_COLUMNS} FROM module_owner ORDER BY id"))
+                .fetch_all(&self.pool)
+                .await?;
+        let modules: Vec<ModuleRow> = sqlx::query_as(&format!(
+            "SELECT {MODULE_COLUMNS} FROM module_license ORDER BY owner_id, sort_order, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let in_use: HashMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
+            "SELECT module_license_id, COUNT(*) FROM license_assoc_link GROUP BY module_license_id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .collect();
+
+        let mut by_owner: HashMap<i64, Vec<ModuleRow>> = HashMap::new();
+        for m in modules {
+            by_owner.entry(m.owner_id).or_default().push(m);
+        }
+        let mut out = Vec::with_capacity(owners.len());
+        for o in owners {
+            let rows = by_owner.remove(&o.id).unwrap_or_default();
+            let key = self.owner_key(&keys, &o);
+            out.push(self.owner_status(o, rows, key, &in_use).await);
+        }
+        Ok(LicenseStatus { owners: out })
+    }
+
+    fn owner_key(&self, keys: &[(String, String, String)], o: &OwnerRow) -> Result<PublicKey, String> {
+        let (_, _, text) = keys
+            .iter()
+            .find(|(owner, id, _)| owner == &o.owner_name && id == &o.key_id)
+            .ok_or_else(|| format!("no trusted key {} for owner {}", o.key_id, o.owner_name))?;
+        let key = PublicKey::parse(text).map_err(|e| format!("trusted key {}: {e}", o.key_id))?;
+        if key.id().as_str() != o.key_id {
+            return Err(format!("trusted key row {} holds another key", o.key_id));
+        }
+        if !self.pinned.is_empty() && !self.pinned.contains(&key) {
+            return Err(format!(
+                "key {} is not among the keys this server was started with",
+                o.key_id
+            ));
+        }
+        Ok(key)
+    }
+
+    async fn owner_status(
+        &self,
+        o: OwnerRow,
+        rows: Vec<ModuleRow>,
+        key: Result<PublicKey, String>,
+        in_use: &HashMap<i64, i64>,
+    ) -> OwnerStatus {
+        // Each module: parse its columns back into the signed type, then
+        // check the signature (cached by the exact bytes).
+        let parsed: Vec<Result<(ModuleLicense, Vec<u8>), String>> = rows.iter().map(parse_module).collect();
+        let verdicts: Vec<Result<(), String>> = match &key {
+            Err(e) => parsed.iter().map(|_| Err(e.clone())).collect(),
+            Ok(key) => {
+                let ok: Vec<Option<(&ModuleLicense, &[u8])>> = parsed
+                    .iter()
+                    .map(|p| p.as_ref().ok().map(|(m, s)| (m, s.as_slice())))
+                    .collect();
+                let checked = check_modules(&self.verdicts, key, &ok).await;
+                parsed
+                    .iter()
+                    .zip(checked)
+                    .map(|(p, good)| match p {
+                        Err(e) => Err(e.clone()),
+                        Ok(_) if good => Ok(()),
+                        Ok(_) => Err("signature does not match the row".to_owned()),
+                    })
+                    .collect()
+            }
+        };
+
+        let owner_problem = match &key {
+            Err(e) => Some(e.clone()),
+            Ok(key) => self.check_owner(key, &o, &rows).err(),
+        };
+        let owner_valid = owner_problem.is_none();
+        let modules = rows
+            .iter()
+            .zip(verdicts)
+            .map(|(r, verdict)| {
+                let valid = verdict.is_ok();
+                let total = if valid && owner_valid { r.license_count } else { 0 };
+                let used = in_use.get(&r.id).copied().unwrap_or(0);
+                ModuleStatus {
+                    name: r.module_name.clone(),
+                    description: r.module_description.clone(),
+                    version: r.module_version,
+                    module_type: ModuleType::from_code(r.module_type)
+                        .map(|t| t.as_str().to_owned())
+                        .unwrap_or_else(|_| format!("unknown({})", r.module_type)),
+                    plan: r.extra_flags == ExtraFlags::Plan.code(),
+                    hidden: r.hidden != 0,
+                    total,
+                    in_use: used,
+                    available: (total - used).max(0),
+                    valid,
+                    problem: verdict.err(),
+                }
+            })
+            .collect();
+        OwnerStatus {
+            owner_name: o.owner_name,
+            company_name: o.company_name,
+            serial: o.serial_number,
+            deployment_type: o.deployment_type,
+            license_version: o.license_version,
+            license_url: o.license_url,
+            expiration: o.expiration,
+            grace_to: o.grace_to,
+            maintenance_to: o.maintenance_to,
+            next_check_date: o.next_check_date,
+            admin_warning_date: o.admin_warning_date,
+            key_id: o.key_id,
+            valid: owner_valid,
+            problem: owner_problem,
+            modules,
+        }
+    }
+
+    /// The owner row's own signature, and that its module rows are exactly
+    /// the signed set (count, and digest over the signatures in order).
+    fn check_owner(&self, key: &PublicKey, o: &OwnerRow, rows: &[ModuleRow]) -> Result<(), String> {
+        let record = parse_owner(o)?;
+        let sig = B64
+            .decode(&o.signature)
+            .map_err(|_| "owner signature is not base64".to_owned())?;
+        let signed = owner_signed_bytes(&record);
+        let cache_key = VerdictCache::key(key.as_bytes(), &signed, &sig);
+        let good = match self.verdicts.get(&cache_key) {
+            Some(v) => v,
+            None => {
+                self.verdicts.count_checks(1);
+                let v = verify_owner_row(key, &record, &sig);
+                self.verdicts.put_all([(cache_key, v)]);
+                v
+            }
+        };
+        if !good {
+            return Err("owner signature does not match the owner row".into());
+        }
+        let sigs: Vec<[u8; 64]> = rows
+            .iter()
+            .map(|r| {
+                B64.decode(&r.signature)
+                    .ok()
+                    .and_then(|s| s.try_into().ok())
+                    .unwrap_or([0; 64])
+            })
+            .collect();
+        if sigs.len() != record.module_count as usize || modules_digest(sigs.iter()) != record.modules_digest
+        {
+            return Err(format!(
+                "the module rows are not the set the owner signed ({} rows stored, {} signed): a row was added, removed or reordered",
+                sigs.len(),
+                record.module_count
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks module signatures through the cache; misses are verified together
+/// off the async executor. `None` entries (rows that did not parse) are false.
+async fn check_modules(
+    cache: &VerdictCache,
+    key: &PublicKey,
+    rows: &[Option<(&ModuleLicense, &[u8])>],
+) -> Vec<bool> {
+    let mut out = vec![false; rows.len()];
+    let mut misses: Vec<(usize, [u8; 32], ModuleLicense, Vec<u8>)> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let Some((m, sig)) = row else { continue };
+        let k = VerdictCache::key(key.as_bytes(), &module_signed_bytes(m), sig);
+        match cache.get(&k) {
+            Some(v) => out[i] = v,
+            None => misses.push((i, k, (*m).clone(), sig.to_vec())),
+        }
+    }
+    if misses.is_empty() {
+        return out;
+    }
+    cache.count_checks(misses.len());
+    let key = key.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let refs: Vec<(&ModuleLicense, &[u8])> =
+            misses.iter().map(|(_, _, m, s)| (m, s.as_slice())).collect();
+        let verdicts = verify_module_rows(&key, &refs);
+        misses
+            .into_iter()
+            .zip(verdicts)
+            .map(|((i, k, _, _), v)| (i, k, v))
+            .collect::<Vec<_>>()
+    })
+    .await;
+    match checked {
+        Ok(checked) => {
+            for (i, _, v) in &checked {
+                out[*i] = *v;
+            }
+            cache.put_all(checked.into_iter().map(|(_, k, v)| (k, v)));
+        }
+        // A panic while verifying is a bug; treat the rows as unverified.
+        Err(e) => tracing::error!("signature check task failed: {e}"),
+    }
+    out
+}
+
+fn parse_module(r: &ModuleRow) -> Result<(ModuleLicense, Vec<u8>), String> {
+    let bad = |col: &str, e: &dyn std::fmt::Display| format!("column {col} does not parse: {e}");
+    let u32_col = |col: &str, v: i64| u32::try_from(v).map_err(|e| bad(col, &e));
+    let bool_col = |col: &str, v: i64| match v {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(bad(col, &format!("{other} is not 0 or 1"))),
+    };
+    let module = ModuleLicense {
+        name: ModuleName::parse(&r.module_name).map_err(|e| bad("module_name", &e))?,
+        description: r.module_description.clone(),
+        version: u32_col("module_version", r.module_version)?,
+        tooltip: r.tooltip.clone(),
+        module_type: ModuleType::from_code(r.module_type).map_err(|e| bad("module_type", &e))?,
+        count: LicenseCount::new(u32_col("license_count", r.license_count)?)
+            .map_err(|e| bad("license_count", &e))?,
+        extra_flags: ExtraFlags::from_code(r.extra_flags).map_err(|e| bad("extra_flags", &e))?,
+        extra_info: ExtraInfo::parse(&r.extra_info).map_err(|e| bad("extra_info", &e))?,
+        sort_order: u32_col("sort_order", r.sort_order)?,
+        hidden: bool_col("hidden", r.hidden)?,
+        unrestricted: bool_col("unrestricted", r.unrestricted)?,
+        prerequisite: r
+            .prerequisite_module
+            .as_deref()
+            .map(ModuleName::parse)
+            .transpose()
+            .map_err(|e| bad("prerequisite_module", &e))?,
+    };
+    let sig = B64.decode(&r.signature).map_err(|e| bad("signature", &e))?;
+    Ok((module, sig))
+}
+
+fn parse_owner(o: &OwnerRow) -> Result<OwnerRecord, String> {
+    let bad = |col: &str, e: &dyn std::fmt::Display| format!("owner column {col} does not parse: {e}");
+    let date = |col: &str, v: &Option<String>| -> Result<Option<Date>, String> {
+        v.as_deref()
+            .map(|s| parse_date(s).map_err(|e| bad(col, &e)))
+            .transpose()
+    };
+    let owner = Owner {
+        name: OwnerName::parse(&o.owner_name).map_err(|e| bad("owner_name", &e))?,
+        description: o.owner_description.clone(),
+        company_name: o.company_name.clone(),
+        serial: SerialNumber::parse(&o.serial_number).map_err(|e| bad("serial_number", &e))?,
+        deployment_type: DeploymentType::parse(&o.deployment_type).map_err(|e| bad("deployment_type", &e))?,
+        license_version: u32::try_from(o.license_version).map_err(|e| bad("license_version", &e))?,
+        license_url: o.license_url.clone(),
+        issued_at: OffsetDateTime::parse(&o.issued_at, &Rfc3339).map_err(|e| bad("issued_at", &e))?,
+        expiration: date("expiration", &o.expiration)?,
+        grace_to: date("grace_to", &o.grace_to)?,
+        maintenance_to: date("maintenance_to", &o.maintenance_to)?,
+        next_check_date: date("next_check_date", &o.next_check_date)?,
+        admin_warning_date: date("admin_warning_date", &o.admin_warning_date)?,
+    };
+    Ok(OwnerRecord {
+        key_id: KeyId::parse(&o.key_id).map_err(|e| bad("key_id", &e))?,
+        module_count: u32::try_from(o.module_count).map_err(|e| bad("module_count", &e))?,
+        modules_digest: o.modules_digest.clone(),
+        owner,
+    })
+}
+
+const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+fn format_date(d: Date) -> String {
+    d.format(DATE_FORMAT).expect("dates format")
+}
+
+fn parse_date(s: &str) -> Result<Date, time::error::Parse> {
+    Date::parse(s, DATE_FORMAT)
+}
+
+fn format_time(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).expect("RFC 3339 formats any time")
+}
