@@ -192,24 +192,7 @@ impl VerifiedLicense {
     /// Verifies an armored license document against the trusted keys.
     pub fn verify(document: &str, trusted: &[PublicKey]) -> Result<Self, LicenseError> {
         let body = dearmor(document)?;
-        let text = std::str::from_utf8(&body).map_err(|_| malformed("body is not UTF-8"))?;
-        let rest = text
-            .strip_prefix(HEADER)
-            .and_then(|r| r.strip_prefix('\n'))
-            .ok_or_else(|| malformed("unknown format header"))?;
-        let rest = rest
-            .strip_suffix('\n')
-            .ok_or_else(|| malformed("body must end with a newline"))?;
-        let mut lines = rest.split('\n');
-        let (owner_payload, owner_sig) = record_pair(&mut lines, "owner")?;
-        let mut pairs = Vec::new();
-        while let Some(line) = lines.next() {
-            if pairs.len() >= MAX_MODULES {
-                return Err(malformed("too many module rows"));
-            }
-            let mut one = std::iter::once(line).chain(lines.next());
-            pairs.push(record_pair(&mut one, "module")?);
-        }
+        let (owner_payload, owner_sig, pairs) = split_records(&body)?;
 
         // Find the key before checking signatures; the id is a hint, the
         // signature below is the proof.
@@ -285,6 +268,54 @@ impl std::ops::Deref for VerifiedLicense {
     fn deref(&self) -> &LicenseContent {
         &self.content
     }
+}
+
+/// A license document's content read WITHOUT checking any signature, for
+/// `lisens license inspect`: what a file claims, never what is licensed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnverifiedLicense {
+    pub record: OwnerRecord,
+    pub modules: Vec<ModuleLicense>,
+}
+
+impl UnverifiedLicense {
+    pub fn parse(document: &str) -> Result<Self, LicenseError> {
+        let body = dearmor(document)?;
+        let (owner_payload, _, pairs) = split_records(&body)?;
+        Ok(Self {
+            record: parse_canonical(owner_payload, "owner")?,
+            modules: pairs
+                .iter()
+                .map(|(p, _)| parse_canonical(p, "module"))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+type Records<'a> = (&'a str, [u8; 64], Vec<(&'a str, [u8; 64])>);
+
+/// Splits a decoded body into the owner record and the module records,
+/// each as its exact payload bytes and its signature.
+fn split_records(body: &[u8]) -> Result<Records<'_>, LicenseError> {
+    let text = std::str::from_utf8(body).map_err(|_| malformed("body is not UTF-8"))?;
+    let rest = text
+        .strip_prefix(HEADER)
+        .and_then(|r| r.strip_prefix('\n'))
+        .ok_or_else(|| malformed("unknown format header"))?;
+    let rest = rest
+        .strip_suffix('\n')
+        .ok_or_else(|| malformed("body must end with a newline"))?;
+    let mut lines = rest.split('\n');
+    let (owner_payload, owner_sig) = record_pair(&mut lines, "owner")?;
+    let mut pairs = Vec::new();
+    while let Some(line) = lines.next() {
+        if pairs.len() >= MAX_MODULES {
+            return Err(malformed("too many module rows"));
+        }
+        let mut one = std::iter::once(line).chain(lines.next());
+        pairs.push(record_pair(&mut one, "module")?);
+    }
+    Ok((owner_payload, owner_sig, pairs))
 }
 
 /// The bytes signed for a module row. The store recomputes them from a row's

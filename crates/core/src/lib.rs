@@ -12,7 +12,7 @@ pub mod spec;
 
 pub use document::{
     module_signed_bytes, modules_digest, owner_signed_bytes, verify_module_row, verify_module_rows,
-    verify_owner_row, LicenseContent, OwnerRecord, VerifiedLicense, VerifiedModule,
+    verify_owner_row, LicenseContent, OwnerRecord, UnverifiedLicense, VerifiedLicense, VerifiedModule,
 };
 pub use error::{LicenseError, ParseError};
 pub use keys::{KeyId, PublicKey, SigningKey};

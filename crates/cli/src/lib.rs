@@ -1,0 +1,314 @@
+//! The `lisens` command line: the vendor's key and issuing commands, the
+//! installation's license commands, the server, and the one-command demo.
+//! Every failure prints `error[CODE]: message` on stderr and exits 1; usage
+//! errors exit 2.
+
+mod demo;
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use lisens_core::{LicenseError, PublicKey, UnverifiedLicense, VerifiedLicense};
+use lisens_issuer::IssuerError;
+use lisens_store::{Store, StoreError};
+
+#[derive(Parser)]
+#[command(
+    name = "lisens",
+    version,
+    about = "Self-hosted license management: issue, verify, load and serve signed licenses"
+)]
+pub struct Cli {
+    /// Installation database: sqlite://PATH (the default, embedded) or postgres://USER@HOST:PORT/DB.
+    #[arg(
+        long,
+        global = true,
+        env = "LISENS_DATABASE_URL",
+        default_value = "sqlite://lisens.db"
+    )]
+    database: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make (or reuse) a demo installation in a directory and serve it.
+    Demo(demo::DemoArgs),
+    /// Serve the installation's HTTP API.
+    Serve(ServeArgs),
+    /// The vendor's side: keys and signing.
+    #[command(subcommand)]
+    Issuer(IssuerCommand),
+    /// The installation's licenses.
+    #[command(subcommand)]
+    License(LicenseCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Public key file(s) this server trusts; owners signed by other keys are invalid.
+    #[arg(long = "public-key", env = "LISENS_PUBLIC_KEY", value_delimiter = ',')]
+    public_keys: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum IssuerCommand {
+    /// Create a new Ed25519 key pair: DIR/issuer.key (mode 0600) and DIR/issuer.pub.
+    Keygen {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Sign the license a spec (TOML) describes into a license file.
+    Issue {
+        /// The issuer's private key (issuer.key).
+        #[arg(long)]
+        key: PathBuf,
+        /// The license spec, e.g. examples/demo-license.toml.
+        #[arg(long)]
+        spec: PathBuf,
+        /// Where to write the license file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum LicenseCommand {
+    /// Check a license file's signatures; prints a summary.
+    Verify {
+        file: PathBuf,
+        #[arg(long = "public-key")]
+        public_key: PathBuf,
+    },
+    /// Show what a license file contains (verified when --public-key is given).
+    Inspect {
+        file: PathBuf,
+        #[arg(long = "public-key")]
+        public_key: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load a license file as the first license of its owner.
+    Load {
+        file: PathBuf,
+        #[arg(long = "public-key")]
+        public_key: PathBuf,
+    },
+    /// Every owner and module: licensed, in use, available, and whether each row is intact.
+    Status {
+        #[arg(long)]
+        json: bool,
+        /// Pin the trusted key(s): owners signed by other keys are reported invalid.
+        #[arg(long = "public-key", env = "LISENS_PUBLIC_KEY", value_delimiter = ',')]
+        public_keys: Vec<PathBuf>,
+    },
+}
+
+/// A failure with its stable code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Failure {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+macro_rules! failure_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Failure {
+            fn from(e: $t) -> Self {
+                Failure::new(e.code(), e.to_string())
+            }
+        }
+    )*};
+}
+failure_from!(StoreError, IssuerError, LicenseError);
+
+type Outcome = Result<(), Failure>;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return report(Failure::new("RUNTIME_ERROR", e.to_string())),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => report(f),
+    }
+}
+
+fn report(f: Failure) -> ExitCode {
+    eprintln!("error[{}]: {}", f.code, f.message);
+    ExitCode::FAILURE
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LISENS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Outcome {
+    match cli.command {
+        Command::Demo(args) => demo::run(args).await,
+        Command::Serve(args) => serve(&cli.database, args).await,
+        Command::Issuer(IssuerCommand::Keygen { dir }) => {
+            let key = lisens_issuer::keygen(&dir)?;
+            println!(
+                "wrote {} (secret, mode 0600) and {}\nkey id {}",
+                dir.join(lisens_issuer::SECRET_FILE).display(),
+                dir.join(lisens_issuer::PUBLIC_FILE).display(),
+                key.public().id()
+            );
+            Ok(())
+        }
+        Command::Issuer(IssuerCommand::Issue { key, spec, out }) => {
+            let key = lisens_issuer::read_signing_key(&key)?;
+            let spec_text = read_text(&spec)?;
+            let document = lisens_issuer::issue(&spec_text, &key)?;
+            write_atomically(&out, &document)?;
+            let license = VerifiedLicense::verify(&document, &[key.public().clone()])?;
+            println!("wrote {}: {}", out.display(), output::summary(&license));
+            Ok(())
+        }
+        Command::License(cmd) => license(&cli.database, cmd).await,
+    }
+}
+
+async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
+    match cmd {
+        LicenseCommand::Verify { file, public_key } => {
+            let key = lisens_issuer::read_public_key(&public_key)?;
+            let license = VerifiedLicense::verify(&read_text(&file)?, &[key])?;
+            println!("OK {}", output::summary(&license));
+            Ok(())
+        }
+        LicenseCommand::Inspect {
+            file,
+            public_key,
+            json,
+        } => {
+            let text = read_text(&file)?;
+            let unverified = UnverifiedLicense::parse(&text)?;
+            let verified = match public_key {
+                None => None,
+                Some(path) => {
+                    let key = lisens_issuer::read_public_key(&path)?;
+                    Some(VerifiedLicense::verify(&text, &[key]).map_err(|e| e.code()))
+                }
+            };
+            output::inspect(
+                &unverified,
+                verified.as_ref().map(|r| r.as_ref().map(|_| ()).map_err(|c| *c)),
+                json,
+            );
+            match verified {
+                Some(Err(_)) => Err(Failure::new(
+                    "LICENSE_SIGNATURE_INVALID",
+                    "the license does not verify",
+                )),
+                _ => Ok(()),
+            }
+        }
+        LicenseCommand::Load { file, public_key } => {
+            let key = lisens_issuer::read_public_key(&public_key)?;
+            let license = VerifiedLicense::verify(&read_text(&file)?, std::slice::from_ref(&key))?;
+            let store = Store::open(database).await?;
+            store.load_license(&license, &key).await?;
+            println!("loaded {}", output::summary(&license));
+            Ok(())
+        }
+        LicenseCommand::Status { json, public_keys } => {
+            let store = Store::open(database)
+                .await?
+                .with_pinned_keys(read_public_keys(&public_keys)?);
+            let status = store.license_status().await?;
+            output::status(&status, json);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(database: &str, args: ServeArgs) -> Outcome {
+    let store = Store::open(database)
+        .await?
+        .with_pinned_keys(read_public_keys(&args.public_keys)?);
+    serve_store(store, &args.listen, |addr| {
+        println!("lisens listening on http://{addr}/")
+    })
+    .await
+}
+
+pub(crate) async fn serve_store(
+    store: Store,
+    listen: &str,
+    announce: impl FnOnce(std::net::SocketAddr),
+) -> Outcome {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Failure::new("LISTEN_FAILED", format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Failure::new("LISTEN_FAILED", e.to_string()))?;
+    announce(addr);
+    let state = lisens_server::AppState {
+        store: Arc::new(store),
+    };
+    lisens_server::serve(listener, state, lisens_server::shutdown_signal())
+        .await
+        .map_err(|e| Failure::new("SERVER_ERROR", e.to_string()))
+}
+
+fn read_public_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, Failure> {
+    paths
+        .iter()
+        .map(|p| lisens_issuer::read_public_key(p).map_err(Failure::from))
+        .collect()
+}
+
+/// License files and specs are small; a huge file is a mistake or an attack.
+const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+
+fn read_text(path: &Path) -> Result<String, Failure> {
+    let unreadable =
+        |e: &dyn std::fmt::Display| Failure::new("FILE_UNREADABLE", format!("{}: {e}", path.display()));
+    let meta = std::fs::metadata(path).map_err(|e| unreadable(&e))?;
+    if meta.len() > MAX_INPUT_BYTES {
+        return Err(Failure::new(
+            "FILE_TOO_LARGE",
+            format!("{}: larger than {MAX_INPUT_BYTES} bytes", path.display()),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| unreadable(&e))?;
+    String::from_utf8(bytes)
+        .map_err(|_| Failure::new("FILE_NOT_UTF8", format!("{}: not UTF-8 text", path.display())))
+}
+
+/// Writes through a temporary file and a rename, so a crash never leaves a
+/// half-written license file behind.
+fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
+    let failed = |e: std::io::Error| Failure::new("FILE_UNWRITABLE", format!("{}: {e}", path.display()));
+    let tmp = path.with_extension("lic.tmp");
+    std::fs::write(&tmp, text).map_err(failed)?;
+    std::fs::rename(&tmp, path).map_err(failed)
+}

@@ -1,0 +1,160 @@
+//! What the commands print: short summaries, tables for people, JSON for programs.
+
+use lisens_core::{ModuleLicense, UnverifiedLicense, VerifiedLicense};
+use lisens_store::LicenseStatus;
+use serde_json::json;
+
+pub fn summary(license: &VerifiedLicense) -> String {
+    let o = license.owner();
+    format!(
+        "license v{} of {} for {} (serial {}), {} modules, signed by key {}",
+        o.license_version,
+        o.name,
+        o.company_name,
+        o.serial,
+        license.modules().len(),
+        license.key_id()
+    )
+}
+
+fn module_json(m: &ModuleLicense) -> serde_json::Value {
+    json!({
+        "name": m.name.as_str(),
+        "description": m.description,
+        "version": m.version,
+        "type": m.module_type.as_str(),
+        "count": m.count.get(),
+        "plan": m.is_plan(),
+        "set": m.extra_info.set().map(|s| s.iter().map(|n| n.as_str()).collect::<Vec<_>>()),
+        "extra_info": m.extra_info.to_string(),
+        "sort_order": m.sort_order,
+        "hidden": m.hidden,
+        "unrestricted": m.unrestricted,
+        "prerequisite": m.prerequisite.as_ref().map(|p| p.as_str()),
+    })
+}
+
+/// `verified`: None when no key was given, Some(Err(code)) when it failed.
+pub fn inspect(license: &UnverifiedLicense, verified: Option<Result<(), &str>>, as_json: bool) {
+    let o = &license.record.owner;
+    if as_json {
+        let v = json!({
+            "verified": verified.map(|r| r.is_ok()),
+            "error": verified.and_then(|r| r.err()),
+            "key_id": license.record.key_id.as_str(),
+            "owner": o,
+            "modules": license.modules.iter().map(module_json).collect::<Vec<_>>(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).expect("JSON values serialise")
+        );
+        return;
+    }
+    let verdict = match verified {
+        None => "NOT VERIFIED (give --public-key to check the signatures)".to_owned(),
+        Some(Ok(())) => "verified".to_owned(),
+        Some(Err(code)) => format!("INVALID ({code})"),
+    };
+    println!("license v{} of {} ({verdict})", o.license_version, o.name);
+    println!("  company     {}", o.company_name);
+    println!("  serial      {} ({})", o.serial, o.deployment_type.as_str());
+    println!("  key id      {}", license.record.key_id);
+    println!("  issued      {}", o.issued_at);
+    for (label, d) in [
+        ("expires", o.expiration),
+        ("grace to", o.grace_to),
+        ("maintenance", o.maintenance_to),
+        ("next check", o.next_check_date),
+        ("warn from", o.admin_warning_date),
+    ] {
+        if let Some(d) = d {
+            println!("  {label:<11} {d}");
+        }
+    }
+    println!(
+        "  {:<24} {:<7} {:>6}  {:<5} {:<6} set / prerequisite",
+        "MODULE", "TYPE", "COUNT", "PLAN", "HIDDEN"
+    );
+    for m in &license.modules {
+        let extra = match (m.extra_info.set(), &m.prerequisite) {
+            (Some(s), _) => format!("set={s}"),
+            (None, Some(p)) => format!("needs {p}"),
+            _ => String::new(),
+        };
+        println!(
+            "  {:<24} {:<7} {:>6}  {:<5} {:<6} {extra}",
+            m.name.as_str(),
+            m.module_type.as_str(),
+            m.count.get(),
+            yes(m.is_plan()),
+            yes(m.hidden)
+        );
+    }
+}
+
+pub fn status(status: &LicenseStatus, as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(status).expect("status serialises")
+        );
+        return;
+    }
+    if status.owners.is_empty() {
+        println!("no license loaded (lisens license load FILE --public-key PUB)");
+    }
+    for o in &status.owners {
+        println!(
+            "{} - {}, serial {} ({}), license v{}{}",
+            o.owner_name,
+            o.company_name,
+            o.serial,
+            o.deployment_type,
+            o.license_version,
+            if o.valid {
+                String::new()
+            } else {
+                format!("  INVALID: {}", o.problem.as_deref().unwrap_or(""))
+            }
+        );
+        if let Some(exp) = &o.expiration {
+            println!(
+                "  expires {exp}{}",
+                o.grace_to
+                    .as_ref()
+                    .map(|g| format!(", grace to {g}"))
+                    .unwrap_or_default()
+            );
+        }
+        println!(
+            "  {:<24} {:<7} {:<5} {:<6} {:>6} {:>7} {:>9}  VALID",
+            "MODULE", "TYPE", "PLAN", "HIDDEN", "TOTAL", "IN USE", "AVAILABLE"
+        );
+        for m in &o.modules {
+            println!(
+                "  {:<24} {:<7} {:<5} {:<6} {:>6} {:>7} {:>9}  {}",
+                m.name,
+                m.module_type,
+                yes(m.plan),
+                yes(m.hidden),
+                m.total,
+                m.in_use,
+                m.available,
+                if m.valid {
+                    "yes".to_owned()
+                } else {
+                    format!("NO: {}", m.problem.as_deref().unwrap_or(""))
+                }
+            );
+        }
+    }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "-"
+    }
+}
