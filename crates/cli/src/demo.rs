@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use clap::Args;
 use lisens_core::VerifiedLicense;
 use lisens_store::{NewAssociate, Store};
@@ -48,11 +47,8 @@ pub async fn run(args: DemoArgs) -> Outcome {
 
     let password = if store.count_associates().await? == 0 {
         let password = Alphanumeric.sample_string(&mut rand::thread_rng(), 20);
-        let salt = SaltString::generate(&mut OsRng);
-        let hash = argon2::Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map_err(|e| Failure::new("PASSWORD_HASH_FAILED", e.to_string()))?
-            .to_string();
+        let hash = lisens_server::auth::hash_password(&password)
+            .map_err(|e| Failure::new("PASSWORD_HASH_FAILED", e.to_string()))?;
         store
             .create_associate(&NewAssociate {
                 login_name: "admin".into(),

@@ -11,9 +11,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use lisens_core::{LicenseError, PublicKey, UnverifiedLicense, VerifiedLicense};
+use lisens_core::access::Decision;
+use lisens_core::{LicenseError, ModuleName, PublicKey, UnverifiedLicense, VerifiedLicense};
 use lisens_issuer::IssuerError;
-use lisens_store::{Store, StoreError};
+use lisens_store::{AccessView, NewAssociate, Store, StoreError, TokenScope};
 
 #[derive(Parser)]
 #[command(
@@ -47,6 +48,54 @@ enum Command {
     /// The installation's licenses.
     #[command(subcommand)]
     License(LicenseCommand),
+    /// The installation's users (associates).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user (with login rights, active).
+    Add {
+        login: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "")]
+        email: String,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input (one line); otherwise the user has none.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deactivate a user: they can no longer log in.
+    Deactivate { login: String },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token; its secret is printed once.
+    Create {
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Shorthand for --scope admin.
+        #[arg(long, conflicts_with = "scope")]
+        admin: bool,
+        /// admin (everything) or check (access checks only).
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    /// Revoke a token by id.
+    Revoke { id: i64 },
 }
 
 #[derive(Args)]
@@ -102,6 +151,20 @@ enum LicenseCommand {
         #[arg(long = "public-key")]
         public_key: PathBuf,
     },
+    /// Give a user license (or a plan, with its set=) to a user.
+    Assign { login: String, module: String },
+    /// Take a user license (or a plan, with what only it granted) from a user.
+    Unassign { login: String, module: String },
+    /// The run-time check: exit 0 when granted, 1 when denied (printing the reason).
+    /// Without MODULE: may the user log in (user + web)? With --system: is a system license present?
+    Check {
+        /// The user's login name (omit with --system).
+        login: Option<String>,
+        module: Option<String>,
+        /// Check a system license instead, e.g. --system saint.
+        #[arg(long, conflicts_with_all = ["login", "module"])]
+        system: Option<String>,
+    },
     /// Every owner and module: licensed, in use, available, and whether each row is intact.
     Status {
         #[arg(long)]
@@ -120,6 +183,11 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// A negative answer already printed (exit 1, nothing on stderr).
+    fn silent() -> Self {
+        Self::new("", "")
+    }
+
     fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
@@ -155,7 +223,9 @@ pub fn main() -> ExitCode {
 }
 
 fn report(f: Failure) -> ExitCode {
-    eprintln!("error[{}]: {}", f.code, f.message);
+    if !f.code.is_empty() {
+        eprintln!("error[{}]: {}", f.code, f.message);
+    }
     ExitCode::FAILURE
 }
 
@@ -192,6 +262,86 @@ async fn run(cli: Cli) -> Outcome {
             Ok(())
         }
         Command::License(cmd) => license(&cli.database, cmd).await,
+        Command::User(cmd) => user(&cli.database, cmd).await,
+        Command::Token(TokenCommand::Create { name, admin, scope }) => {
+            let scope = match (admin, scope.as_deref()) {
+                (true, _) | (false, Some("admin")) => TokenScope::Admin,
+                (false, Some(other)) => TokenScope::parse(other)?,
+                (false, None) => {
+                    return Err(Failure::new("INVALID_INPUT", "give --admin or --scope SCOPE"));
+                }
+            };
+            let store = Store::open(&cli.database).await?;
+            let mut secret = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+            let token = store.create_token(&name, scope, secret).await?;
+            eprintln!(
+                "token {} ({}) created; it is shown once:",
+                token.id,
+                scope.as_str()
+            );
+            println!("{}", token.secret);
+            Ok(())
+        }
+        Command::Token(TokenCommand::Revoke { id }) => {
+            Store::open(&cli.database).await?.revoke_token(id).await?;
+            println!("token {id} revoked");
+            Ok(())
+        }
+    }
+}
+
+async fn user(database: &str, cmd: UserCommand) -> Outcome {
+    let store = Store::open(database).await?;
+    match cmd {
+        UserCommand::Add {
+            login,
+            name,
+            email,
+            admin,
+            password_stdin,
+        } => {
+            let password_hash = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .map_err(|e| Failure::new("INVALID_INPUT", format!("cannot read the password: {e}")))?;
+                let password = line.trim_end_matches(['\r', '\n']);
+                if password.chars().count() < 8 {
+                    return Err(Failure::new(
+                        "PASSWORD_TOO_SHORT",
+                        "a password has at least 8 characters",
+                    ));
+                }
+                Some(
+                    lisens_server::auth::hash_password(password)
+                        .map_err(|e| Failure::new("PASSWORD_HASH_FAILED", e.to_string()))?,
+                )
+            } else {
+                None
+            };
+            let full_name = name.unwrap_or_else(|| login.clone());
+            let id = store
+                .create_associate(&NewAssociate {
+                    login_name: login.clone(),
+                    full_name,
+                    email,
+                    is_admin: admin,
+                    password_hash,
+                })
+                .await?;
+            println!("user {login} created (id {id})");
+            Ok(())
+        }
+        UserCommand::List { json } => {
+            output::users(&store.list_associates().await?, json);
+            Ok(())
+        }
+        UserCommand::Deactivate { login } => {
+            store.deactivate_associate(&login).await?;
+            println!("user {login} deactivated");
+            Ok(())
+        }
     }
 }
 
@@ -238,6 +388,52 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
             println!("loaded {}", output::summary(&license));
             Ok(())
         }
+        LicenseCommand::Assign { login, module } => {
+            Store::open(database).await?.assign(&login, &module).await?;
+            println!("{module} assigned to {login}");
+            Ok(())
+        }
+        LicenseCommand::Unassign { login, module } => {
+            Store::open(database).await?.unassign(&login, &module).await?;
+            println!("{module} unassigned from {login}");
+            Ok(())
+        }
+        LicenseCommand::Check {
+            login,
+            module,
+            system,
+        } => {
+            let store = Arc::new(Store::open(database).await?);
+            let view = AccessView::new(store).await?;
+            let access = &view.get().access;
+            let now = time::OffsetDateTime::now_utc();
+            let parse =
+                |m: &str| ModuleName::parse(m).map_err(|e| Failure::new("INVALID_INPUT", e.to_string()));
+            let decision = match (login, module, system) {
+                (None, None, Some(s)) => access.has_system(&parse(&s)?, now),
+                (Some(l), None, None) => access.can_login(&l, now),
+                (Some(l), Some(m), None) => access.has_module(&l, &parse(&m)?, now),
+                _ => {
+                    return Err(Failure::new(
+                        "INVALID_INPUT",
+                        "give LOGIN [MODULE], or --system MODULE",
+                    ))
+                }
+            };
+            match decision {
+                Decision::Granted { warning } => {
+                    println!(
+                        "granted{}",
+                        warning.map(|w| format!(" ({})", w.code())).unwrap_or_default()
+                    );
+                    Ok(())
+                }
+                Decision::Denied(d) => {
+                    println!("denied {}", d.code());
+                    Err(Failure::silent())
+                }
+            }
+        }
         LicenseCommand::Status { json, public_keys } => {
             let store = Store::open(database)
                 .await?
@@ -270,10 +466,8 @@ pub(crate) async fn serve_store(
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::new("LISTEN_FAILED", e.to_string()))?;
+    let state = lisens_server::AppState::new(Arc::new(store)).await?;
     announce(addr);
-    let state = lisens_server::AppState {
-        store: Arc::new(store),
-    };
     lisens_server::serve(listener, state, lisens_server::shutdown_signal())
         .await
         .map_err(|e| Failure::new("SERVER_ERROR", e.to_string()))

@@ -1,7 +1,7 @@
 //! What the commands print: short summaries, tables for people, JSON for programs.
 
 use lisens_core::{ModuleLicense, UnverifiedLicense, VerifiedLicense};
-use lisens_store::LicenseStatus;
+use lisens_store::{Associate, LicenseStatus};
 use serde_json::json;
 
 pub fn summary(license: &VerifiedLicense) -> String {
@@ -104,6 +104,13 @@ pub fn status(status: &LicenseStatus, as_json: bool) {
     if status.owners.is_empty() {
         println!("no license loaded (lisens license load FILE --public-key PUB)");
     }
+    if !status.owners.is_empty() {
+        let u = &status.users;
+        println!(
+            "users: {} licensed (user+web), {} plans assigned, {} active users holding a plan",
+            u.licensed_user_web, u.plans_in_use, u.active_users
+        );
+    }
     for o in &status.owners {
         println!(
             "{} - {}, serial {} ({}), license v{}{}",
@@ -156,5 +163,29 @@ fn yes(b: bool) -> &'static str {
         "yes"
     } else {
         "-"
+    }
+}
+
+pub fn users(users: &[Associate], as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(users).expect("users serialise")
+        );
+        return;
+    }
+    println!(
+        "{:<24} {:<30} {:<6} {:<6} {:<5}",
+        "LOGIN", "NAME", "ACTIVE", "LOGIN", "ADMIN"
+    );
+    for u in users {
+        println!(
+            "{:<24} {:<30} {:<6} {:<6} {:<5}",
+            u.login_name,
+            u.full_name,
+            yes(*u.active),
+            yes(*u.login_rights),
+            yes(*u.is_admin)
+        );
     }
 }

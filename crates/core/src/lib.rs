@@ -3,6 +3,8 @@
 //! its verification. Nothing here does I/O, async or SQL, so every rule can be
 //! tested (and fuzzed) in microseconds and every other crate builds on it.
 
+pub mod access;
+pub mod assign;
 pub mod document;
 pub mod error;
 pub mod keys;
@@ -17,4 +19,4 @@ pub use document::{
 pub use error::{LicenseError, ParseError};
 pub use keys::{KeyId, PublicKey, SigningKey};
 pub use model::{DeploymentType, ExtraFlags, ExtraInfo, ModuleLicense, ModuleSet, ModuleType, Owner};
-pub use names::{LicenseCount, ModuleName, OwnerName, SerialNumber};
+pub use names::{LicenseCount, LoginName, ModuleName, OwnerName, SerialNumber};

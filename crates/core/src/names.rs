@@ -125,6 +125,32 @@ impl SerialNumber {
 }
 string_newtype!(SerialNumber);
 
+/// A user's login name: 1 to 64 characters of letters, digits and `.`, `_`,
+/// `@`, `-` (e-mail addresses work, as identity providers send them).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LoginName(String);
+
+impl LoginName {
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let what = "login name";
+        if s.is_empty() || s.len() > 64 {
+            return Err(ParseError::new(what, "must be 1 to 64 characters"));
+        }
+        if let Some(c) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-')))
+        {
+            return Err(ParseError::new(
+                what,
+                format!("{s:?} contains {c:?}; use letters, digits, '.', '_', '@' or '-'"),
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+string_newtype!(LoginName);
+
 /// The number of licenses of a module. Never zero: a module that is not bought
 /// has no row at all, and a system license is present with count 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

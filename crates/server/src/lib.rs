@@ -1,27 +1,49 @@
 //! The installation's HTTP server (axum). `main` lives in the CLI; this crate
 //! builds the router from a [`Store`] so tests start the real app on port 0.
+//! Handlers hold no business rule: they parse, call the store or the access
+//! view, and map errors to `application/problem+json` with stable codes.
+
+pub mod auth;
+mod check;
+pub mod error;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use lisens_store::Store;
+use lisens_store::{AccessView, Store, StoreError};
 use serde_json::json;
 use tokio::net::TcpListener;
+
+/// How often each process polls the data version for changes made elsewhere.
+pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
 
 /// Shared by every request.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
+    pub view: Arc<AccessView>,
+}
+
+impl AppState {
+    /// Builds the access view and starts its refresher.
+    pub async fn new(store: Arc<Store>) -> Result<Self, StoreError> {
+        let view = AccessView::new(store.clone()).await?;
+        view.spawn_refresher(REFRESH_EVERY);
+        Ok(Self { store, view })
+    }
 }
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/v1/license/check", get(check::check))
+        .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint") })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
         .with_state(state)

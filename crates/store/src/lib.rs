@@ -4,7 +4,10 @@
 //! are embedded per backend and applied when the store opens. No module row
 //! leaves this crate as licensed before its signature has been re-checked.
 
+mod access;
+mod assign;
 mod license;
+mod tokens;
 mod users;
 mod verdicts;
 
@@ -13,8 +16,11 @@ use std::str::FromStr;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-pub use license::{LicenseStatus, ModuleStatus, OwnerStatus};
-pub use users::NewAssociate;
+pub use access::AccessView;
+pub use assign::Holding;
+pub use license::{LicenseStatus, ModuleStatus, OwnerStatus, UserCounts};
+pub use tokens::{NewToken, TokenScope};
+pub use users::{Associate, NewAssociate};
 
 use lisens_core::PublicKey;
 use verdicts::VerdictCache;
@@ -38,6 +44,14 @@ pub enum StoreError {
     },
     #[error("{0} already exists")]
     Duplicate(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no user {0:?}")]
+    UnknownUser(String),
+    #[error(transparent)]
+    Assign(#[from] lisens_core::assign::AssignError),
+    #[error("the license is past its grace period: the installation is read-only")]
+    ReadOnly,
 }
 
 impl StoreError {
@@ -48,6 +62,10 @@ impl StoreError {
             StoreError::OwnerExists(_) => "LICENSE_OWNER_EXISTS",
             StoreError::OwnerKeyMismatch { .. } => "LICENSE_OWNER_KEY_MISMATCH",
             StoreError::Duplicate(_) => "ALREADY_EXISTS",
+            StoreError::Invalid(_) => "INVALID_INPUT",
+            StoreError::UnknownUser(_) => "USER_UNKNOWN",
+            StoreError::Assign(e) => e.code(),
+            StoreError::ReadOnly => "LICENSE_READ_ONLY",
         }
     }
 }
@@ -141,6 +159,34 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Every write transaction bumps the data version, so every process
+    /// sharing the database (and this one) rebuilds its access view.
+    pub(crate) async fn bump_version(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE data_version SET version = version + 1 WHERE id = 1")
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The current data version.
+    pub async fn data_version(&self) -> Result<i64, StoreError> {
+        let (v,): (i64,) = sqlx::query_as("SELECT version FROM data_version WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v)
+    }
+
+    /// `FOR UPDATE` where the backend has it. SQLite needs none: a write
+    /// transaction there holds the database's write lock from BEGIN.
+    pub(crate) fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
     }
 
     /// A write transaction. On SQLite it takes the write lock at BEGIN

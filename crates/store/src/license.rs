@@ -24,6 +24,35 @@ use crate::{now_rfc3339, Store, StoreError};
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct LicenseStatus {
     pub owners: Vec<OwnerStatus>,
+    pub users: UserCounts,
+}
+
+/// Counting users, both ways the vendor does, plus what pay-per-use
+/// customers are billed for.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct UserCounts {
+    /// The capacity: the smaller of the valid `user` and `web` counts.
+    pub licensed_user_web: i64,
+    /// Assigned plans, summed over the plan modules.
+    pub plans_in_use: i64,
+    /// Active users holding at least one valid plan.
+    pub active_users: i64,
+}
+
+impl LicenseStatus {
+    /// Every valid module row by name, the first valid one when several share a name.
+    pub fn module(&self, name: &str) -> Option<(&OwnerStatus, &ModuleStatus)> {
+        let mut fallback = None;
+        for o in &self.owners {
+            for m in o.modules.iter().filter(|m| m.name == name) {
+                if m.valid && o.valid {
+                    return Some((o, m));
+                }
+                fallback.get_or_insert((o, m));
+            }
+        }
+        fallback
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -45,10 +74,14 @@ pub struct OwnerStatus {
     pub valid: bool,
     pub problem: Option<String>,
     pub modules: Vec<ModuleStatus>,
+    #[serde(skip)]
+    pub dates: lisens_core::access::OwnerDates,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ModuleStatus {
+    #[serde(skip)]
+    pub id: i64,
     pub name: String,
     pub description: String,
     pub version: i64,
@@ -63,6 +96,16 @@ pub struct ModuleStatus {
     /// The row's own signature holds.
     pub valid: bool,
     pub problem: Option<String>,
+    /// The row as parsed from its columns (whether or not it verified).
+    #[serde(skip)]
+    pub parsed: Option<ModuleLicense>,
+}
+
+impl ModuleStatus {
+    /// The row and its owner verified, so it counts.
+    pub fn effective(&self) -> bool {
+        self.valid && self.total > 0
+    }
 }
 
 #[derive(FromRow)]
@@ -208,6 +251,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        Self::bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -246,7 +290,48 @@ impl Store {
             let key = self.owner_key(&keys, &o);
             out.push(self.owner_status(o, rows, key, &in_use).await);
         }
-        Ok(LicenseStatus { owners: out })
+        let users = self.user_counts(&out).await?;
+        Ok(LicenseStatus { owners: out, users })
+    }
+
+    async fn user_counts(&self, owners: &[OwnerStatus]) -> Result<UserCounts, StoreError> {
+        let valid_total = |name: &str| {
+            owners
+                .iter()
+                .flat_map(|o| &o.modules)
+                .filter(|m| m.name == name && m.effective())
+                .map(|m| m.total)
+                .max()
+                .unwrap_or(0)
+        };
+        let plans: std::collections::HashSet<i64> = owners
+            .iter()
+            .flat_map(|o| &o.modules)
+            .filter(|m| m.plan && m.effective())
+            .map(|m| m.id)
+            .collect();
+        let plan_links: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT l.assoc_id, l.module_license_id FROM license_assoc_link l \
+             JOIN associate a ON a.id = l.assoc_id JOIN module_license m ON m.id = l.module_license_id \
+             WHERE a.active = 1 AND m.extra_flags = 1",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let active: std::collections::HashSet<i64> = plan_links
+            .iter()
+            .filter(|(_, m)| plans.contains(m))
+            .map(|(a, _)| *a)
+            .collect();
+        Ok(UserCounts {
+            licensed_user_web: valid_total("user").min(valid_total("web")),
+            plans_in_use: owners
+                .iter()
+                .flat_map(|o| &o.modules)
+                .filter(|m| plans.contains(&m.id))
+                .map(|m| m.in_use)
+                .sum(),
+            active_users: active.len() as i64,
+        })
     }
 
     fn owner_key(&self, keys: &[(String, String, String)], o: &OwnerRow) -> Result<PublicKey, String> {
@@ -302,6 +387,11 @@ impl Store {
             Ok(key) => self.check_owner(key, &o, &rows).err(),
         };
         let owner_valid = owner_problem.is_none();
+        let parsed_rows: HashMap<i64, ModuleLicense> = rows
+            .iter()
+            .zip(&parsed)
+            .filter_map(|(r, p)| p.as_ref().ok().map(|(m, _)| (r.id, m.clone())))
+            .collect();
         let modules = rows
             .iter()
             .zip(verdicts)
@@ -310,6 +400,7 @@ impl Store {
                 let total = if valid && owner_valid { r.license_count } else { 0 };
                 let used = in_use.get(&r.id).copied().unwrap_or(0);
                 ModuleStatus {
+                    id: r.id,
                     name: r.module_name.clone(),
                     description: r.module_description.clone(),
                     version: r.module_version,
@@ -323,10 +414,19 @@ impl Store {
                     available: (total - used).max(0),
                     valid,
                     problem: verdict.err(),
+                    parsed: parsed_rows.get(&r.id).cloned(),
                 }
             })
             .collect();
+        let dates = parse_owner(&o)
+            .map(|r| lisens_core::access::OwnerDates {
+                expiration: r.owner.expiration,
+                grace_to: r.owner.grace_to,
+                admin_warning_date: r.owner.admin_warning_date,
+            })
+            .unwrap_or_default();
         OwnerStatus {
+            dates,
             owner_name: o.owner_name,
             company_name: o.company_name,
             serial: o.serial_number,

@@ -1,5 +1,9 @@
 //! Associates: the CRM's users, who hold licenses.
 
+use lisens_core::LoginName;
+use serde::Serialize;
+use sqlx::FromRow;
+
 use crate::{now_rfc3339, Store, StoreError};
 
 /// A user to create. The password hash is an Argon2id PHC string made by the
@@ -13,23 +17,75 @@ pub struct NewAssociate {
     pub password_hash: Option<String>,
 }
 
+/// A user as the API and CLI show it (never with its password hash).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, FromRow)]
+pub struct Associate {
+    pub id: i64,
+    pub login_name: String,
+    pub full_name: String,
+    pub email: String,
+    #[sqlx(try_from = "i64")]
+    pub active: IntBool,
+    #[sqlx(try_from = "i64")]
+    pub login_rights: IntBool,
+    #[sqlx(try_from = "i64")]
+    pub is_admin: IntBool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A boolean stored as 0/1 on both backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct IntBool(pub bool);
+
+impl From<i64> for IntBool {
+    fn from(v: i64) -> Self {
+        IntBool(v != 0)
+    }
+}
+
+impl std::ops::Deref for IntBool {
+    type Target = bool;
+    fn deref(&self) -> &bool {
+        &self.0
+    }
+}
+
+pub(crate) const ASSOCIATE_COLUMNS: &str =
+    "id, login_name, full_name, email, active, login_rights, is_admin, created_at, updated_at";
+
 impl Store {
     /// Creates a user; returns its id.
     pub async fn create_associate(&self, new: &NewAssociate) -> Result<i64, StoreError> {
+        let login = LoginName::parse(&new.login_name).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        if new.full_name.chars().count() > 200 || new.email.chars().count() > 254 {
+            return Err(StoreError::Invalid("name or e-mail too long".into()));
+        }
+        if new
+            .full_name
+            .chars()
+            .chain(new.email.chars())
+            .any(char::is_control)
+        {
+            return Err(StoreError::Invalid(
+                "name and e-mail must not hold control characters".into(),
+            ));
+        }
         let now = now_rfc3339();
         let mut tx = self.begin_write().await?;
         let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM associate WHERE login_name = $1")
-            .bind(&new.login_name)
+            .bind(login.as_str())
             .fetch_optional(&mut *tx)
             .await?;
         if exists.is_some() {
-            return Err(StoreError::Duplicate(format!("user {:?}", new.login_name)));
+            return Err(StoreError::Duplicate(format!("user {login}")));
         }
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO associate (login_name, full_name, email, active, login_rights, is_admin, \
              password_hash, created_at, updated_at) VALUES ($1, $2, $3, 1, 1, $4, $5, $6, $6) RETURNING id",
         )
-        .bind(&new.login_name)
+        .bind(login.as_str())
         .bind(&new.full_name)
         .bind(&new.email)
         .bind(i64::from(new.is_admin))
@@ -37,6 +93,7 @@ impl Store {
         .bind(&now)
         .fetch_one(&mut *tx)
         .await?;
+        Self::bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -47,5 +104,52 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(n)
+    }
+
+    /// Users by login name.
+    pub async fn list_associates(&self) -> Result<Vec<Associate>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {ASSOCIATE_COLUMNS} FROM associate ORDER BY login_name"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn associate(&self, login: &str) -> Result<Associate, StoreError> {
+        sqlx::query_as(&format!(
+            "SELECT {ASSOCIATE_COLUMNS} FROM associate WHERE login_name = $1"
+        ))
+        .bind(login)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::UnknownUser(login.to_owned()))
+    }
+
+    /// The stored Argon2id hash, for the caller to check a password against.
+    pub async fn password_hash(&self, login: &str) -> Result<Option<String>, StoreError> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT password_hash FROM associate WHERE login_name = $1")
+                .bind(login)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|(h,)| h))
+    }
+
+    /// Marks a user inactive: they can no longer log in. Their licenses stay
+    /// assigned (like blocking sign-in elsewhere) until unassigned, but they
+    /// no longer count as an active user for billing.
+    pub async fn deactivate_associate(&self, login: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE associate SET active = 0, updated_at = $2 WHERE login_name = $1")
+            .bind(login)
+            .bind(now_rfc3339())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownUser(login.to_owned()));
+        }
+        Self::bump_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

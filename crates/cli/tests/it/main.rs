@@ -2,6 +2,7 @@
 
 mod demo;
 mod license;
+mod users;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -70,3 +70,93 @@ proptest! {
         prop_assert_eq!(&*v, &content);
     }
 }
+
+mod assignment {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use lisens_core::assign::{apply, plan_change, required_links, Change, Facts, Holdings, ModuleFacts};
+    use lisens_core::{ModuleName, ModuleType};
+    use proptest::prelude::*;
+
+    fn n(s: &str) -> ModuleName {
+        ModuleName::parse(s).unwrap()
+    }
+
+    const MODULES: [&str; 7] = [
+        "user",
+        "web",
+        "chat-cal",
+        "app",
+        "essentials",
+        "premium",
+        "server",
+    ];
+
+    fn facts(counts: &[u32]) -> Facts {
+        let mut f = Facts::new();
+        for (i, name) in MODULES.iter().enumerate() {
+            let (plan_set, prerequisite, module_type) = match *name {
+                "web" | "app" => (None, Some(n("user")), ModuleType::User),
+                "essentials" => (Some(vec![n("user"), n("web")]), None, ModuleType::User),
+                "premium" => (
+                    Some(vec![n("user"), n("web"), n("chat-cal")]),
+                    None,
+                    ModuleType::User,
+                ),
+                "server" => (None, None, ModuleType::System),
+                _ => (None, None, ModuleType::User),
+            };
+            f.insert(
+                n(name),
+                ModuleFacts {
+                    module_type,
+                    count: counts[i],
+                    in_use: 0,
+                    valid: true,
+                    plan_set,
+                    prerequisite,
+                },
+            );
+        }
+        f
+    }
+
+    proptest! {
+        #[test]
+        fn random_changes_never_overcommit_and_links_follow_plans(
+            counts in proptest::collection::vec(1u32..5, MODULES.len()),
+            ops in proptest::collection::vec((0usize..6, 0usize..MODULES.len(), any::<bool>()), 1..80),
+        ) {
+            let mut f = facts(&counts);
+            let mut users: Vec<Holdings> = vec![BTreeMap::new(); 6];
+            for (user, module, assign) in ops {
+                let m = n(MODULES[module]);
+                let change = if assign { Change::Assign(m) } else { Change::Unassign(m) };
+                let before = users[user].clone();
+                match plan_change(&f, &users[user], &change) {
+                    Ok(plan) => {
+                        apply(&mut users[user], &plan);
+                        for (added, _) in &plan.add { f.get_mut(added).unwrap().in_use += 1; }
+                        for removed in &plan.remove { f.get_mut(removed).unwrap().in_use -= 1; }
+                    }
+                    Err(_) => prop_assert_eq!(&users[user], &before, "a refused change changes nothing"),
+                }
+                for (name, facts) in &f {
+                    let holders = users.iter().filter(|h| h.contains_key(name)).count() as u32;
+                    prop_assert_eq!(holders, facts.in_use);
+                    prop_assert!(holders <= facts.count, "{} has {} holders, count {}", name, holders, facts.count);
+                }
+                for held in &users {
+                    let direct: BTreeSet<ModuleName> = held.iter().filter(|(_, d)| **d).map(|(m, _)| m.clone()).collect();
+                    let links: BTreeSet<ModuleName> = held.keys().cloned().collect();
+                    prop_assert_eq!(&links, &required_links(&f, &direct), "links = direct + plan sets");
+                    for m in &links {
+                        if let Some(p) = &f[m].prerequisite {
+                            prop_assert!(links.contains(p), "{} held without {}", m, p);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

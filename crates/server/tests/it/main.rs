@@ -1,29 +1,111 @@
 //! HTTP tests against the real app on 127.0.0.1, port 0.
 
+mod check;
+
 use std::sync::Arc;
 
+use lisens_core::{spec::parse_spec, SigningKey, VerifiedLicense};
 use lisens_server::AppState;
-use lisens_store::Store;
+use lisens_store::{NewAssociate, Store, TokenScope};
 
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    pub store: Arc<Store>,
+    pub state: AppState,
     _dir: tempfile::TempDir,
 }
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn token(&self, scope: TokenScope) -> String {
+        self.store
+            .create_token("test", scope, rand_bytes())
+            .await
+            .unwrap()
+            .secret
+    }
+
+    pub async fn user(&self, login: &str, admin: bool) {
+        self.store
+            .create_associate(&NewAssociate {
+                login_name: login.into(),
+                full_name: login.into(),
+                email: String::new(),
+                is_admin: admin,
+                password_hash: None,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// Makes the app see changes now rather than at the next poll.
+    pub async fn refresh(&self) {
+        self.state.view.refresh().await.unwrap();
+    }
+}
+
+pub fn rand_bytes() -> [u8; 32] {
+    rand::random()
+}
+
+pub const SEED_SPEC: &str = r#"
+[owner]
+name = "SuperOffice"
+company_name = "Seed AB"
+serial = "S-2"
+license_version = 1
+
+[[module]]
+name = "essentials"
+type = "user"
+count = 2
+extra_flags = "plan"
+set = ["user", "web"]
+
+[[module]]
+name = "user"
+type = "user"
+count = 10
+hidden = true
+
+[[module]]
+name = "web"
+type = "user"
+count = 10
+hidden = true
+prerequisite = "user"
+
+[[module]]
+name = "saint"
+type = "system"
+hidden = true
+"#;
 
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("lisens.db").display());
-    let store = Store::open(&url).await.unwrap();
+    let store = Arc::new(Store::open(&url).await.unwrap());
+    let key = SigningKey::from_seed([5; 32]);
+    let content = parse_spec(SEED_SPEC, time::OffsetDateTime::now_utc()).unwrap();
+    let license = VerifiedLicense::verify(&content.sign(&key), &[key.public().clone()]).unwrap();
+    store.load_license(&license, key.public()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState {
-        store: Arc::new(store),
-    };
-    tokio::spawn(lisens_server::serve(listener, state, std::future::pending()));
+    let state = AppState::new(store.clone()).await.unwrap();
+    tokio::spawn(lisens_server::serve(
+        listener,
+        state.clone(),
+        std::future::pending(),
+    ));
     TestApp {
         address,
         client: reqwest::Client::new(),
+        store,
+        state,
         _dir: dir,
     }
 }
@@ -31,25 +113,18 @@ pub async fn spawn_app() -> TestApp {
 #[tokio::test]
 async fn healthz_answers_200_when_the_database_is_reachable() {
     let app = spawn_app().await;
-    let resp = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["status"], "ok");
 }
 
 #[tokio::test]
-async fn unknown_paths_are_404() {
+async fn unknown_paths_are_404_problems() {
     let app = spawn_app().await;
-    let resp = app
-        .client
-        .get(format!("{}/nope", app.address))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.client.get(app.url("/nope")).send().await.unwrap();
     assert_eq!(resp.status(), 404);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "NOT_FOUND");
 }

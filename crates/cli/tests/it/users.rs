@@ -1,0 +1,215 @@
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::{fails_with, lisens, ok, p, sqlite_url, DEMO_SPEC};
+
+fn setup(d: &std::path::Path, db: &str) {
+    ok(&lisens(&["issuer", "keygen", "--dir", p(d)], db));
+    let lic = d.join("c.lic");
+    ok(&lisens(
+        &[
+            "issuer",
+            "issue",
+            "--key",
+            p(&d.join("issuer.key")),
+            "--spec",
+            DEMO_SPEC,
+            "--out",
+            p(&lic),
+        ],
+        db,
+    ));
+    ok(&lisens(
+        &[
+            "license",
+            "load",
+            p(&lic),
+            "--public-key",
+            p(&d.join("issuer.pub")),
+        ],
+        db,
+    ));
+}
+
+#[test]
+fn an_operator_adds_users_assigns_plans_and_checks_access() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = sqlite_url(d);
+    setup(d, &db);
+    ok(&lisens(
+        &[
+            "user",
+            "add",
+            "anna",
+            "--name",
+            "Anna Berg",
+            "--email",
+            "anna@example.com",
+        ],
+        &db,
+    ));
+    ok(&lisens(&["user", "add", "bo"], &db));
+    fails_with(&lisens(&["user", "add", "anna"], &db), "ALREADY_EXISTS");
+    fails_with(&lisens(&["user", "add", "bad login"], &db), "INVALID_INPUT");
+
+    ok(&lisens(&["license", "assign", "anna", "sales-essentials"], &db));
+    ok(&lisens(&["license", "assign", "bo", "user"], &db));
+    fails_with(
+        &lisens(&["license", "assign", "bo", "server"], &db),
+        "NOT_A_USER_LICENSE",
+    );
+    fails_with(
+        &lisens(&["license", "assign", "bo", "remote-travel"], &db),
+        "LICENSE_PREREQUISITE_MISSING",
+    );
+    fails_with(
+        &lisens(&["license", "unassign", "anna", "web"], &db),
+        "LICENSE_GRANTED_BY_PLAN",
+    );
+
+    let out = ok(&lisens(&["license", "check", "anna"], &db));
+    assert_eq!(out.trim(), "granted");
+    let out = lisens(&["license", "check", "bo"], &db);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "denied MISSING_LICENSE:web"
+    );
+    ok(&lisens(&["license", "check", "anna", "chat-cal"], &db));
+    ok(&lisens(&["license", "check", "--system", "saint"], &db));
+    assert_eq!(
+        lisens(&["license", "check", "anna", "mktg-auto-cal"], &db)
+            .status
+            .code(),
+        Some(1)
+    );
+
+    let status: Value = serde_json::from_str(&ok(&lisens(&["license", "status", "--json"], &db))).unwrap();
+    assert_eq!(status["users"]["plans_in_use"], 1);
+    assert_eq!(status["users"]["active_users"], 1);
+    assert_eq!(status["users"]["licensed_user_web"], 53);
+
+    ok(&lisens(&["user", "deactivate", "anna"], &db));
+    let out = lisens(&["license", "check", "anna"], &db);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "denied USER_INACTIVE"
+    );
+    let users: Value = serde_json::from_str(&ok(&lisens(&["user", "list", "--json"], &db))).unwrap();
+    assert_eq!(users[0]["login_name"], "anna");
+    assert_eq!(users[0]["active"], false);
+    assert!(users[0].get("password_hash").is_none());
+
+    ok(&lisens(&["license", "unassign", "anna", "sales-essentials"], &db));
+    let status: Value = serde_json::from_str(&ok(&lisens(&["license", "status", "--json"], &db))).unwrap();
+    let web = status["owners"][0]["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "web")
+        .unwrap()
+        .clone();
+    assert_eq!(web["in_use"], 0, "the plan's implicit modules went with it");
+}
+
+#[test]
+fn passwords_come_from_stdin_and_tokens_are_shown_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lisens"))
+        .args(["user", "add", "root", "--admin", "--password-stdin"])
+        .env("LISENS_DATABASE_URL", &db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery\n")
+        .unwrap();
+    ok(&child.wait_with_output().unwrap());
+    let raw = std::fs::read(dir.path().join("lisens.db")).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&raw).contains("correct horse"),
+        "no clear-text password"
+    );
+
+    let token = ok(&lisens(&["token", "create", "--admin", "--name", "ci"], &db));
+    assert!(
+        token.trim().starts_with("lsn_") && token.trim().len() > 40,
+        "{token}"
+    );
+    fails_with(&lisens(&["token", "create"], &db), "INVALID_INPUT");
+    fails_with(
+        &lisens(&["token", "create", "--scope", "root"], &db),
+        "INVALID_INPUT",
+    );
+}
+
+#[test]
+fn sixty_four_lisens_processes_racing_on_postgresql_get_exactly_the_count() {
+    let Some(admin) = crate::demo::pg_admin_url() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let name = format!("lisens_race_{}_{}", std::process::id(), rand::random::<u32>());
+    sqlx::any::install_default_drivers();
+    let exec = |sql: String| {
+        let admin = admin.clone();
+        rt.block_on(async move {
+            let pool = sqlx::AnyPool::connect(&admin)
+                .await
+                .expect("PostgreSQL reachable");
+            sqlx::query(&sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        })
+    };
+    exec(format!("CREATE DATABASE {name}"));
+    let db = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, &db);
+    for i in 0..64 {
+        ok(&lisens(&["user", "add", &format!("u{i}")], &db));
+    }
+    // marketing-premium has count 3; 64 separate processes race for it.
+    let children: Vec<_> = (0..64)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_lisens"))
+                .args(["license", "assign", &format!("u{i}"), "marketing-premium"])
+                .env("LISENS_DATABASE_URL", &db)
+                .env("LISENS_LOG", "error")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut granted = 0;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        if out.status.success() {
+            granted += 1;
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("error[LICENSE_OVERCOMMITTED]"), "{err}");
+        }
+    }
+    assert_eq!(granted, 3);
+    let status: Value = serde_json::from_str(&ok(&lisens(&["license", "status", "--json"], &db))).unwrap();
+    let m = status["owners"][0]["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "mktg-auto-cal")
+        .unwrap()
+        .clone();
+    assert_eq!(m["in_use"], 3);
+    exec(format!("DROP DATABASE {name} WITH (FORCE)"));
+}

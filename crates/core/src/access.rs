@@ -1,0 +1,415 @@
+//! The run-time access check: may this user log in, use this feature, is this
+//! system license present. Pure: it answers from an [`AccessSnapshot`] the
+//! store builds (and rebuilds whenever anything changes), so a check is a few
+//! hash lookups.
+
+use std::collections::{HashMap, HashSet};
+
+use time::{Date, OffsetDateTime};
+
+use crate::model::ModuleType;
+use crate::names::ModuleName;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFacts {
+    pub id: i64,
+    pub active: bool,
+    pub login_rights: bool,
+    pub is_admin: bool,
+}
+
+/// The global dates of one owner, and whether its rows verified.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnerDates {
+    pub expiration: Option<Date>,
+    pub grace_to: Option<Date>,
+    pub admin_warning_date: Option<Date>,
+}
+
+impl OwnerDates {
+    /// After the grace period (or after expiration when there is none).
+    pub fn is_past_grace(&self, today: Date) -> bool {
+        match (self.expiration, self.grace_to) {
+            (_, Some(g)) => today > g,
+            (Some(e), None) => today > e,
+            (None, None) => false,
+        }
+    }
+
+    fn in_grace(&self, today: Date) -> bool {
+        self.expiration.is_some_and(|e| today > e) && !self.is_past_grace(today)
+    }
+
+    fn warn_admins(&self, today: Date) -> bool {
+        self.admin_warning_date.is_some_and(|w| today >= w)
+    }
+}
+
+/// One module row as the check sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckModule {
+    pub module_type: ModuleType,
+    /// The row and its owner verified.
+    pub valid: bool,
+    pub owner: usize,
+}
+
+/// One link of a user to a module, with its validity window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkWindow {
+    pub valid_from: Option<OffsetDateTime>,
+    pub valid_to: Option<OffsetDateTime>,
+}
+
+impl LinkWindow {
+    fn covers(&self, now: OffsetDateTime) -> bool {
+        self.valid_from.is_none_or(|f| now >= f) && self.valid_to.is_none_or(|t| now <= t)
+    }
+}
+
+/// Everything the check needs, read in one go.
+#[derive(Debug, Clone, Default)]
+pub struct AccessSnapshot {
+    pub users: HashMap<String, UserFacts>,
+    pub owners: Vec<OwnerDates>,
+    /// By name; several rows may share a name (versions, owners): the
+    /// module is licensed when any of them is valid.
+    pub modules: HashMap<ModuleName, Vec<CheckModule>>,
+    /// user id -> module -> link window.
+    pub links: HashMap<i64, HashMap<ModuleName, LinkWindow>>,
+    /// The data version this snapshot was read at.
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// Past expiration, before grace_to: still works.
+    LicenseInGrace,
+    /// Past adminWarningDate (shown to administrators).
+    LicenseExpiring,
+}
+
+impl Warning {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Warning::LicenseInGrace => "LICENSE_IN_GRACE",
+            Warning::LicenseExpiring => "LICENSE_EXPIRING",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    UnknownUser,
+    UserInactive,
+    NoLoginRights,
+    MissingLicense(ModuleName),
+    LicenseExpired,
+    NotUserLicense(ModuleName),
+    NotSystemLicense(ModuleName),
+}
+
+impl Denial {
+    pub fn code(&self) -> String {
+        match self {
+            Denial::UnknownUser => "USER_UNKNOWN".into(),
+            Denial::UserInactive => "USER_INACTIVE".into(),
+            Denial::NoLoginRights => "NO_LOGIN_RIGHTS".into(),
+            Denial::MissingLicense(m) => format!("MISSING_LICENSE:{m}"),
+            Denial::LicenseExpired => "LICENSE_EXPIRED".into(),
+            Denial::NotUserLicense(_) => "NOT_A_USER_LICENSE".into(),
+            Denial::NotSystemLicense(_) => "NOT_A_SYSTEM_LICENSE".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Granted { warning: Option<Warning> },
+    Denied(Denial),
+}
+
+impl Decision {
+    pub fn is_granted(&self) -> bool {
+        matches!(self, Decision::Granted { .. })
+    }
+
+    /// The reason code of a denial, or the warning code of a grant.
+    pub fn code(&self) -> Option<String> {
+        match self {
+            Decision::Granted { warning } => warning.as_ref().map(|w| w.code().to_owned()),
+            Decision::Denied(d) => Some(d.code()),
+        }
+    }
+}
+
+static USER: std::sync::LazyLock<ModuleName> =
+    std::sync::LazyLock::new(|| ModuleName::parse("user").expect("valid"));
+static WEB: std::sync::LazyLock<ModuleName> =
+    std::sync::LazyLock::new(|| ModuleName::parse("web").expect("valid"));
+
+impl AccessSnapshot {
+    /// Logging in from the web client: active, login rights, and valid `user`
+    /// and `web` licenses whose owner is not past its grace period.
+    pub fn can_login(&self, login: &str, now: OffsetDateTime) -> Decision {
+        let user = match self.user(login) {
+            Ok(u) => u,
+            Err(d) => return Decision::Denied(d),
+        };
+        if !user.login_rights {
+            return Decision::Denied(Denial::NoLoginRights);
+        }
+        let mut warning = None;
+        for m in [&*USER, &*WEB] {
+            match self.user_holds(user, m, now) {
+                Decision::Denied(d) => return Decision::Denied(d),
+                Decision::Granted { warning: w } => warning = warning.or(w),
+            }
+        }
+        Decision::Granted { warning }
+    }
+
+    /// Whether an active user holds a user license right now.
+    pub fn has_module(&self, login: &str, module: &ModuleName, now: OffsetDateTime) -> Decision {
+        match self.user(login) {
+            Ok(user) => self.user_holds(user, module, now),
+            Err(d) => Decision::Denied(d),
+        }
+    }
+
+    /// Whether a system license (e.g. `saint`) is present and valid.
+    pub fn has_system(&self, module: &ModuleName, now: OffsetDateTime) -> Decision {
+        let Some(rows) = self.modules.get(module) else {
+            return Decision::Denied(Denial::MissingLicense(module.clone()));
+        };
+        if rows.iter().all(|r| r.module_type != ModuleType::System) {
+            return Decision::Denied(Denial::NotSystemLicense(module.clone()));
+        }
+        self.first_live(
+            rows.iter().filter(|r| r.module_type == ModuleType::System),
+            module,
+            now.date(),
+            false,
+        )
+    }
+
+    fn user(&self, login: &str) -> Result<&UserFacts, Denial> {
+        let user = self.users.get(login).ok_or(Denial::UnknownUser)?;
+        if !user.active {
+            return Err(Denial::UserInactive);
+        }
+        Ok(user)
+    }
+
+    fn user_holds(&self, user: &UserFacts, module: &ModuleName, now: OffsetDateTime) -> Decision {
+        let Some(rows) = self.modules.get(module) else {
+            return Decision::Denied(Denial::MissingLicense(module.clone()));
+        };
+        if rows.iter().all(|r| r.module_type != ModuleType::User) {
+            return Decision::Denied(Denial::NotUserLicense(module.clone()));
+        }
+        let held = self
+            .links
+            .get(&user.id)
+            .and_then(|l| l.get(module))
+            .is_some_and(|w| w.covers(now));
+        if !held {
+            return Decision::Denied(Denial::MissingLicense(module.clone()));
+        }
+        self.first_live(
+            rows.iter().filter(|r| r.module_type == ModuleType::User),
+            module,
+            now.date(),
+            user.is_admin,
+        )
+    }
+
+    fn first_live<'a>(
+        &self,
+        rows: impl Iterator<Item = &'a CheckModule>,
+        module: &ModuleName,
+        today: Date,
+        admin: bool,
+    ) -> Decision {
+        let mut expired = false;
+        for r in rows.filter(|r| r.valid) {
+            let dates = self.owners.get(r.owner).cloned().unwrap_or_default();
+            if dates.is_past_grace(today) {
+                expired = true;
+                continue;
+            }
+            let warning = if dates.in_grace(today) {
+                Some(Warning::LicenseInGrace)
+            } else if admin && dates.warn_admins(today) {
+                Some(Warning::LicenseExpiring)
+            } else {
+                None
+            };
+            return Decision::Granted { warning };
+        }
+        Decision::Denied(if expired {
+            Denial::LicenseExpired
+        } else {
+            Denial::MissingLicense(module.clone())
+        })
+    }
+
+    /// The installation is read-only once its primary owner (the first, the
+    /// vendor) is past its grace period.
+    pub fn is_read_only(&self, today: Date) -> bool {
+        self.owners.first().is_some_and(|o| o.is_past_grace(today))
+    }
+
+    /// Modules a user holds right now (valid link window and valid row).
+    pub fn held_modules(&self, login: &str, now: OffsetDateTime) -> HashSet<ModuleName> {
+        let Some(user) = self.users.get(login) else {
+            return HashSet::new();
+        };
+        self.links
+            .get(&user.id)
+            .map(|l| {
+                l.keys()
+                    .filter(|m| self.user_holds(user, m, now).is_granted())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{date, datetime};
+
+    fn n(s: &str) -> ModuleName {
+        ModuleName::parse(s).unwrap()
+    }
+
+    fn snapshot() -> AccessSnapshot {
+        let mut s = AccessSnapshot::default();
+        s.owners.push(OwnerDates {
+            expiration: Some(date!(2027 - 12 - 31)),
+            grace_to: Some(date!(2028 - 01 - 31)),
+            admin_warning_date: Some(date!(2027 - 12 - 01)),
+        });
+        for (name, t) in [
+            ("user", ModuleType::User),
+            ("web", ModuleType::User),
+            ("saint", ModuleType::System),
+        ] {
+            s.modules.insert(
+                n(name),
+                vec![CheckModule {
+                    module_type: t,
+                    valid: true,
+                    owner: 0,
+                }],
+            );
+        }
+        for (login, id) in [("anna", 1), ("bo", 2)] {
+            s.users.insert(
+                login.into(),
+                UserFacts {
+                    id,
+                    active: true,
+                    login_rights: true,
+                    is_admin: false,
+                },
+            );
+        }
+        let open = LinkWindow {
+            valid_from: None,
+            valid_to: None,
+        };
+        s.links
+            .insert(1, [(n("user"), open.clone()), (n("web"), open.clone())].into());
+        s.links.insert(2, [(n("user"), open)].into());
+        s
+    }
+
+    const NOW: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
+
+    #[test]
+    fn login_needs_user_and_web() {
+        let s = snapshot();
+        assert_eq!(s.can_login("anna", NOW), Decision::Granted { warning: None });
+        assert_eq!(
+            s.can_login("bo", NOW).code().as_deref(),
+            Some("MISSING_LICENSE:web")
+        );
+        assert_eq!(s.can_login("nobody", NOW).code().as_deref(), Some("USER_UNKNOWN"));
+    }
+
+    #[test]
+    fn inactive_users_and_users_without_login_rights_are_refused() {
+        let mut s = snapshot();
+        s.users.get_mut("anna").unwrap().login_rights = false;
+        assert_eq!(
+            s.can_login("anna", NOW).code().as_deref(),
+            Some("NO_LOGIN_RIGHTS")
+        );
+        s.users.get_mut("anna").unwrap().active = false;
+        assert_eq!(s.can_login("anna", NOW).code().as_deref(), Some("USER_INACTIVE"));
+    }
+
+    #[test]
+    fn time_rules_grace_then_expired_then_read_only() {
+        let s = snapshot();
+        let in_grace = datetime!(2028-01-10 00:00 UTC);
+        assert_eq!(
+            s.can_login("anna", in_grace),
+            Decision::Granted {
+                warning: Some(Warning::LicenseInGrace)
+            }
+        );
+        assert!(!s.is_read_only(in_grace.date()));
+        let after = datetime!(2028-02-01 00:00 UTC);
+        assert_eq!(
+            s.can_login("anna", after).code().as_deref(),
+            Some("LICENSE_EXPIRED")
+        );
+        assert_eq!(
+            s.has_system(&n("saint"), after).code().as_deref(),
+            Some("LICENSE_EXPIRED")
+        );
+        assert!(s.is_read_only(after.date()));
+    }
+
+    #[test]
+    fn administrators_are_warned_from_the_warning_date() {
+        let mut s = snapshot();
+        s.users.get_mut("anna").unwrap().is_admin = true;
+        let warned = datetime!(2027-12-05 00:00 UTC);
+        assert_eq!(
+            s.can_login("anna", warned).code().as_deref(),
+            Some("LICENSE_EXPIRING")
+        );
+    }
+
+    #[test]
+    fn link_windows_and_invalid_rows_are_honoured() {
+        let mut s = snapshot();
+        s.links.get_mut(&1).unwrap().get_mut(&n("web")).unwrap().valid_to =
+            Some(datetime!(2026-11-01 00:00 UTC));
+        assert_eq!(
+            s.can_login("anna", NOW).code().as_deref(),
+            Some("MISSING_LICENSE:web")
+        );
+        let mut s = snapshot();
+        s.modules.get_mut(&n("web")).unwrap()[0].valid = false;
+        assert_eq!(
+            s.can_login("anna", NOW).code().as_deref(),
+            Some("MISSING_LICENSE:web")
+        );
+        assert!(s.has_system(&n("saint"), NOW).is_granted());
+        assert_eq!(
+            s.has_system(&n("web"), NOW).code().as_deref(),
+            Some("NOT_A_SYSTEM_LICENSE")
+        );
+        assert_eq!(
+            s.has_module("anna", &n("saint"), NOW).code().as_deref(),
+            Some("NOT_A_USER_LICENSE")
+        );
+    }
+}

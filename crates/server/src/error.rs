@@ -1,0 +1,84 @@
+//! API errors as RFC 7807 `application/problem+json`, each with the same
+//! stable `code` the CLI prints.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use lisens_store::StoreError;
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.to_owned(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn unauthenticated(detail: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", detail)
+    }
+
+    pub fn forbidden(detail: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", detail)
+    }
+
+    pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let status = match &e {
+            StoreError::Database(_) | StoreError::Migration(_) => {
+                tracing::error!("database error: {e}");
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    e.code(),
+                    "the database is unavailable",
+                );
+            }
+            StoreError::UnknownUser(_) => StatusCode::NOT_FOUND,
+            StoreError::Duplicate(_)
+            | StoreError::OwnerExists(_)
+            | StoreError::Assign(_)
+            | StoreError::ReadOnly => StatusCode::CONFLICT,
+            StoreError::BadUrl(_) | StoreError::Invalid(_) | StoreError::OwnerKeyMismatch { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+        };
+        Self::new(status, e.code(), e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "type": "about:blank",
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "detail": self.detail,
+        });
+        let mut resp = (self.status, body.to_string()).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}

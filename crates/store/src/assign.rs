@@ -1,0 +1,237 @@
+//! Assigning user licenses to users, in one write transaction per change:
+//! the user's row and the modules that may gain a holder are locked, their
+//! holders counted, the change planned by `lisens_core::assign` and written.
+//! So the count is never exceeded, whatever runs beside it.
+
+use std::collections::BTreeMap;
+
+use lisens_core::assign::{plan_change, Change, Facts, Holdings, ModuleFacts};
+use lisens_core::{LoginName, ModuleName, ModuleType};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::license::LicenseStatus;
+use crate::{now_rfc3339, Store, StoreError};
+
+/// One license a user holds.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Holding {
+    pub module: String,
+    /// Assigned directly (plans are), rather than only through a plan's set=.
+    pub direct: bool,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+}
+
+impl Store {
+    /// Gives `module` (a user license or plan) to a user.
+    pub async fn assign(&self, login: &str, module: &str) -> Result<(), StoreError> {
+        self.change(login, module, true).await
+    }
+
+    /// Takes `module` from a user, with the plan-implied modules no longer needed.
+    pub async fn unassign(&self, login: &str, module: &str) -> Result<(), StoreError> {
+        self.change(login, module, false).await
+    }
+
+    async fn change(&self, login: &str, module: &str, assign: bool) -> Result<(), StoreError> {
+        let login = LoginName::parse(login).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let module = ModuleName::parse(module).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        // Which rows are intact is a matter of signatures, not of this
+        // transaction; counts are read again below, under the locks.
+        let status = self.license_status().await?;
+        if status
+            .owners
+            .first()
+            .is_some_and(|o| o.dates.is_past_grace(OffsetDateTime::now_utc().date()))
+        {
+            return Err(StoreError::ReadOnly);
+        }
+        let ids = module_ids(&status);
+        let mut facts = facts(&status);
+
+        let mut tx = self.begin_write().await?;
+        let user: Option<(i64,)> = sqlx::query_as(&format!(
+            "SELECT id FROM associate WHERE login_name = $1{}",
+            self.for_update()
+        ))
+        .bind(login.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (user_id,) = user.ok_or_else(|| StoreError::UnknownUser(login.to_string()))?;
+
+        // Lock every module this change may add a holder to, in id order
+        // (so two changes never wait on each other in a cycle), then count.
+        let mut candidates: Vec<&ModuleName> = vec![&module];
+        if let Some(set) = facts.get(&module).and_then(|f| f.plan_set.as_ref()) {
+            candidates.extend(set.iter());
+        }
+        let mut lock_ids: Vec<i64> = candidates.iter().filter_map(|m| ids.get(*m).copied()).collect();
+        lock_ids.sort_unstable();
+        lock_ids.dedup();
+        for id in &lock_ids {
+            sqlx::query(&format!(
+                "SELECT id FROM module_license WHERE id = $1{}",
+                self.for_update()
+            ))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            let (n,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM license_assoc_link WHERE module_license_id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if let Some(f) = ids
+                .iter()
+                .find(|(_, v)| *v == id)
+                .and_then(|(name, _)| facts.get_mut(name))
+            {
+                f.in_use = u32::try_from(n).unwrap_or(u32::MAX);
+            }
+        }
+
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT module_license_id, direct FROM license_assoc_link WHERE assoc_id = $1")
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let by_id: BTreeMap<i64, &ModuleName> = ids.iter().map(|(n, id)| (*id, n)).collect();
+        let held: Holdings = rows
+            .iter()
+            .filter_map(|(id, direct)| by_id.get(id).map(|n| ((*n).clone(), *direct != 0)))
+            .collect();
+
+        let change = if assign {
+            Change::Assign(module)
+        } else {
+            Change::Unassign(module)
+        };
+        let plan = plan_change(&facts, &held, &change)?;
+        if plan.is_empty() {
+            return Ok(());
+        }
+        let now = now_rfc3339();
+        for (m, direct) in &plan.add {
+            sqlx::query(
+                "INSERT INTO license_assoc_link (module_license_id, assoc_id, direct, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(ids[m])
+            .bind(user_id)
+            .bind(i64::from(*direct))
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (m, direct) in &plan.set_direct {
+            sqlx::query(
+                "UPDATE license_assoc_link SET direct = $3 WHERE module_license_id = $1 AND assoc_id = $2",
+            )
+            .bind(ids[m])
+            .bind(user_id)
+            .bind(i64::from(*direct))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for m in &plan.remove {
+            sqlx::query("DELETE FROM license_assoc_link WHERE module_license_id = $1 AND assoc_id = $2")
+                .bind(ids[m])
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Never trust the plan alone: re-count what this change added to.
+        for (m, _) in &plan.add {
+            let (n,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM license_assoc_link WHERE module_license_id = $1")
+                    .bind(ids[m])
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let count = facts.get(m).map_or(0, |f| f.count);
+            if n > i64::from(count) {
+                tracing::error!("refusing a change that would put {m} at {n} of {count}");
+                return Err(lisens_core::assign::AssignError::Overcommitted {
+                    module: m.clone(),
+                    count,
+                }
+                .into());
+            }
+        }
+        Self::bump_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The licenses a user holds, by module name.
+    pub async fn holdings(&self, login: &str) -> Result<Vec<Holding>, StoreError> {
+        let user = self.associate(login).await?;
+        let rows: Vec<(String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT m.module_name, l.direct, l.valid_from, l.valid_to FROM license_assoc_link l \
+             JOIN module_license m ON m.id = l.module_license_id WHERE l.assoc_id = $1 ORDER BY m.sort_order",
+        )
+        .bind(user.id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(module, direct, valid_from, valid_to)| Holding {
+                module,
+                direct: direct != 0,
+                valid_from,
+                valid_to,
+            })
+            .collect())
+    }
+}
+
+/// The row to act on for each module name: the first valid one.
+pub(crate) fn module_ids(status: &LicenseStatus) -> BTreeMap<ModuleName, i64> {
+    let mut out: BTreeMap<ModuleName, (i64, bool)> = BTreeMap::new();
+    for m in status.owners.iter().flat_map(|o| &o.modules) {
+        let Ok(name) = ModuleName::parse(&m.name) else {
+            continue;
+        };
+        let effective = m.effective();
+        match out.get(&name) {
+            Some((_, true)) => {}
+            Some((_, false)) if !effective => {}
+            _ => {
+                out.insert(name, (m.id, effective));
+            }
+        }
+    }
+    out.into_iter().map(|(n, (id, _))| (n, id)).collect()
+}
+
+fn facts(status: &LicenseStatus) -> Facts {
+    let ids = module_ids(status);
+    let mut out = Facts::new();
+    for o in &status.owners {
+        for m in &o.modules {
+            let Ok(name) = ModuleName::parse(&m.name) else {
+                continue;
+            };
+            if ids.get(&name) != Some(&m.id) {
+                continue;
+            }
+            let parsed = m.parsed.as_ref();
+            out.insert(
+                name,
+                ModuleFacts {
+                    module_type: parsed.map_or(ModuleType::System, |p| p.module_type),
+                    count: u32::try_from(m.total).unwrap_or(0),
+                    in_use: u32::try_from(m.in_use).unwrap_or(u32::MAX),
+                    valid: m.effective(),
+                    plan_set: parsed.filter(|p| p.is_plan()).map(|p| {
+                        p.extra_info
+                            .set()
+                            .map(|s| s.iter().cloned().collect())
+                            .unwrap_or_default()
+                    }),
+                    prerequisite: parsed.and_then(|p| p.prerequisite.clone()),
+                },
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,302 @@
+use std::sync::Arc;
+
+use lisens_core::access::Decision;
+use lisens_core::ModuleName;
+use lisens_store::{AccessView, NewAssociate, Store};
+
+use crate::{backends, key, public, signed};
+
+/// The seeds' example: a plan with set=user,web,chat-cal and count 2.
+const SEED_SPEC: &str = r#"
+[owner]
+name = "SuperOffice"
+company_name = "Seed AB"
+serial = "S-2"
+license_version = 1
+
+[[module]]
+name = "essentials"
+type = "user"
+count = 2
+extra_flags = "plan"
+set = ["user", "web", "chat-cal"]
+
+[[module]]
+name = "user"
+type = "user"
+count = 10
+hidden = true
+
+[[module]]
+name = "web"
+type = "user"
+count = 10
+hidden = true
+prerequisite = "user"
+
+[[module]]
+name = "chat-cal"
+type = "user"
+count = 10
+hidden = true
+
+[[module]]
+name = "seats"
+type = "user"
+count = 10
+
+[[module]]
+name = "saint"
+type = "system"
+hidden = true
+"#;
+
+async fn add_users(store: &Store, logins: &[&str]) {
+    for login in logins {
+        store
+            .create_associate(&NewAssociate {
+                login_name: (*login).into(),
+                full_name: login.to_uppercase(),
+                email: format!("{login}@example.com"),
+                is_admin: false,
+                password_hash: None,
+            })
+            .await
+            .unwrap();
+    }
+}
+
+fn n(s: &str) -> ModuleName {
+    ModuleName::parse(s).unwrap()
+}
+
+fn in_use(s: &lisens_store::LicenseStatus, name: &str) -> i64 {
+    s.module(name).unwrap().1.in_use
+}
+
+#[tokio::test]
+async fn a_plan_for_a_third_user_is_refused_and_nothing_changes() {
+    for db in backends().await {
+        let k = key(1);
+        db.store
+            .load_license(&signed(SEED_SPEC, &k), &public(&k))
+            .await
+            .unwrap();
+        add_users(&db.store, &["anna", "bo", "cy"]).await;
+        db.store.assign("anna", "essentials").await.unwrap();
+        db.store.assign("bo", "essentials").await.unwrap();
+        let before = db.store.license_status().await.unwrap();
+        let err = db.store.assign("cy", "essentials").await.unwrap_err();
+        assert_eq!(err.code(), "LICENSE_OVERCOMMITTED", "{}", db.name);
+        assert!(
+            err.to_string().contains("essentials"),
+            "the error names the module: {err}"
+        );
+        let after = db.store.license_status().await.unwrap();
+        assert_eq!(before, after, "{}: nothing changed for anyone", db.name);
+        assert!(db.store.holdings("cy").await.unwrap().is_empty());
+        assert_eq!(
+            (
+                in_use(&after, "essentials"),
+                in_use(&after, "user"),
+                in_use(&after, "chat-cal")
+            ),
+            (2, 2, 2)
+        );
+        assert_eq!(after.users.plans_in_use, 2);
+        assert_eq!(after.users.active_users, 2);
+        assert_eq!(after.users.licensed_user_web, 10);
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_user_with_a_plan_can_log_in_and_one_with_only_user_cannot() {
+    for db in backends().await {
+        let k = key(1);
+        db.store
+            .load_license(&signed(SEED_SPEC, &k), &public(&k))
+            .await
+            .unwrap();
+        add_users(&db.store, &["anna", "bo"]).await;
+        db.store.assign("anna", "essentials").await.unwrap();
+        db.store.assign("bo", "user").await.unwrap();
+        let store = Arc::new(db.reopen().await);
+        let view = AccessView::new(store).await.unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let v = view.get();
+        assert_eq!(
+            v.access.can_login("anna", now),
+            Decision::Granted { warning: None },
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            v.access.can_login("bo", now).code().as_deref(),
+            Some("MISSING_LICENSE:web")
+        );
+        assert!(v.access.has_module("anna", &n("chat-cal"), now).is_granted());
+        assert!(v.access.has_system(&n("saint"), now).is_granted());
+
+        // Deactivating blocks login once the view has noticed the change.
+        db.store.deactivate_associate("anna").await.unwrap();
+        assert!(view.refresh().await.unwrap());
+        assert_eq!(
+            view.get().access.can_login("anna", now).code().as_deref(),
+            Some("USER_INACTIVE")
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn unassigning_a_plan_keeps_what_another_grant_still_needs() {
+    for db in backends().await {
+        let k = key(1);
+        db.store
+            .load_license(&signed(SEED_SPEC, &k), &public(&k))
+            .await
+            .unwrap();
+        add_users(&db.store, &["anna"]).await;
+        db.store.assign("anna", "essentials").await.unwrap();
+        db.store.assign("anna", "chat-cal").await.unwrap();
+        let err = db.store.unassign("anna", "web").await.unwrap_err();
+        assert_eq!(err.code(), "LICENSE_GRANTED_BY_PLAN");
+        db.store.unassign("anna", "essentials").await.unwrap();
+        let held: Vec<_> = db
+            .store
+            .holdings("anna")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|h| (h.module, h.direct))
+            .collect();
+        assert_eq!(held, vec![("chat-cal".to_owned(), true)], "{}", db.name);
+        let err = db.store.assign("anna", "web").await.unwrap_err();
+        assert_eq!(err.code(), "LICENSE_PREREQUISITE_MISSING");
+        assert_eq!(
+            db.store.assign("anna", "saint").await.unwrap_err().code(),
+            "NOT_A_USER_LICENSE"
+        );
+        assert_eq!(
+            db.store.assign("anna", "nope").await.unwrap_err().code(),
+            "MODULE_UNKNOWN"
+        );
+        assert_eq!(
+            db.store.assign("zed", "user").await.unwrap_err().code(),
+            "USER_UNKNOWN"
+        );
+        assert_eq!(
+            db.store.assign("anna", "Bad Name").await.unwrap_err().code(),
+            "INVALID_INPUT"
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_tampered_row_cannot_be_assigned_or_checked_as_granted() {
+    for db in backends().await {
+        let k = key(1);
+        db.store
+            .load_license(&signed(SEED_SPEC, &k), &public(&k))
+            .await
+            .unwrap();
+        add_users(&db.store, &["anna", "bo"]).await;
+        db.store.assign("anna", "seats").await.unwrap();
+        db.exec("UPDATE module_license SET license_count = 99 WHERE module_name = 'seats'")
+            .await;
+        assert_eq!(
+            db.store.assign("bo", "seats").await.unwrap_err().code(),
+            "LICENSE_INVALID",
+            "{}",
+            db.name
+        );
+        let view = AccessView::new(Arc::new(db.reopen().await)).await.unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        assert_eq!(
+            view.get()
+                .access
+                .has_module("anna", &n("seats"), now)
+                .code()
+                .as_deref(),
+            Some("MISSING_LICENSE:seats")
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn sixty_four_concurrent_assigners_get_exactly_the_count() {
+    const SPEC: &str = r#"
+[owner]
+name = "V"
+company_name = "Race AB"
+serial = "R-1"
+license_version = 1
+
+[[module]]
+name = "seats"
+type = "user"
+count = 10
+"#;
+    for db in backends().await {
+        let k = key(1);
+        db.store
+            .load_license(&signed(SPEC, &k), &public(&k))
+            .await
+            .unwrap();
+        let logins: Vec<String> = (0..64).map(|i| format!("u{i}")).collect();
+        add_users(&db.store, &logins.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        // Two stores = two connection pools, as two server processes would have.
+        let stores = [Arc::new(db.reopen().await), Arc::new(db.reopen().await)];
+        let mut tasks = Vec::new();
+        for (i, login) in logins.into_iter().enumerate() {
+            let store = stores[i % 2].clone();
+            tasks.push(tokio::spawn(async move { store.assign(&login, "seats").await }));
+        }
+        let mut granted = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => granted += 1,
+                Err(e) => assert_eq!(e.code(), "LICENSE_OVERCOMMITTED", "{}: {e}", db.name),
+            }
+        }
+        assert_eq!(granted, 10, "{}", db.name);
+        let s = db.store.license_status().await.unwrap();
+        assert_eq!(in_use(&s, "seats"), 10, "{}", db.name);
+        for s in stores {
+            s.close().await;
+        }
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_license_is_denied_by_another_process_view_within_a_second() {
+    for db in backends().await {
+        let k = key(1);
+        db.store
+            .load_license(&signed(SEED_SPEC, &k), &public(&k))
+            .await
+            .unwrap();
+        add_users(&db.store, &["anna"]).await;
+        db.store.assign("anna", "essentials").await.unwrap();
+        let other = Arc::new(db.reopen().await);
+        let view = AccessView::new(other).await.unwrap();
+        let _refresher = view.spawn_refresher(std::time::Duration::from_millis(250));
+        let now = time::OffsetDateTime::now_utc();
+        assert!(view.get().access.can_login("anna", now).is_granted());
+        db.store.unassign("anna", "essentials").await.unwrap();
+        let start = std::time::Instant::now();
+        while view.get().access.can_login("anna", now).is_granted() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(1),
+                "{}: still granted after 1 s",
+                db.name
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        db.finish().await;
+    }
+}
