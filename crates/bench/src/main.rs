@@ -73,6 +73,17 @@ impl Row {
     }
 }
 
+fn human(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 1e-3 {
+        format!("{:.3} ms", s * 1e3)
+    } else if s >= 1e-6 {
+        format!("{:.2} µs", s * 1e6)
+    } else {
+        format!("{:.1} ns", s * 1e9)
+    }
+}
+
 fn verification(rows: usize) -> Row {
     let key = SigningKey::from_seed([42; 32]);
     let content = license(rows);
@@ -183,6 +194,220 @@ async fn status(url: &str, label: &str, rows: usize) -> Result<Vec<Row>> {
     ])
 }
 
+/// Requests per second from `clients` keep-alive connections for `secs`.
+async fn http_rate(url: String, clients: usize, secs: u64, auth: Option<String>) -> Result<f64> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let url = url.clone();
+        let auth = auth.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let mut req = client.get(&url);
+                if let Some(a) = &auth {
+                    req = req.bearer_auth(a);
+                }
+                let resp = req.send().await.expect("request");
+                assert!(resp.status().is_success(), "{}", resp.status());
+                resp.bytes().await.expect("body");
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await?;
+    }
+    Ok(total as f64 / secs as f64)
+}
+
+const CHECK_SPEC: &str = r#"
+[owner]
+name = "Bench"
+company_name = "Bench AB"
+serial = "B-2"
+license_version = 1
+
+[[module]]
+name = "essentials"
+type = "user"
+count = 1000000
+extra_flags = "plan"
+set = ["user", "web"]
+
+[[module]]
+name = "user"
+type = "user"
+count = 1000000
+hidden = true
+
+[[module]]
+name = "web"
+type = "user"
+count = 1000000
+hidden = true
+"#;
+
+async fn loaded_store(url: &str) -> Result<std::sync::Arc<Store>> {
+    let key = SigningKey::from_seed([7; 32]);
+    let content = lisens_core::spec::parse_spec(CHECK_SPEC, time::OffsetDateTime::now_utc())?;
+    let verified = VerifiedLicense::verify(&content.sign(&key), &[key.public().clone()])?;
+    let store = Store::open(url).await?;
+    store.load_license(&verified, key.public()).await?;
+    Ok(std::sync::Arc::new(store))
+}
+
+async fn add_users(store: &Store, n: usize) -> Result<()> {
+    for i in 0..n {
+        store
+            .create_associate(&lisens_store::NewAssociate {
+                login_name: format!("u{i}"),
+                full_name: format!("User {i}"),
+                email: String::new(),
+                is_admin: false,
+                password_hash: None,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// HTTP check throughput beside a bare axum handler, and the in-process check.
+async fn check_benchmarks(dir: &std::path::Path) -> Result<Vec<Row>> {
+    let store = loaded_store(&format!("sqlite://{}", dir.join("check.db").display())).await?;
+    add_users(&store, 100).await?;
+    for i in 0..100 {
+        store.assign(&format!("u{i}"), "essentials").await?;
+    }
+    let token = store
+        .create_token("bench", lisens_store::TokenScope::Check, rand::random())
+        .await?
+        .secret;
+    let state = lisens_server::AppState::new(store.clone()).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(lisens_server::serve(
+        listener,
+        state.clone(),
+        std::future::pending(),
+    ));
+
+    let bare = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    let bare_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let bare_addr = bare_listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(bare_listener, bare).await });
+
+    let clients = 32;
+    let ours = http_rate(
+        format!("http://{addr}/api/v1/license/check?user=u7&module=web"),
+        clients,
+        5,
+        Some(token),
+    )
+    .await?;
+    let base = http_rate(format!("http://{bare_addr}/"), clients, 5, None).await?;
+
+    let view = state.view.get();
+    let now = time::OffsetDateTime::now_utc();
+    let web = ModuleName::parse("web")?;
+    let iterations = 2_000_000u32;
+    let start = Instant::now();
+    for i in 0..iterations {
+        let login = if i % 2 == 0 { "u7" } else { "u8" };
+        std::hint::black_box(view.access.has_module(std::hint::black_box(login), &web, now));
+    }
+    let per_check = start.elapsed() / iterations;
+    let keys: std::collections::HashMap<String, u32> = (0..100).map(|i| (format!("u{i}"), i)).collect();
+    let start = Instant::now();
+    for i in 0..iterations {
+        let login = if i % 2 == 0 { "u7" } else { "u8" };
+        std::hint::black_box(keys.get(std::hint::black_box(login)));
+    }
+    let per_lookup = start.elapsed() / iterations;
+    Ok(vec![
+        Row {
+            what: format!("HTTP check, {clients} keep-alive clients (time per request)"),
+            ours: Duration::from_secs_f64(1.0 / ours),
+            baseline_what: "bare axum handler returning a constant".into(),
+            baseline: Duration::from_secs_f64(1.0 / base),
+        },
+        Row {
+            what: "in-process has_module (user + module)".into(),
+            ours: per_check,
+            baseline_what: "one HashMap<String, _> lookup".into(),
+            baseline: per_lookup,
+        },
+    ])
+}
+
+/// 64 clients assigning one module to distinct users, beside 64 clients
+/// running a bare guarded UPDATE ... WHERE used < max on the same database.
+async fn contention(url: &str, label: &str) -> Result<Row> {
+    let store = loaded_store(url).await?;
+    let per_client = 5;
+    let clients = 64;
+    add_users(&store, clients * per_client).await?;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_client {
+                store
+                    .assign(&format!("u{}", c * per_client + i), "user")
+                    .await
+                    .expect("assign");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let ours = start.elapsed() / (clients * per_client) as u32;
+
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::any::AnyPoolOptions::new()
+        .max_connections(16)
+        .connect(url)
+        .await?;
+    sqlx::query(
+        "CREATE TABLE bench_counter (id BIGINT PRIMARY KEY, used BIGINT NOT NULL, max_used BIGINT NOT NULL)",
+    )
+    .execute(&raw)
+    .await?;
+    sqlx::query("INSERT INTO bench_counter VALUES (1, 0, 1000000)")
+        .execute(&raw)
+        .await?;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let raw = raw.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..per_client {
+                sqlx::query("UPDATE bench_counter SET used = used + 1 WHERE id = 1 AND used < max_used")
+                    .execute(&raw)
+                    .await
+                    .expect("update");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let base = start.elapsed() / (clients * per_client) as u32;
+    raw.close().await;
+    store.close().await;
+    Ok(Row {
+        what: format!("{label}: assignment, 64 concurrent clients (time per assignment)"),
+        ours,
+        baseline_what: "bare guarded UPDATE ... WHERE used < max".into(),
+        baseline: base,
+    })
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -200,32 +425,45 @@ async fn main() -> Result<()> {
         )
         .await?,
     );
+    rows.extend(check_benchmarks(dir.path()).await?);
+    rows.push(
+        contention(
+            &format!("sqlite://{}", dir.path().join("c.db").display()),
+            "SQLite",
+        )
+        .await?,
+    );
     if let Some(admin) = pg {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&admin).await?;
-        let name = format!("lisens_bench_{}", std::process::id());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&pool)
-            .await?;
-        let url = format!(
-            "{}/{name}",
-            admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
-        );
-        let result = status(&url, "PostgreSQL", 1000).await;
-        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .execute(&pool)
-            .await?;
-        rows.extend(result?);
+        for bench in ["status", "contention"] {
+            let name = format!("lisens_bench_{}_{bench}", std::process::id());
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await?;
+            let url = format!(
+                "{}/{name}",
+                admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
+            );
+            let result = match bench {
+                "status" => status(&url, "PostgreSQL", 1000).await,
+                _ => contention(&url, "PostgreSQL").await.map(|r| vec![r]),
+            };
+            sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                .execute(&pool)
+                .await?;
+            rows.extend(result?);
+        }
     }
     println!("| benchmark | lisens | baseline | baseline time | ratio (baseline time / lisens time) |");
     println!("|---|---|---|---|---|");
     for r in &rows {
         println!(
-            "| {} | {:.3} ms | {} | {:.3} ms | {:.2}x |",
+            "| {} | {} | {} | {} | {:.2}x |",
             r.what,
-            r.ours.as_secs_f64() * 1e3,
+            human(r.ours),
             r.baseline_what,
-            r.baseline.as_secs_f64() * 1e3,
+            human(r.baseline),
             r.ratio()
         );
     }

@@ -54,6 +54,36 @@ enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Sites: the central database and its satellites, and site-counted features.
+    #[command(subcommand)]
+    Site(SiteCommand),
+}
+
+#[derive(Subcommand)]
+enum SiteCommand {
+    /// Define a site (the central one, or a satellite within the `satellite` site license).
+    Add {
+        name: String,
+        #[arg(long)]
+        satellite: bool,
+    },
+    /// List sites and the site-counted features each uses.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Remove {
+        name: String,
+    },
+    /// Enable a site-counted feature (e.g. reporter-studio) on a site, within its count.
+    Enable {
+        site: String,
+        module: String,
+    },
+    Disable {
+        site: String,
+        module: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -152,7 +182,16 @@ enum LicenseCommand {
         public_key: PathBuf,
     },
     /// Give a user license (or a plan, with its set=) to a user.
-    Assign { login: String, module: String },
+    Assign {
+        login: String,
+        module: String,
+        /// Holds from this time (RFC 3339, or YYYY-MM-DD for the start of that day, UTC).
+        #[arg(long, value_parser = parse_from)]
+        valid_from: Option<time::OffsetDateTime>,
+        /// Holds until this time (RFC 3339, or YYYY-MM-DD for the end of that day, UTC).
+        #[arg(long, value_parser = parse_to)]
+        valid_to: Option<time::OffsetDateTime>,
+    },
     /// Take a user license (or a plan, with what only it granted) from a user.
     Unassign { login: String, module: String },
     /// The run-time check: exit 0 when granted, 1 when denied (printing the reason).
@@ -263,6 +302,7 @@ async fn run(cli: Cli) -> Outcome {
         }
         Command::License(cmd) => license(&cli.database, cmd).await,
         Command::User(cmd) => user(&cli.database, cmd).await,
+        Command::Site(cmd) => site(&cli.database, cmd).await,
         Command::Token(TokenCommand::Create { name, admin, scope }) => {
             let scope = match (admin, scope.as_deref()) {
                 (true, _) | (false, Some("admin")) => TokenScope::Admin,
@@ -289,6 +329,56 @@ async fn run(cli: Cli) -> Outcome {
             Ok(())
         }
     }
+}
+
+async fn site(database: &str, cmd: SiteCommand) -> Outcome {
+    let store = Store::open(database).await?;
+    match cmd {
+        SiteCommand::Add { name, satellite } => {
+            store.add_site(&name, satellite).await?;
+            println!(
+                "{} site {name} added",
+                if satellite { "satellite" } else { "central" }
+            );
+        }
+        SiteCommand::List { json } => output::sites(&store.list_sites().await?, json),
+        SiteCommand::Remove { name } => {
+            store.remove_site(&name).await?;
+            println!("site {name} removed");
+        }
+        SiteCommand::Enable { site, module } => {
+            store.enable_site_module(&site, &module).await?;
+            println!("{module} enabled on {site}");
+        }
+        SiteCommand::Disable { site, module } => {
+            store.disable_site_module(&site, &module).await?;
+            println!("{module} disabled on {site}");
+        }
+    }
+    Ok(())
+}
+
+fn parse_time(s: &str, end_of_day: bool) -> Result<time::OffsetDateTime, String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t);
+    }
+    let date = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| format!("{s:?} is neither RFC 3339 nor YYYY-MM-DD"))?;
+    let t = if end_of_day {
+        time::macros::time!(23:59:59)
+    } else {
+        time::Time::MIDNIGHT
+    };
+    Ok(date.with_time(t).assume_utc())
+}
+
+fn parse_from(s: &str) -> Result<time::OffsetDateTime, String> {
+    parse_time(s, false)
+}
+
+fn parse_to(s: &str) -> Result<time::OffsetDateTime, String> {
+    parse_time(s, true)
 }
 
 async fn user(database: &str, cmd: UserCommand) -> Outcome {
@@ -388,8 +478,17 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
             println!("loaded {}", output::summary(&license));
             Ok(())
         }
-        LicenseCommand::Assign { login, module } => {
-            Store::open(database).await?.assign(&login, &module).await?;
+        LicenseCommand::Assign {
+            login,
+            module,
+            valid_from,
+            valid_to,
+        } => {
+            let window = lisens_store::Window { valid_from, valid_to };
+            Store::open(database)
+                .await?
+                .assign_during(&login, &module, &window)
+                .await?;
             println!("{module} assigned to {login}");
             Ok(())
         }

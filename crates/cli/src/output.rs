@@ -1,7 +1,7 @@
 //! What the commands print: short summaries, tables for people, JSON for programs.
 
 use lisens_core::{ModuleLicense, UnverifiedLicense, VerifiedLicense};
-use lisens_store::{Associate, LicenseStatus};
+use lisens_store::{Associate, LicenseStatus, Site};
 use serde_json::json;
 
 pub fn summary(license: &VerifiedLicense) -> String {
@@ -187,5 +187,19 @@ pub fn users(users: &[Associate], as_json: bool) {
             yes(*u.login_rights),
             yes(*u.is_admin)
         );
+    }
+}
+
+pub fn sites(sites: &[Site], as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(sites).expect("sites serialise")
+        );
+        return;
+    }
+    println!("{:<24} {:<10} FEATURES", "SITE", "KIND");
+    for s in sites {
+        println!("{:<24} {:<10} {}", s.name, s.kind, s.modules.join(", "));
     }
 }

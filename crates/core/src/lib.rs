@@ -20,3 +20,8 @@ pub use error::{LicenseError, ParseError};
 pub use keys::{KeyId, PublicKey, SigningKey};
 pub use model::{DeploymentType, ExtraFlags, ExtraInfo, ModuleLicense, ModuleSet, ModuleType, Owner};
 pub use names::{LicenseCount, LoginName, ModuleName, OwnerName, SerialNumber};
+
+/// The date of this lisens release. A license whose maintenance ended before
+/// it (`maintenanceTo`) does not cover this version: no upgrades after
+/// maintenance ends, so such a license is refused at load.
+pub const RELEASE_DATE: time::Date = time::macros::date!(2026 - 11 - 25);

@@ -50,7 +50,8 @@ impl From<StoreError> for ApiError {
             StoreError::Duplicate(_)
             | StoreError::OwnerExists(_)
             | StoreError::Assign(_)
-            | StoreError::ReadOnly => StatusCode::CONFLICT,
+            | StoreError::ReadOnly
+            | StoreError::MaintenanceExpired { .. } => StatusCode::CONFLICT,
             StoreError::BadUrl(_) | StoreError::Invalid(_) | StoreError::OwnerKeyMismatch { .. } => {
                 StatusCode::BAD_REQUEST
             }

@@ -26,27 +26,34 @@ pub struct Holding {
 impl Store {
     /// Gives `module` (a user license or plan) to a user.
     pub async fn assign(&self, login: &str, module: &str) -> Result<(), StoreError> {
-        self.change(login, module, true).await
+        self.change(login, module, Some(&Window::default())).await
+    }
+
+    /// Gives `module` to a user for a time window; the links this adds hold
+    /// only inside it (the check honours it).
+    pub async fn assign_during(&self, login: &str, module: &str, window: &Window) -> Result<(), StoreError> {
+        if let (Some(from), Some(to)) = (window.valid_from, window.valid_to) {
+            if to < from {
+                return Err(StoreError::Invalid("valid_to is before valid_from".into()));
+            }
+        }
+        self.change(login, module, Some(window)).await
     }
 
     /// Takes `module` from a user, with the plan-implied modules no longer needed.
     pub async fn unassign(&self, login: &str, module: &str) -> Result<(), StoreError> {
-        self.change(login, module, false).await
+        self.change(login, module, None).await
     }
 
-    async fn change(&self, login: &str, module: &str, assign: bool) -> Result<(), StoreError> {
+    /// `window`: Some to assign (links added hold inside it), None to unassign.
+    async fn change(&self, login: &str, module: &str, window: Option<&Window>) -> Result<(), StoreError> {
+        let assign = window.is_some();
         let login = LoginName::parse(login).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let module = ModuleName::parse(module).map_err(|e| StoreError::Invalid(e.to_string()))?;
         // Which rows are intact is a matter of signatures, not of this
         // transaction; counts are read again below, under the locks.
         let status = self.license_status().await?;
-        if status
-            .owners
-            .first()
-            .is_some_and(|o| o.dates.is_past_grace(OffsetDateTime::now_utc().date()))
-        {
-            return Err(StoreError::ReadOnly);
-        }
+        ensure_writable(&status)?;
         let ids = module_ids(&status);
         let mut facts = facts(&status);
 
@@ -112,13 +119,17 @@ impl Store {
             return Ok(());
         }
         let now = now_rfc3339();
+        let window = window.cloned().unwrap_or_default();
         for (m, direct) in &plan.add {
             sqlx::query(
-                "INSERT INTO license_assoc_link (module_license_id, assoc_id, direct, created_at) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO license_assoc_link (module_license_id, assoc_id, direct, valid_from, valid_to, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(ids[m])
             .bind(user_id)
             .bind(i64::from(*direct))
+            .bind(window.valid_from.map(format_time))
+            .bind(window.valid_to.map(format_time))
             .bind(&now)
             .execute(&mut *tx)
             .await?;
@@ -182,6 +193,32 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// When an assignment holds; `None` is open-ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Window {
+    pub valid_from: Option<OffsetDateTime>,
+    pub valid_to: Option<OffsetDateTime>,
+}
+
+fn format_time(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339 formats any time")
+}
+
+/// Past the primary owner's grace period the installation is read-only.
+pub(crate) fn ensure_writable(status: &LicenseStatus) -> Result<(), StoreError> {
+    let today = OffsetDateTime::now_utc().date();
+    if status
+        .owners
+        .first()
+        .is_some_and(|o| o.valid && o.dates.is_past_grace(today))
+    {
+        return Err(StoreError::ReadOnly);
+    }
+    Ok(())
 }
 
 /// The row to act on for each module name: the first valid one.

@@ -7,6 +7,7 @@
 mod access;
 mod assign;
 mod license;
+mod sites;
 mod tokens;
 mod users;
 mod verdicts;
@@ -17,8 +18,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use access::AccessView;
-pub use assign::Holding;
+pub use assign::{Holding, Window};
 pub use license::{LicenseStatus, ModuleStatus, OwnerStatus, UserCounts};
+pub use sites::{Site, SATELLITE_MODULE};
 pub use tokens::{NewToken, TokenScope};
 pub use users::{Associate, NewAssociate};
 
@@ -52,6 +54,8 @@ pub enum StoreError {
     Assign(#[from] lisens_core::assign::AssignError),
     #[error("the license is past its grace period: the installation is read-only")]
     ReadOnly,
+    #[error("maintenance ended {maintenance_to}; this lisens release is from {release}: a license that covers it is needed")]
+    MaintenanceExpired { maintenance_to: String, release: String },
 }
 
 impl StoreError {
@@ -66,6 +70,7 @@ impl StoreError {
             StoreError::UnknownUser(_) => "USER_UNKNOWN",
             StoreError::Assign(e) => e.code(),
             StoreError::ReadOnly => "LICENSE_READ_ONLY",
+            StoreError::MaintenanceExpired { .. } => "LICENSE_MAINTENANCE_EXPIRED",
         }
     }
 }

@@ -168,6 +168,14 @@ impl Store {
             });
         }
         let owner = license.owner();
+        if let Some(m) = owner.maintenance_to {
+            if m < lisens_core::RELEASE_DATE {
+                return Err(StoreError::MaintenanceExpired {
+                    maintenance_to: format_date(m),
+                    release: format_date(lisens_core::RELEASE_DATE),
+                });
+            }
+        }
         let record = license.record();
         let now = now_rfc3339();
         let mut tx = self.begin_write().await?;

@@ -72,6 +72,7 @@ impl Store {
                 "name and e-mail must not hold control characters".into(),
             ));
         }
+        crate::assign::ensure_writable(&self.license_status().await?)?;
         let now = now_rfc3339();
         let mut tx = self.begin_write().await?;
         let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM associate WHERE login_name = $1")
@@ -139,6 +140,7 @@ impl Store {
     /// assigned (like blocking sign-in elsewhere) until unassigned, but they
     /// no longer count as an active user for billing.
     pub async fn deactivate_associate(&self, login: &str) -> Result<(), StoreError> {
+        crate::assign::ensure_writable(&self.license_status().await?)?;
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE associate SET active = 0, updated_at = $2 WHERE login_name = $1")
             .bind(login)

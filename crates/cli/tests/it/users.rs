@@ -213,3 +213,48 @@ fn sixty_four_lisens_processes_racing_on_postgresql_get_exactly_the_count() {
     assert_eq!(m["in_use"], 3);
     exec(format!("DROP DATABASE {name} WITH (FORCE)"));
 }
+
+#[test]
+fn sites_and_assignment_windows_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = sqlite_url(d);
+    setup(d, &db);
+    ok(&lisens(&["site", "add", "hq"], &db));
+    ok(&lisens(&["site", "add", "oslo", "--satellite"], &db));
+    ok(&lisens(&["site", "add", "bergen", "--satellite"], &db));
+    fails_with(
+        &lisens(&["site", "add", "tromso", "--satellite"], &db),
+        "LICENSE_OVERCOMMITTED",
+    );
+    ok(&lisens(&["site", "enable", "hq", "reporter-studio"], &db));
+    fails_with(
+        &lisens(&["site", "enable", "oslo", "reporter-studio"], &db),
+        "LICENSE_OVERCOMMITTED",
+    );
+    let sites: Value = serde_json::from_str(&ok(&lisens(&["site", "list", "--json"], &db))).unwrap();
+    assert_eq!(sites.as_array().unwrap().len(), 3);
+
+    ok(&lisens(&["user", "add", "anna"], &db));
+    ok(&lisens(
+        &[
+            "license",
+            "assign",
+            "anna",
+            "sales-essentials",
+            "--valid-from",
+            "2099-01-01",
+        ],
+        &db,
+    ));
+    let out = lisens(&["license", "check", "anna"], &db);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "denied MISSING_LICENSE:user"
+    );
+    let bad = lisens(
+        &["license", "assign", "anna", "user", "--valid-to", "tomorrow"],
+        &db,
+    );
+    assert_eq!(bad.status.code(), Some(2), "a malformed time is a usage error");
+}

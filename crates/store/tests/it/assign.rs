@@ -300,3 +300,198 @@ async fn a_revoked_license_is_denied_by_another_process_view_within_a_second() {
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn sites_are_bounded_by_their_site_licenses() {
+    const SPEC: &str = r#"
+[owner]
+name = "V"
+company_name = "Sites AB"
+serial = "X-1"
+license_version = 1
+
+[[module]]
+name = "satellite"
+type = "site"
+count = 1
+
+[[module]]
+name = "reporter-studio"
+type = "site"
+count = 1
+
+[[module]]
+name = "server"
+type = "system"
+"#;
+    for db in backends().await {
+        let k = key(1);
+        db.store
+            .load_license(&signed(SPEC, &k), &public(&k))
+            .await
+            .unwrap();
+        db.store.add_site("hq", false).await.unwrap();
+        assert_eq!(
+            db.store.add_site("hq2", false).await.unwrap_err().code(),
+            "ALREADY_EXISTS"
+        );
+        db.store.add_site("oslo", true).await.unwrap();
+        let err = db.store.add_site("bergen", true).await.unwrap_err();
+        assert_eq!(err.code(), "LICENSE_OVERCOMMITTED", "{}", db.name);
+        assert!(err.to_string().contains("satellite"));
+        db.store
+            .enable_site_module("hq", "reporter-studio")
+            .await
+            .unwrap();
+        db.store
+            .enable_site_module("hq", "reporter-studio")
+            .await
+            .unwrap();
+        let err = db
+            .store
+            .enable_site_module("oslo", "reporter-studio")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "LICENSE_OVERCOMMITTED");
+        assert_eq!(
+            db.store
+                .enable_site_module("oslo", "server")
+                .await
+                .unwrap_err()
+                .code(),
+            "INVALID_INPUT"
+        );
+        assert_eq!(
+            db.store.add_site("bad name", false).await.unwrap_err().code(),
+            "INVALID_INPUT"
+        );
+        db.store
+            .disable_site_module("hq", "reporter-studio")
+            .await
+            .unwrap();
+        db.store
+            .enable_site_module("oslo", "reporter-studio")
+            .await
+            .unwrap();
+        db.store.remove_site("oslo").await.unwrap();
+        db.store.add_site("bergen", true).await.unwrap();
+        let sites = db.store.list_sites().await.unwrap();
+        let names: Vec<_> = sites
+            .iter()
+            .map(|s| (s.name.as_str(), s.kind.as_str(), s.modules.len()))
+            .collect();
+        assert_eq!(
+            names,
+            [("hq", "central", 0), ("bergen", "satellite", 0)],
+            "{}",
+            db.name
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn assignment_windows_are_honoured_by_the_check() {
+    for db in backends().await {
+        let k = key(1);
+        db.store
+            .load_license(&signed(SEED_SPEC, &k), &public(&k))
+            .await
+            .unwrap();
+        add_users(&db.store, &["anna", "bo"]).await;
+        let now = time::OffsetDateTime::now_utc();
+        let day = time::Duration::days(1);
+        let later = lisens_store::Window {
+            valid_from: Some(now + day),
+            valid_to: None,
+        };
+        db.store
+            .assign_during("anna", "essentials", &later)
+            .await
+            .unwrap();
+        let past = lisens_store::Window {
+            valid_from: Some(now - day * 2),
+            valid_to: Some(now - day),
+        };
+        db.store.assign_during("bo", "essentials", &past).await.unwrap();
+        let backwards = lisens_store::Window {
+            valid_from: Some(now),
+            valid_to: Some(now - day),
+        };
+        assert_eq!(
+            db.store
+                .assign_during("bo", "seats", &backwards)
+                .await
+                .unwrap_err()
+                .code(),
+            "INVALID_INPUT"
+        );
+        let view = AccessView::new(Arc::new(db.reopen().await)).await.unwrap();
+        let v = view.get();
+        assert_eq!(
+            v.access.can_login("anna", now).code().as_deref(),
+            Some("MISSING_LICENSE:user"),
+            "{}",
+            db.name
+        );
+        assert!(v.access.can_login("anna", now + day * 2).is_granted());
+        assert_eq!(
+            v.access.can_login("bo", now).code().as_deref(),
+            Some("MISSING_LICENSE:user")
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn past_the_grace_period_writes_are_refused_and_checks_deny() {
+    let spec = SEED_SPEC.replace(
+        "license_version = 1",
+        "license_version = 1\nexpiration = 2020-01-01\ngrace_to = 2020-02-01",
+    );
+    for db in backends().await {
+        add_users(&db.store, &["anna"]).await;
+        let k = key(1);
+        db.store
+            .load_license(&signed(&spec, &k), &public(&k))
+            .await
+            .unwrap();
+        assert_eq!(
+            db.store.assign("anna", "essentials").await.unwrap_err().code(),
+            "LICENSE_READ_ONLY",
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            db.store.deactivate_associate("anna").await.unwrap_err().code(),
+            "LICENSE_READ_ONLY"
+        );
+        let view = AccessView::new(Arc::new(db.reopen().await)).await.unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        assert_eq!(
+            view.get().access.has_system(&n("saint"), now).code().as_deref(),
+            Some("LICENSE_EXPIRED")
+        );
+        assert!(view.get().access.is_read_only(now.date()));
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_license_whose_maintenance_ended_before_this_release_is_refused_at_load() {
+    let spec = SEED_SPEC.replace(
+        "license_version = 1",
+        "license_version = 1\nmaintenance_to = 2021-06-30",
+    );
+    for db in backends().await {
+        let k = key(1);
+        let err = db
+            .store
+            .load_license(&signed(&spec, &k), &public(&k))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "LICENSE_MAINTENANCE_EXPIRED", "{}", db.name);
+        assert!(db.store.license_status().await.unwrap().owners.is_empty());
+        db.finish().await;
+    }
+}
