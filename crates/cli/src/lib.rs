@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use lisens_core::access::Decision;
 use lisens_core::{LicenseError, ModuleName, PublicKey, UnverifiedLicense, VerifiedLicense};
 use lisens_issuer::IssuerError;
-use lisens_store::{AccessView, NewAssociate, Store, StoreError, TokenScope};
+use lisens_store::{AccessView, Actor, NewAssociate, Store, StoreError, TokenScope};
 
 #[derive(Parser)]
 #[command(
@@ -175,11 +175,54 @@ enum LicenseCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Load a license file as the first license of its owner.
+    /// Load a license file ("Load license from file"): the owner's first
+    /// license is loaded; a newer one is activated when safe, else kept pending.
     Load {
         file: PathBuf,
         #[arg(long = "public-key")]
         public_key: PathBuf,
+        /// Who loads it, for the license history.
+        #[arg(long, default_value = "cli")]
+        actor: String,
+    },
+    /// Show the pending license of each owner: only the changed modules, with
+    /// in use, total, added, new total, new free.
+    Pending {
+        #[arg(long)]
+        json: bool,
+    },
+    /// "Activate": apply an owner's pending license.
+    Activate {
+        /// The owner (defaults to the only owner with a pending license).
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long, default_value = "cli")]
+        actor: String,
+    },
+    /// "Remove excess licenses": take MODULE from these users (plans that grant it included).
+    RemoveExcess {
+        module: String,
+        #[arg(required = true)]
+        logins: Vec<String>,
+        #[arg(long, default_value = "cli")]
+        actor: String,
+    },
+    /// Who holds a module.
+    Holders {
+        module: String,
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The license history: loads, activations, pending licenses, rejections, removals.
+    History {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
     },
     /// Give a user license (or a plan, with its set=) to a user.
     Assign {
@@ -470,12 +513,100 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
                 _ => Ok(()),
             }
         }
-        LicenseCommand::Load { file, public_key } => {
+        LicenseCommand::Load {
+            file,
+            public_key,
+            actor,
+        } => {
             let key = lisens_issuer::read_public_key(&public_key)?;
-            let license = VerifiedLicense::verify(&read_text(&file)?, std::slice::from_ref(&key))?;
+            let text = read_text(&file)?;
+            let license = VerifiedLicense::verify(&text, std::slice::from_ref(&key))?;
             let store = Store::open(database).await?;
-            store.load_license(&license, &key).await?;
-            println!("loaded {}", output::summary(&license));
+            let actor = Actor {
+                name: &actor,
+                automatic: false,
+            };
+            let received = store
+                .receive_license(&license, &key, &text, "file", actor)
+                .await?;
+            output::received(&received, &license);
+            Ok(())
+        }
+        LicenseCommand::Pending { json } => {
+            let store = Store::open(database).await?;
+            let mut pending = Vec::new();
+            for owner in store.pending_owners().await? {
+                pending.extend(store.pending_license(&owner).await?);
+            }
+            output::pending(&pending, json);
+            Ok(())
+        }
+        LicenseCommand::Activate { owner, actor } => {
+            let store = Store::open(database).await?;
+            let owner = match owner {
+                Some(o) => o,
+                None => {
+                    let owners = store.pending_owners().await?;
+                    match owners.as_slice() {
+                        [one] => one.clone(),
+                        [] => return Err(Failure::new("LICENSE_NOT_PENDING", "no license is pending")),
+                        _ => {
+                            return Err(Failure::new(
+                                "INVALID_INPUT",
+                                "several owners have a pending license: give --owner",
+                            ))
+                        }
+                    }
+                }
+            };
+            let diff = store
+                .activate_pending(
+                    &owner,
+                    Actor {
+                        name: &actor,
+                        automatic: false,
+                    },
+                )
+                .await?;
+            println!("New license activated for {owner}");
+            output::diff(&diff);
+            Ok(())
+        }
+        LicenseCommand::RemoveExcess {
+            module,
+            logins,
+            actor,
+        } => {
+            let store = Store::open(database).await?;
+            store
+                .remove_excess(
+                    &module,
+                    &logins,
+                    Actor {
+                        name: &actor,
+                        automatic: false,
+                    },
+                )
+                .await?;
+            println!("{module} removed from {}", logins.join(", "));
+            Ok(())
+        }
+        LicenseCommand::Holders {
+            module,
+            offset,
+            limit,
+            json,
+        } => {
+            let holders = Store::open(database)
+                .await?
+                .module_holders(&module, offset, limit)
+                .await?;
+            output::holders(&holders, json);
+            Ok(())
+        }
+        LicenseCommand::History { limit, json } => {
+            let events = Store::open(database).await?.license_events(limit).await?;
+            output::history(&events, json);
             Ok(())
         }
         LicenseCommand::Assign {

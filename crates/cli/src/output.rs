@@ -1,7 +1,8 @@
 //! What the commands print: short summaries, tables for people, JSON for programs.
 
+use lisens_core::activation::LicenseDiff;
 use lisens_core::{ModuleLicense, UnverifiedLicense, VerifiedLicense};
-use lisens_store::{Associate, LicenseStatus, Site};
+use lisens_store::{Associate, Holder, LicenseEvent, LicenseStatus, PendingLicense, Received, Site};
 use serde_json::json;
 
 pub fn summary(license: &VerifiedLicense) -> String {
@@ -201,5 +202,119 @@ pub fn sites(sites: &[Site], as_json: bool) {
     println!("{:<24} {:<10} FEATURES", "SITE", "KIND");
     for s in sites {
         println!("{:<24} {:<10} {}", s.name, s.kind, s.modules.join(", "));
+    }
+}
+
+pub fn diff(diff: &LicenseDiff) {
+    if diff.changes.is_empty() {
+        println!("  (no module changed)");
+        return;
+    }
+    println!(
+        "  {:<24} {:>7} {:>6} {:>6} {:>9} {:>8}",
+        "MODULE", "IN USE", "TOTAL", "ADDED", "NEW TOTAL", "NEW FREE"
+    );
+    for c in &diff.changes {
+        println!(
+            "  {:<24} {:>7} {:>6} {:>+6} {:>9} {:>8}{}",
+            c.name.as_str(),
+            c.in_use,
+            c.total,
+            c.added,
+            c.new_total,
+            c.new_free,
+            if c.below_in_use {
+                "  BELOW IN USE: remove excess licenses first"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+pub fn received(received: &Received, license: &VerifiedLicense) {
+    match received {
+        Received::Loaded => println!("loaded {}", summary(license)),
+        Received::Unchanged => println!("unchanged: {} is already active", summary(license)),
+        Received::Activated { diff: d } => {
+            println!("New license activated: {}", summary(license));
+            diff(d);
+        }
+        Received::Pending { diff: d } => {
+            println!(
+                "Activate new license: {} is pending; an administrator must activate it",
+                summary(license)
+            );
+            diff(d);
+        }
+    }
+}
+
+pub fn pending(pending: &[PendingLicense], as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(pending).expect("pending serialises")
+        );
+        return;
+    }
+    if pending.is_empty() {
+        println!("no license is pending");
+    }
+    for p in pending {
+        println!(
+            "{}: license v{} from {} received {}",
+            p.owner_name, p.license_version, p.source, p.received_at
+        );
+        diff(&p.diff);
+        if !p.blocking.is_empty() {
+            println!(
+                "  Activate is refused until excess licenses are removed from: {}",
+                p.blocking.join(", ")
+            );
+        }
+    }
+}
+
+pub fn holders(holders: &[Holder], as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(holders).expect("holders serialise")
+        );
+        return;
+    }
+    for h in holders {
+        println!(
+            "{:<24} {:<30} {}",
+            h.login_name,
+            h.full_name,
+            if h.direct { "direct" } else { "through a plan" }
+        );
+    }
+}
+
+pub fn history(events: &[LicenseEvent], as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(events).expect("events serialise")
+        );
+        return;
+    }
+    for e in events {
+        println!(
+            "{} {:<15} {:<12} v{} -> v{} by {}{} {}",
+            e.at,
+            e.kind,
+            e.owner_name,
+            e.from_version
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "-".into()),
+            e.to_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+            e.actor,
+            if *e.automatic { " (automatic)" } else { "" },
+            e.code.as_deref().unwrap_or("")
+        );
     }
 }

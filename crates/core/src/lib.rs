@@ -4,6 +4,7 @@
 //! tested (and fuzzed) in microseconds and every other crate builds on it.
 
 pub mod access;
+pub mod activation;
 pub mod assign;
 pub mod document;
 pub mod error;

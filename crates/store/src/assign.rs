@@ -47,6 +47,25 @@ impl Store {
 
     /// `window`: Some to assign (links added hold inside it), None to unassign.
     async fn change(&self, login: &str, module: &str, window: Option<&Window>) -> Result<(), StoreError> {
+        // A license activated between reading the verified rows and locking
+        // them changes what we planned against: read again and retry.
+        for _ in 0..5 {
+            if let Some(done) = self.try_change(login, module, window).await? {
+                return Ok(done);
+            }
+        }
+        Err(StoreError::Invalid(
+            "the license kept changing during the assignment; try again".into(),
+        ))
+    }
+
+    /// `Ok(None)`: the locked rows are not the ones the plan was made from.
+    async fn try_change(
+        &self,
+        login: &str,
+        module: &str,
+        window: Option<&Window>,
+    ) -> Result<Option<()>, StoreError> {
         let assign = window.is_some();
         let login = LoginName::parse(login).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let module = ModuleName::parse(module).map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -77,13 +96,24 @@ impl Store {
         lock_ids.sort_unstable();
         lock_ids.dedup();
         for id in &lock_ids {
-            sqlx::query(&format!(
-                "SELECT id FROM module_license WHERE id = $1{}",
+            let locked: Option<(i64,)> = sqlx::query_as(&format!(
+                "SELECT license_count FROM module_license WHERE id = $1{}",
                 self.for_update()
             ))
             .bind(id)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
+            let verified = status
+                .owners
+                .iter()
+                .flat_map(|o| &o.modules)
+                .find(|m| m.id == *id);
+            let planned = verified
+                .and_then(|m| m.parsed.as_ref())
+                .map(|p| i64::from(p.count.get()));
+            if locked.map(|(c,)| c) != planned {
+                return Ok(None);
+            }
             let (n,): (i64,) =
                 sqlx::query_as("SELECT COUNT(*) FROM license_assoc_link WHERE module_license_id = $1")
                     .bind(id)
@@ -116,7 +146,7 @@ impl Store {
         };
         let plan = plan_change(&facts, &held, &change)?;
         if plan.is_empty() {
-            return Ok(());
+            return Ok(Some(()));
         }
         let now = now_rfc3339();
         let window = window.cloned().unwrap_or_default();
@@ -170,7 +200,7 @@ impl Store {
         }
         Self::bump_version(&mut tx).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Some(()))
     }
 
     /// The licenses a user holds, by module name.

@@ -5,6 +5,7 @@
 //! leaves this crate as licensed before its signature has been re-checked.
 
 mod access;
+mod activation;
 mod assign;
 mod license;
 mod sites;
@@ -18,6 +19,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use access::AccessView;
+pub use activation::{Actor, Holder, LicenseEvent, PendingLicense, Received};
 pub use assign::{Holding, Window};
 pub use license::{LicenseStatus, ModuleStatus, OwnerStatus, UserCounts};
 pub use sites::{Site, SATELLITE_MODULE};
@@ -52,6 +54,14 @@ pub enum StoreError {
     UnknownUser(String),
     #[error(transparent)]
     Assign(#[from] lisens_core::assign::AssignError),
+    #[error(transparent)]
+    Rejected(lisens_core::activation::Rejection),
+    #[error(transparent)]
+    License(#[from] lisens_core::LicenseError),
+    #[error("more users hold these modules than the new license allows: {}; remove excess licenses first", .0.join(", "))]
+    TooManyAssigned(Vec<String>),
+    #[error("no pending license for owner {0:?}")]
+    NoPending(String),
     #[error("the license is past its grace period: the installation is read-only")]
     ReadOnly,
     #[error("maintenance ended {maintenance_to}; this lisens release is from {release}: a license that covers it is needed")]
@@ -70,6 +80,10 @@ impl StoreError {
             StoreError::UnknownUser(_) => "USER_UNKNOWN",
             StoreError::Assign(e) => e.code(),
             StoreError::ReadOnly => "LICENSE_READ_ONLY",
+            StoreError::Rejected(r) => r.code(),
+            StoreError::License(e) => e.code(),
+            StoreError::TooManyAssigned(_) => "LICENSE_TOO_MANY_ASSIGNED",
+            StoreError::NoPending(_) => "LICENSE_NOT_PENDING",
             StoreError::MaintenanceExpired { .. } => "LICENSE_MAINTENANCE_EXPIRED",
         }
     }
@@ -192,6 +206,18 @@ impl Store {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR UPDATE",
         }
+    }
+
+    /// A read transaction with one snapshot for all its statements.
+    pub(crate) async fn begin_read(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        })
     }
 
     /// A write transaction. On SQLite it takes the write lock at BEGIN

@@ -235,29 +235,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         for vm in license.verified_modules() {
-            let m = &vm.module;
-            sqlx::query(
-                "INSERT INTO module_license (owner_id, module_name, module_description, module_version, tooltip, \
-                 module_type, license_count, extra_flags, extra_info, sort_order, hidden, unrestricted, \
-                 prerequisite_module, signature) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
-            .bind(owner_id)
-            .bind(m.name.as_str())
-            .bind(&m.description)
-            .bind(i64::from(m.version))
-            .bind(&m.tooltip)
-            .bind(m.module_type.code())
-            .bind(i64::from(m.count.get()))
-            .bind(m.extra_flags.code())
-            .bind(m.extra_info.to_string())
-            .bind(i64::from(m.sort_order))
-            .bind(i64::from(m.hidden))
-            .bind(i64::from(m.unrestricted))
-            .bind(m.prerequisite.as_ref().map(ModuleName::as_str))
-            .bind(B64.encode(vm.signature))
-            .execute(&mut *tx)
-            .await?;
+            write_module_row(&mut tx, owner_id, None, vm).await?;
         }
         Self::bump_version(&mut tx).await?;
         tx.commit().await?;
@@ -267,26 +245,31 @@ impl Store {
     /// Every owner and module with its verdict and counts. Each row's
     /// signature is re-checked; unchanged rows hit the verdict cache.
     pub async fn license_status(&self) -> Result<LicenseStatus, StoreError> {
+        // One snapshot for all four reads, so an activation committing
+        // meanwhile is seen wholly or not at all.
+        let mut tx = self.begin_read().await?;
         let keys: Vec<(String, String, String)> =
             sqlx::query_as("SELECT owner_name, key_id, public_key FROM trusted_key")
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
         let owners: Vec<OwnerRow> =
             sqlx::query_as(&format!("SELECT {OWNER_COLUMNS} FROM module_owner ORDER BY id"))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
         let modules: Vec<ModuleRow> = sqlx::query_as(&format!(
             "SELECT {MODULE_COLUMNS} FROM module_license ORDER BY owner_id, sort_order, id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let in_use: HashMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
             "SELECT module_license_id, COUNT(*) FROM license_assoc_link GROUP BY module_license_id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?
         .into_iter()
         .collect();
+
+        tx.commit().await?;
 
         let mut by_owner: HashMap<i64, Vec<ModuleRow>> = HashMap::new();
         for m in modules {
@@ -603,10 +586,103 @@ fn parse_owner(o: &OwnerRow) -> Result<OwnerRecord, String> {
     })
 }
 
-const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+/// Inserts a verified module row, or (with `existing`) overwrites that row in
+/// place so its assignments stay attached to it.
+pub(crate) async fn write_module_row(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    owner_id: i64,
+    existing: Option<i64>,
+    vm: &lisens_core::VerifiedModule,
+) -> Result<(), StoreError> {
+    let m = &vm.module;
+    let sql = match existing {
+        None => "INSERT INTO module_license (owner_id, module_name, module_description, module_version, tooltip, \
+                 module_type, license_count, extra_flags, extra_info, sort_order, hidden, unrestricted, \
+                 prerequisite_module, signature) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        Some(_) => "UPDATE module_license SET owner_id = $1, module_name = $2, module_description = $3, \
+                    module_version = $4, tooltip = $5, module_type = $6, license_count = $7, extra_flags = $8, \
+                    extra_info = $9, sort_order = $10, hidden = $11, unrestricted = $12, \
+                    prerequisite_module = $13, signature = $14 WHERE id = $15",
+    };
+    let query = sqlx::query(sql)
+        .bind(owner_id)
+        .bind(m.name.as_str())
+        .bind(&m.description)
+        .bind(i64::from(m.version))
+        .bind(&m.tooltip)
+        .bind(m.module_type.code())
+        .bind(i64::from(m.count.get()))
+        .bind(m.extra_flags.code())
+        .bind(m.extra_info.to_string())
+        .bind(i64::from(m.sort_order))
+        .bind(i64::from(m.hidden))
+        .bind(i64::from(m.unrestricted))
+        .bind(m.prerequisite.as_ref().map(ModuleName::as_str))
+        .bind(B64.encode(vm.signature));
+    let query = match existing {
+        Some(id) => query.bind(id),
+        None => query,
+    };
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Overwrites an owner row with a newly verified license's owner record.
+pub(crate) async fn update_owner_row(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    owner_id: i64,
+    license: &VerifiedLicense,
+) -> Result<(), StoreError> {
+    let owner = license.owner();
+    let record = license.record();
+    sqlx::query(
+        "UPDATE module_owner SET owner_description = $2, company_name = $3, serial_number = $4, \
+         deployment_type = $5, license_version = $6, license_url = $7, issued_at = $8, expiration = $9, \
+         grace_to = $10, maintenance_to = $11, next_check_date = $12, admin_warning_date = $13, \
+         module_count = $14, modules_digest = $15, key_id = $16, signature = $17, loaded_at = $18 WHERE id = $1",
+    )
+    .bind(owner_id)
+    .bind(&owner.description)
+    .bind(&owner.company_name)
+    .bind(owner.serial.as_str())
+    .bind(owner.deployment_type.as_str())
+    .bind(i64::from(owner.license_version))
+    .bind(&owner.license_url)
+    .bind(format_time(owner.issued_at))
+    .bind(owner.expiration.map(format_date))
+    .bind(owner.grace_to.map(format_date))
+    .bind(owner.maintenance_to.map(format_date))
+    .bind(owner.next_check_date.map(format_date))
+    .bind(owner.admin_warning_date.map(format_date))
+    .bind(i64::from(record.module_count))
+    .bind(&record.modules_digest)
+    .bind(record.key_id.as_str())
+    .bind(B64.encode(license.owner_signature()))
+    .bind(now_rfc3339())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The owner record a stored owner row claims (whether or not it verifies).
+pub(crate) async fn stored_owner(
+    store: &Store,
+    owner_name: &str,
+) -> Result<Option<(i64, Option<OwnerRecord>)>, StoreError> {
+    let row: Option<OwnerRow> = sqlx::query_as(&format!(
+        "SELECT {OWNER_COLUMNS} FROM module_owner WHERE owner_name = $1"
+    ))
+    .bind(owner_name)
+    .fetch_optional(&store.pool)
+    .await?;
+    Ok(row.map(|r| (r.id, parse_owner(&r).ok())))
+}
+
+pub(crate) const DATE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 
-fn format_date(d: Date) -> String {
+pub(crate) fn format_date(d: Date) -> String {
     d.format(DATE_FORMAT).expect("dates format")
 }
 

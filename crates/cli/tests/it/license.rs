@@ -274,10 +274,11 @@ fn bad_input_gets_a_stable_code_and_changes_nothing() {
         &["license", "load", p(&lic), "--public-key", p(&pub_a)],
         &db,
     ));
-    fails_with(
-        &lisens(&["license", "load", p(&lic), "--public-key", p(&pub_a)], &db),
-        "LICENSE_OWNER_EXISTS",
-    );
+    let again = ok(&lisens(
+        &["license", "load", p(&lic), "--public-key", p(&pub_a)],
+        &db,
+    ));
+    assert!(again.starts_with("unchanged"), "{again}");
 }
 
 #[test]
@@ -331,4 +332,130 @@ fn load_and_status_work_the_same_on_postgresql() {
     assert_eq!(status["owners"][0]["valid"], true);
     assert_eq!(status["owners"][0]["modules"].as_array().unwrap().len(), 40);
     exec(format!("DROP DATABASE {name} WITH (FORCE)"));
+}
+
+fn spec_with(version: u32, replace: &[(&str, &str)]) -> String {
+    let mut s = std::fs::read_to_string(DEMO_SPEC)
+        .unwrap()
+        .replace("license_version = 1", &format!("license_version = {version}"));
+    for (a, b) in replace {
+        assert!(s.contains(a), "{a}");
+        s = s.replacen(a, b, 1);
+    }
+    s
+}
+
+#[test]
+fn a_new_license_file_is_activated_or_kept_pending_until_excess_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = sqlite_url(d);
+    ok(&lisens(&["issuer", "keygen", "--dir", p(d)], &db));
+    let (key, pubkey) = (d.join("issuer.key"), d.join("issuer.pub"));
+    let issue = |version: u32, replace: &[(&str, &str)], name: &str| {
+        let spec = d.join(format!("{name}.toml"));
+        std::fs::write(&spec, spec_with(version, replace)).unwrap();
+        let lic = d.join(format!("{name}.lic"));
+        ok(&lisens(
+            &[
+                "issuer",
+                "issue",
+                "--key",
+                p(&key),
+                "--spec",
+                p(&spec),
+                "--out",
+                p(&lic),
+            ],
+            &db,
+        ));
+        lic
+    };
+    let v1 = issue(1, &[], "v1");
+    ok(&lisens(
+        &["license", "load", p(&v1), "--public-key", p(&pubkey)],
+        &db,
+    ));
+    for u in ["anna", "bo", "cy"] {
+        ok(&lisens(&["user", "add", u], &db));
+        ok(&lisens(&["license", "assign", u, "marketing-premium"], &db));
+    }
+
+    // More Sales Essentials: applied by itself.
+    let v2 = issue(2, &[("count = 20", "count = 25")], "v2");
+    let out = ok(&lisens(
+        &["license", "load", p(&v2), "--public-key", p(&pubkey)],
+        &db,
+    ));
+    assert!(out.starts_with("New license activated"), "{out}");
+    assert!(out.contains("sales-essentials") && out.contains("+5"), "{out}");
+
+    // Marketing Premium down from 3 to 1 with 3 in use: pending.
+    let v3 = issue(
+        3,
+        &[
+            ("count = 20", "count = 25"),
+            ("count = 3\nextra_flags", "count = 1\nextra_flags"),
+        ],
+        "v3",
+    );
+    let out = ok(&lisens(
+        &["license", "load", p(&v3), "--public-key", p(&pubkey)],
+        &db,
+    ));
+    assert!(out.starts_with("Activate new license"), "{out}");
+    assert!(out.contains("BELOW IN USE"), "{out}");
+    let pending: Value = serde_json::from_str(&ok(&lisens(&["license", "pending", "--json"], &db))).unwrap();
+    assert_eq!(pending[0]["blocking"][0], "marketing-premium");
+    let change = &pending[0]["diff"]["changes"][0];
+    let numbers = ["in_use", "total", "new_total", "new_free"].map(|k| change[k].as_i64().unwrap());
+    assert_eq!(numbers, [3, 3, 1, -2], "{change}");
+    fails_with(
+        &lisens(&["license", "activate"], &db),
+        "LICENSE_TOO_MANY_ASSIGNED",
+    );
+
+    let holders: Value = serde_json::from_str(&ok(&lisens(
+        &["license", "holders", "marketing-premium", "--json"],
+        &db,
+    )))
+    .unwrap();
+    assert_eq!(holders.as_array().unwrap().len(), 3);
+    ok(&lisens(
+        &["license", "remove-excess", "marketing-premium", "bo", "cy"],
+        &db,
+    ));
+    let out = lisens(&["license", "check", "bo", "mktg-auto-cal"], &db);
+    assert_eq!(out.status.code(), Some(1), "bo lost the plan's modules at once");
+    let out = ok(&lisens(&["license", "activate"], &db));
+    assert!(out.starts_with("New license activated"), "{out}");
+    let status: Value = serde_json::from_str(&ok(&lisens(&["license", "status", "--json"], &db))).unwrap();
+    assert_eq!(status["owners"][0]["license_version"], 3);
+    let modules = status["owners"][0]["modules"].as_array().unwrap();
+    let mp = modules.iter().find(|m| m["name"] == "marketing-premium").unwrap();
+    assert_eq!((mp["total"].as_i64(), mp["in_use"].as_i64()), (Some(1), Some(1)));
+
+    // Replaying the old file is refused and recorded.
+    fails_with(
+        &lisens(&["license", "load", p(&v1), "--public-key", p(&pubkey)], &db),
+        "LICENSE_VERSION_OLDER",
+    );
+    let history: Value = serde_json::from_str(&ok(&lisens(&["license", "history", "--json"], &db))).unwrap();
+    let kinds: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "rejected",
+            "activated",
+            "excess_removed",
+            "pending",
+            "activated",
+            "loaded"
+        ]
+    );
 }

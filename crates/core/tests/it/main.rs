@@ -1,5 +1,6 @@
 //! Integration tests of the pure domain: specs, the signed document, tampering.
 
+mod activation;
 mod document;
 mod properties;
 mod spec;

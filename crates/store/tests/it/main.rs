@@ -1,6 +1,7 @@
 //! Store tests. Every test runs on SQLite and on PostgreSQL
 //! (LISENS_TEST_PG_URL; under CI=true a missing PostgreSQL fails the run).
 
+mod activation;
 mod assign;
 mod license;
 

@@ -1,0 +1,492 @@
+//! Receiving a new license for an owner (from a file or from the issuer):
+//! decide with `lisens_core::activation`, then apply it at once, keep it
+//! pending for an administrator, or refuse it; activate a pending one; remove
+//! excess licenses. Applying replaces the owner's rows in one transaction
+//! that first locks every row of the owner and re-counts the holders, so a
+//! crash leaves the old license or the new one, never a mix, and no
+//! concurrent assignment can slip past the new counts.
+
+use std::collections::BTreeMap;
+
+use lisens_core::activation::{decide, Decision, LicenseDiff, Rejection};
+use lisens_core::{ModuleLicense, ModuleName, PublicKey, VerifiedLicense};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::license::{stored_owner, update_owner_row, write_module_row, LicenseStatus};
+use crate::{now_rfc3339, Store, StoreError};
+
+/// What happened to a received license.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Received {
+    /// The owner's first license, loaded.
+    Loaded,
+    /// Applied by itself: "New license activated".
+    Activated { diff: LicenseDiff },
+    /// Waiting for an administrator: "Activate new license".
+    Pending { diff: LicenseDiff },
+    /// The same license as the active one.
+    Unchanged,
+}
+
+/// A license waiting for an administrator, with its diff against the live counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingLicense {
+    pub owner_name: String,
+    pub license_version: i64,
+    pub source: String,
+    pub received_at: String,
+    pub diff: LicenseDiff,
+    /// Modules whose new total is below what is in use; Activate is refused
+    /// until they are empty.
+    pub blocking: Vec<String>,
+}
+
+/// One record of the license's history.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct LicenseEvent {
+    pub id: i64,
+    pub owner_name: String,
+    pub kind: String,
+    pub from_version: Option<i64>,
+    pub to_version: Option<i64>,
+    #[sqlx(try_from = "i64")]
+    pub automatic: crate::users::IntBool,
+    pub actor: String,
+    pub at: String,
+    pub code: Option<String>,
+    pub detail: String,
+}
+
+/// A holder of a module, for "Remove excess licenses".
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Holder {
+    pub login_name: String,
+    pub full_name: String,
+    /// Holds it directly rather than only through a plan.
+    pub direct: bool,
+}
+
+/// Who or what made a change, for the record.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub name: &'a str,
+    pub automatic: bool,
+}
+
+fn rows_and_use(status: &LicenseStatus, owner: &str) -> (Vec<ModuleLicense>, BTreeMap<ModuleName, i64>) {
+    let mut rows = Vec::new();
+    let mut in_use = BTreeMap::new();
+    for o in status.owners.iter().filter(|o| o.owner_name == owner) {
+        for m in &o.modules {
+            if let Some(p) = &m.parsed {
+                *in_use.entry(p.name.clone()).or_insert(0) += m.in_use;
+                rows.push(p.clone());
+            }
+        }
+    }
+    (rows, in_use)
+}
+
+impl Store {
+    /// Takes a verified license for an owner: loads it when the owner has
+    /// none, else applies, parks or refuses it. `document` is kept while pending.
+    pub async fn receive_license(
+        &self,
+        license: &VerifiedLicense,
+        key: &PublicKey,
+        document: &str,
+        source: &str,
+        actor: Actor<'_>,
+    ) -> Result<Received, StoreError> {
+        let owner = license.owner().name.to_string();
+        let Some((_, current)) = stored_owner(self, &owner).await? else {
+            self.load_license(license, key).await?;
+            self.record(&owner, "loaded", None, Some(license), actor, None, "")
+                .await?;
+            return Ok(Received::Loaded);
+        };
+        self.ensure_trusted(&owner, key).await?;
+        let Some(current) = current else {
+            return Err(StoreError::Invalid(format!(
+                "the stored owner row of {owner} does not parse"
+            )));
+        };
+        let status = self.license_status().await?;
+        let (rows, in_use) = rows_and_use(&status, &owner);
+        let today = OffsetDateTime::now_utc().date();
+        let from = Some(i64::from(current.owner.license_version));
+        match decide(&current.owner, &rows, &in_use, license, today) {
+            Err(rejection) => {
+                self.record(
+                    &owner,
+                    "rejected",
+                    from,
+                    Some(license),
+                    actor,
+                    Some(rejection.code()),
+                    &rejection.to_string(),
+                )
+                .await?;
+                Err(StoreError::Rejected(rejection))
+            }
+            Ok(Decision::Unchanged) => Ok(Received::Unchanged),
+            Ok(Decision::Apply(diff)) => {
+                self.apply(license).await?;
+                self.record(
+                    &owner,
+                    "activated",
+                    from,
+                    Some(license),
+                    actor,
+                    None,
+                    &json(&diff),
+                )
+                .await?;
+                Ok(Received::Activated { diff })
+            }
+            Ok(Decision::Pending(diff)) => {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("DELETE FROM pending_license WHERE owner_name = $1")
+                    .bind(&owner)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO pending_license (owner_name, document, license_version, source, received_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&owner)
+                .bind(document)
+                .bind(i64::from(license.owner().license_version))
+                .bind(source)
+                .bind(now_rfc3339())
+                .execute(&mut *tx)
+                .await?;
+                Self::bump_version(&mut tx).await?;
+                tx.commit().await?;
+                self.record(&owner, "pending", from, Some(license), actor, None, &json(&diff))
+                    .await?;
+                Ok(Received::Pending { diff })
+            }
+        }
+    }
+
+    async fn ensure_trusted(&self, owner: &str, key: &PublicKey) -> Result<(), StoreError> {
+        let trusted: Vec<(String,)> = sqlx::query_as("SELECT key_id FROM trusted_key WHERE owner_name = $1")
+            .bind(owner)
+            .fetch_all(&self.pool)
+            .await?;
+        if trusted.iter().any(|(k,)| k == key.id().as_str()) {
+            return Ok(());
+        }
+        Err(StoreError::OwnerKeyMismatch {
+            owner: owner.to_owned(),
+            trusted: trusted.into_iter().map(|(k,)| k).collect::<Vec<_>>().join(", "),
+            signed: key.id().to_string(),
+        })
+    }
+
+    /// The trusted keys of an owner (and the pinned ones, when any are pinned).
+    async fn owner_keys(&self, owner: &str) -> Result<Vec<PublicKey>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT public_key FROM trusted_key WHERE owner_name = $1")
+            .bind(owner)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|(t,)| PublicKey::parse(t).ok())
+            .filter(|k| self.pinned.is_empty() || self.pinned.contains(k))
+            .collect())
+    }
+
+    /// Replaces an owner's rows with a license's, in one transaction that
+    /// locks every row of the owner and re-counts the holders first.
+    async fn apply(&self, license: &VerifiedLicense) -> Result<(), StoreError> {
+        let owner = license.owner().name.as_str();
+        let mut tx = self.begin_write().await?;
+        let (owner_id,): (i64,) = sqlx::query_as(&format!(
+            "SELECT id FROM module_owner WHERE owner_name = $1{}",
+            self.for_update()
+        ))
+        .bind(owner)
+        .fetch_one(&mut *tx)
+        .await?;
+        let existing: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
+            "SELECT id, module_name, module_version FROM module_license WHERE owner_id = $1 ORDER BY id{}",
+            self.for_update()
+        ))
+        .bind(owner_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let counts: BTreeMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
+            "SELECT l.module_license_id, COUNT(*) FROM license_assoc_link l \
+             JOIN module_license m ON m.id = l.module_license_id WHERE m.owner_id = $1 GROUP BY l.module_license_id",
+        )
+        .bind(owner_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+
+        // Match new rows to old ones: same name and version, else same name.
+        let mut unmatched: Vec<(i64, String, i64)> = existing.clone();
+        let mut plan: Vec<(Option<i64>, &lisens_core::VerifiedModule)> = Vec::new();
+        for vm in license.verified_modules() {
+            let m = &vm.module;
+            let pos = unmatched
+                .iter()
+                .position(|(_, n, v)| n == m.name.as_str() && *v == i64::from(m.version))
+                .or_else(|| unmatched.iter().position(|(_, n, _)| n == m.name.as_str()));
+            plan.push((pos.map(|p| unmatched.remove(p).0), vm));
+        }
+        let mut too_many = Vec::new();
+        for (id, vm) in &plan {
+            let used = id.and_then(|id| counts.get(&id).copied()).unwrap_or(0);
+            if used > i64::from(vm.module.count.get()) {
+                too_many.push(format!(
+                    "{} ({used} in use, {} licensed)",
+                    vm.module.name, vm.module.count
+                ));
+            }
+        }
+        for (id, name, _) in &unmatched {
+            let used = counts.get(id).copied().unwrap_or(0);
+            if used > 0 {
+                too_many.push(format!("{name} ({used} in use, dropped)"));
+            }
+        }
+        if !too_many.is_empty() {
+            return Err(StoreError::TooManyAssigned(too_many));
+        }
+        for (id, _, _) in &unmatched {
+            sqlx::query("DELETE FROM module_license WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Move updated rows out of the way of the unique (name, version)
+        // index first, then write them.
+        for (id, _) in plan.iter().filter(|(id, _)| id.is_some()) {
+            sqlx::query("UPDATE module_license SET module_version = -id WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (id, vm) in &plan {
+            write_module_row(&mut tx, owner_id, *id, vm).await?;
+        }
+        update_owner_row(&mut tx, owner_id, license).await?;
+        sqlx::query("DELETE FROM pending_license WHERE owner_name = $1")
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+        Self::bump_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The pending license of an owner, with its diff against the live counts.
+    pub async fn pending_license(&self, owner: &str) -> Result<Option<PendingLicense>, StoreError> {
+        let row: Option<(String, i64, String, String)> = sqlx::query_as(
+            "SELECT document, license_version, source, received_at FROM pending_license WHERE owner_name = $1",
+        )
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((document, license_version, source, received_at)) = row else {
+            return Ok(None);
+        };
+        let license = VerifiedLicense::verify(&document, &self.owner_keys(owner).await?)?;
+        let status = self.license_status().await?;
+        let (rows, in_use) = rows_and_use(&status, owner);
+        let diff = lisens_core::activation::diff(&rows, &in_use, &license);
+        let blocking = diff.blocking().into_iter().map(|n| n.to_string()).collect();
+        Ok(Some(PendingLicense {
+            owner_name: owner.to_owned(),
+            license_version,
+            source,
+            received_at,
+            diff,
+            blocking,
+        }))
+    }
+
+    /// Owners that have a pending license.
+    pub async fn pending_owners(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT owner_name FROM pending_license ORDER BY owner_name")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(o,)| o).collect())
+    }
+
+    /// "Activate": applies the pending license once no module is below what
+    /// is in use (re-checked under the locks).
+    pub async fn activate_pending(&self, owner: &str, actor: Actor<'_>) -> Result<LicenseDiff, StoreError> {
+        let document: Option<(String,)> =
+            sqlx::query_as("SELECT document FROM pending_license WHERE owner_name = $1")
+                .bind(owner)
+                .fetch_optional(&self.pool)
+                .await?;
+        let (document,) = document.ok_or_else(|| StoreError::NoPending(owner.to_owned()))?;
+        let license = VerifiedLicense::verify(&document, &self.owner_keys(owner).await?)?;
+        let status = self.license_status().await?;
+        let (rows, in_use) = rows_and_use(&status, owner);
+        let diff = lisens_core::activation::diff(&rows, &in_use, &license);
+        let from = stored_owner(self, owner)
+            .await?
+            .and_then(|(_, r)| r)
+            .map(|r| i64::from(r.owner.license_version));
+        self.apply(&license).await?;
+        self.record(
+            owner,
+            "activated",
+            from,
+            Some(&license),
+            actor,
+            None,
+            &json(&diff),
+        )
+        .await?;
+        Ok(diff)
+    }
+
+    /// Who holds a module (directly or through a plan), paged.
+    pub async fn module_holders(
+        &self,
+        module: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Holder>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT a.login_name, a.full_name, l.direct FROM license_assoc_link l \
+             JOIN associate a ON a.id = l.assoc_id JOIN module_license m ON m.id = l.module_license_id \
+             WHERE m.module_name = $1 ORDER BY a.login_name LIMIT $2 OFFSET $3",
+        )
+        .bind(module)
+        .bind(limit.clamp(1, 1000))
+        .bind(offset.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(login_name, full_name, direct)| Holder {
+                login_name,
+                full_name,
+                direct: direct != 0,
+            })
+            .collect())
+    }
+
+    /// "Remove excess licenses": takes `module` from each user, directly held
+    /// or through the plans that grant it (with what only those plans gave).
+    pub async fn remove_excess(
+        &self,
+        module: &str,
+        logins: &[String],
+        actor: Actor<'_>,
+    ) -> Result<(), StoreError> {
+        let status = self.license_status().await?;
+        let owner = status
+            .module(module)
+            .map(|(o, _)| o.owner_name.clone())
+            .unwrap_or_default();
+        let plans_granting: Vec<String> = status
+            .owners
+            .iter()
+            .flat_map(|o| &o.modules)
+            .filter_map(|m| m.parsed.as_ref())
+            .filter(|p| {
+                p.is_plan()
+                    && p.extra_info
+                        .set()
+                        .is_some_and(|s| s.iter().any(|n| n.as_str() == module))
+            })
+            .map(|p| p.name.to_string())
+            .collect();
+        for login in logins {
+            let held = self.holdings(login).await?;
+            match held.iter().find(|h| h.module == module) {
+                None => {
+                    return Err(StoreError::Assign(lisens_core::assign::AssignError::NotAssigned(
+                        ModuleName::parse(module).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                    )))
+                }
+                Some(h) if h.direct => self.unassign(login, module).await?,
+                Some(_) => {
+                    for plan in held
+                        .iter()
+                        .filter(|h| h.direct && plans_granting.contains(&h.module))
+                    {
+                        self.unassign(login, &plan.module).await?;
+                    }
+                }
+            }
+        }
+        self.record(
+            &owner,
+            "excess_removed",
+            None,
+            None,
+            actor,
+            None,
+            &format!("{module}: {}", logins.join(", ")),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The license history, newest first.
+    pub async fn license_events(&self, limit: i64) -> Result<Vec<LicenseEvent>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, owner_name, kind, from_version, to_version, automatic, actor, at, code, detail \
+             FROM license_event ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record(
+        &self,
+        owner: &str,
+        kind: &str,
+        from_version: Option<i64>,
+        license: Option<&VerifiedLicense>,
+        actor: Actor<'_>,
+        code: Option<&str>,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO license_event (owner_name, kind, from_version, to_version, automatic, actor, at, code, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(owner)
+        .bind(kind)
+        .bind(from_version)
+        .bind(license.map(|l| i64::from(l.owner().license_version)))
+        .bind(i64::from(actor.automatic))
+        .bind(actor.name)
+        .bind(now_rfc3339())
+        .bind(code)
+        .bind(detail)
+        .execute(&mut *tx)
+        .await?;
+        Self::bump_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("diffs serialise")
+}
+
+impl From<Rejection> for StoreError {
+    fn from(r: Rejection) -> Self {
+        StoreError::Rejected(r)
+    }
+}
