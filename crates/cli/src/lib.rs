@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use lisens_core::access::Decision;
 use lisens_core::{LicenseError, ModuleName, PublicKey, UnverifiedLicense, VerifiedLicense};
 use lisens_issuer::IssuerError;
-use lisens_store::{AccessView, Actor, NewAssociate, Store, StoreError, TokenScope};
+use lisens_store::{AccessView, Actor, NewAssociate, Received, Store, StoreError, TokenScope};
 
 #[derive(Parser)]
 #[command(
@@ -145,6 +145,75 @@ enum IssuerCommand {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Serve the issuer: the license endpoint installations call, and vendor admin pages.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: String,
+        /// The issuer's private key (issuer.key).
+        #[arg(long, env = "LISENS_ISSUER_KEY")]
+        key: PathBuf,
+        /// The license spec new customers start from (default: the demo license).
+        #[arg(long)]
+        template: Option<PathBuf>,
+        #[command(flatten)]
+        db: IssuerDb,
+    },
+    /// Customers: add, list, show.
+    #[command(subcommand)]
+    Customer(CustomerCommand),
+    /// Set a module's count for a customer (0 removes it); signs a new license version.
+    Set {
+        serial: String,
+        module: String,
+        count: u32,
+        #[arg(long, env = "LISENS_ISSUER_KEY")]
+        key: PathBuf,
+        #[command(flatten)]
+        db: IssuerDb,
+    },
+    /// Set a customer's license dates (YYYY-MM-DD; an empty value removes one); signs a new version.
+    Dates {
+        serial: String,
+        #[arg(long)]
+        expiration: Option<String>,
+        #[arg(long)]
+        grace_to: Option<String>,
+        #[arg(long)]
+        maintenance_to: Option<String>,
+        #[arg(long)]
+        next_check_date: Option<String>,
+        #[arg(long)]
+        admin_warning_date: Option<String>,
+        #[arg(long, env = "LISENS_ISSUER_KEY")]
+        key: PathBuf,
+        #[command(flatten)]
+        db: IssuerDb,
+    },
+    /// Set (or --clear) the message a customer's installation is shown at its next check.
+    Message {
+        serial: String,
+        #[arg(long, required_unless_present = "clear")]
+        text: Option<String>,
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        clear: bool,
+        #[command(flatten)]
+        db: IssuerDb,
+    },
+    /// Write a customer's current signed license to a file (to mail it).
+    Export {
+        serial: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        db: IssuerDb,
+    },
+    /// Set the password of the vendor admin pages (user `admin`), read from standard input.
+    AdminPassword {
+        #[command(flatten)]
+        db: IssuerDb,
+    },
     /// Sign the license a spec (TOML) describes into a license file.
     Issue {
         /// The issuer's private key (issuer.key).
@@ -159,8 +228,73 @@ enum IssuerCommand {
     },
 }
 
+/// The issuer's own database.
+#[derive(Args)]
+struct IssuerDb {
+    /// The issuer's database: sqlite://PATH or postgres://...
+    #[arg(
+        long = "issuer-database",
+        env = "LISENS_ISSUER_DATABASE_URL",
+        default_value = "sqlite://issuer.db"
+    )]
+    url: String,
+}
+
+#[derive(Subcommand)]
+enum CustomerCommand {
+    /// Add a customer with the template license; prints its installation secret once.
+    Add {
+        #[arg(long)]
+        serial: String,
+        #[arg(long)]
+        company: String,
+        #[arg(long, default_value = "")]
+        contact: String,
+        /// The license spec to start from (default: the demo license).
+        #[arg(long)]
+        template: Option<PathBuf>,
+        #[arg(long, env = "LISENS_ISSUER_KEY")]
+        key: PathBuf,
+        #[command(flatten)]
+        db: IssuerDb,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: IssuerDb,
+    },
+    /// A customer's license and history.
+    Show {
+        serial: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: IssuerDb,
+    },
+}
+
 #[derive(Subcommand)]
 enum LicenseCommand {
+    /// Register with the issuer using the serial number and owner (company)
+    /// name from the vendor; fetches and loads the license.
+    Register {
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        serial: String,
+        /// The owner (company) name the vendor registered.
+        #[arg(long)]
+        owner: String,
+        /// The vendor's public key.
+        #[arg(long = "public-key")]
+        public_key: PathBuf,
+    },
+    /// Ask the issuer for a new license now.
+    CheckNow {
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a license file's signatures; prints a summary.
     Verify {
         file: PathBuf,
@@ -260,7 +394,7 @@ enum LicenseCommand {
 /// A failure with its stable code.
 #[derive(Debug)]
 pub struct Failure {
-    pub code: &'static str,
+    pub code: String,
     pub message: String,
 }
 
@@ -270,9 +404,9 @@ impl Failure {
         Self::new("", "")
     }
 
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
-            code,
+            code: code.into(),
             message: message.into(),
         }
     }
@@ -334,6 +468,122 @@ async fn run(cli: Cli) -> Outcome {
             );
             Ok(())
         }
+        Command::Issuer(IssuerCommand::Serve {
+            listen,
+            key,
+            template,
+            db,
+        }) => {
+            let issuer = open_issuer(&db, &key).await?;
+            let template = match template {
+                Some(p) => read_text(&p)?,
+                None => demo::DEMO_SPEC.to_owned(),
+            };
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .map_err(|e| Failure::new("LISTEN_FAILED", format!("cannot listen on {listen}: {e}")))?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| Failure::new("LISTEN_FAILED", e.to_string()))?;
+            println!("lisens issuer listening on http://{addr}/ (admin pages at /admin)");
+            let app = lisens_issuer::http::app(lisens_issuer::http::IssuerState::new(issuer, template));
+            axum::serve(listener, app)
+                .with_graceful_shutdown(lisens_server::shutdown_signal())
+                .await
+                .map_err(|e| Failure::new("SERVER_ERROR", e.to_string()))
+        }
+        Command::Issuer(IssuerCommand::Customer(cmd)) => customer(cmd).await,
+        Command::Issuer(IssuerCommand::Set {
+            serial,
+            module,
+            count,
+            key,
+            db,
+        }) => {
+            let c = open_issuer(&db, &key)
+                .await?
+                .set_count(&serial, &module, count, "cli")
+                .await?;
+            println!(
+                "{serial}: {module} set to {count}; license v{} signed",
+                c.license_version
+            );
+            Ok(())
+        }
+        Command::Issuer(IssuerCommand::Dates {
+            serial,
+            expiration,
+            grace_to,
+            maintenance_to,
+            next_check_date,
+            admin_warning_date,
+            key,
+            db,
+        }) => {
+            let given = [
+                ("expiration", expiration),
+                ("grace_to", grace_to),
+                ("maintenance_to", maintenance_to),
+                ("next_check_date", next_check_date),
+                ("admin_warning_date", admin_warning_date),
+            ];
+            let dates: Vec<(&str, &str)> = given
+                .iter()
+                .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
+                .collect();
+            if dates.is_empty() {
+                return Err(Failure::new("INVALID_INPUT", "give at least one date"));
+            }
+            let c = open_issuer(&db, &key)
+                .await?
+                .set_dates(&serial, &dates, "cli")
+                .await?;
+            println!("{serial}: dates set; license v{} signed", c.license_version);
+            Ok(())
+        }
+        Command::Issuer(IssuerCommand::Message {
+            serial,
+            text,
+            url,
+            clear,
+            db,
+        }) => {
+            let store = lisens_store::IssuerStore::open(&db.url).await?;
+            let text = if clear { None } else { text };
+            store
+                .set_message(&serial, text.as_deref(), url.as_deref(), "cli")
+                .await?;
+            println!(
+                "{serial}: message {}",
+                if text.is_some() { "set" } else { "cleared" }
+            );
+            Ok(())
+        }
+        Command::Issuer(IssuerCommand::Export { serial, out, db }) => {
+            let c = lisens_store::IssuerStore::open(&db.url)
+                .await?
+                .customer(&serial)
+                .await?;
+            write_atomically(&out, &c.document)?;
+            println!(
+                "wrote {} (license v{} for {})",
+                out.display(),
+                c.license_version,
+                c.company_name
+            );
+            Ok(())
+        }
+        Command::Issuer(IssuerCommand::AdminPassword { db }) => {
+            let password = read_password()?;
+            let hash = lisens_server::auth::hash_password(&password)
+                .map_err(|e| Failure::new("PASSWORD_HASH_FAILED", e.to_string()))?;
+            lisens_store::IssuerStore::open(&db.url)
+                .await?
+                .set_admin_password_hash(&hash)
+                .await?;
+            println!("issuer admin password set (user: admin)");
+            Ok(())
+        }
         Command::Issuer(IssuerCommand::Issue { key, spec, out }) => {
             let key = lisens_issuer::read_signing_key(&key)?;
             let spec_text = read_text(&spec)?;
@@ -372,6 +622,69 @@ async fn run(cli: Cli) -> Outcome {
             Ok(())
         }
     }
+}
+
+async fn open_issuer(db: &IssuerDb, key: &Path) -> Result<lisens_issuer::service::Issuer, Failure> {
+    let key = lisens_issuer::read_signing_key(key)?;
+    let store = lisens_store::IssuerStore::open(&db.url).await?;
+    Ok(lisens_issuer::service::Issuer::new(store, key))
+}
+
+async fn customer(cmd: CustomerCommand) -> Outcome {
+    match cmd {
+        CustomerCommand::Add {
+            serial,
+            company,
+            contact,
+            template,
+            key,
+            db,
+        } => {
+            let template = match template {
+                Some(p) => read_text(&p)?,
+                None => demo::DEMO_SPEC.to_owned(),
+            };
+            let issuer = open_issuer(&db, &key).await?;
+            let secret = issuer
+                .add_customer(&serial, &company, &contact, &template, "cli")
+                .await?;
+            eprintln!(
+                "customer {serial} ({company}) added with license v1; its installation secret, shown once:"
+            );
+            println!("{secret}");
+            Ok(())
+        }
+        CustomerCommand::List { json, db } => {
+            let customers = lisens_store::IssuerStore::open(&db.url)
+                .await?
+                .customers()
+                .await?;
+            output::customers(&customers, json);
+            Ok(())
+        }
+        CustomerCommand::Show { serial, json, db } => {
+            let store = lisens_store::IssuerStore::open(&db.url).await?;
+            let c = store.customer(&serial).await?;
+            let history = store.history(&serial).await?;
+            output::customer(&c, &history, json);
+            Ok(())
+        }
+    }
+}
+
+fn read_password() -> Result<String, Failure> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Failure::new("INVALID_INPUT", format!("cannot read the password: {e}")))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.chars().count() < 8 {
+        return Err(Failure::new(
+            "PASSWORD_TOO_SHORT",
+            "a password has at least 8 characters",
+        ));
+    }
+    Ok(password)
 }
 
 async fn site(database: &str, cmd: SiteCommand) -> Outcome {
@@ -435,19 +748,8 @@ async fn user(database: &str, cmd: UserCommand) -> Outcome {
             password_stdin,
         } => {
             let password_hash = if password_stdin {
-                let mut line = String::new();
-                std::io::stdin()
-                    .read_line(&mut line)
-                    .map_err(|e| Failure::new("INVALID_INPUT", format!("cannot read the password: {e}")))?;
-                let password = line.trim_end_matches(['\r', '\n']);
-                if password.chars().count() < 8 {
-                    return Err(Failure::new(
-                        "PASSWORD_TOO_SHORT",
-                        "a password has at least 8 characters",
-                    ));
-                }
                 Some(
-                    lisens_server::auth::hash_password(password)
+                    lisens_server::auth::hash_password(&read_password()?)
                         .map_err(|e| Failure::new("PASSWORD_HASH_FAILED", e.to_string()))?,
                 )
             } else {
@@ -530,6 +832,47 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
                 .receive_license(&license, &key, &text, "file", actor)
                 .await?;
             output::received(&received, &license);
+            Ok(())
+        }
+        LicenseCommand::Register {
+            issuer,
+            serial,
+            owner,
+            public_key,
+        } => {
+            let key = lisens_issuer::read_public_key(&public_key)?;
+            let store = Store::open(database).await?;
+            let received =
+                lisens_server::issuer_client::register(&store, &issuer, &serial, &owner, &key, "cli")
+                    .await
+                    .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+            println!("registered serial {serial} with {issuer}");
+            match received {
+                Received::Loaded => println!("license loaded"),
+                other => println!("{other:?}"),
+            }
+            Ok(())
+        }
+        LicenseCommand::CheckNow { json } => {
+            let store = Store::open(database).await?;
+            let outcome = lisens_server::issuer_client::check_now(&store)
+                .await
+                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&outcome).expect("outcome serialises")
+                );
+            } else {
+                println!(
+                    "issuer answered {}{}",
+                    outcome.status,
+                    outcome.message.map(|m| format!(": {m}")).unwrap_or_default()
+                );
+                if let Some(received) = &outcome.received {
+                    println!("{received:?}");
+                }
+            }
             Ok(())
         }
         LicenseCommand::Pending { json } => {
@@ -696,11 +1039,22 @@ pub(crate) async fn serve_store(
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::new("LISTEN_FAILED", e.to_string()))?;
-    let state = lisens_server::AppState::new(Arc::new(store)).await?;
+    let store = Arc::new(store);
+    let state = lisens_server::AppState::new(store.clone()).await?;
+    lisens_server::issuer_client::spawn_poller(store, poll_every());
     announce(addr);
     lisens_server::serve(listener, state, lisens_server::shutdown_signal())
         .await
         .map_err(|e| Failure::new("SERVER_ERROR", e.to_string()))
+}
+
+/// How often the server looks whether the issuer is due (LISENS_ISSUER_POLL_SECS, default 60).
+fn poll_every() -> std::time::Duration {
+    let secs = std::env::var("LISENS_ISSUER_POLL_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60u64);
+    std::time::Duration::from_secs(secs.max(1))
 }
 
 fn read_public_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, Failure> {

@@ -2,7 +2,9 @@
 
 use lisens_core::activation::LicenseDiff;
 use lisens_core::{ModuleLicense, UnverifiedLicense, VerifiedLicense};
-use lisens_store::{Associate, Holder, LicenseEvent, LicenseStatus, PendingLicense, Received, Site};
+use lisens_store::{
+    Associate, Customer, HistoryEntry, Holder, LicenseEvent, LicenseStatus, PendingLicense, Received, Site,
+};
 use serde_json::json;
 
 pub fn summary(license: &VerifiedLicense) -> String {
@@ -316,5 +318,43 @@ pub fn history(events: &[LicenseEvent], as_json: bool) {
             if *e.automatic { " (automatic)" } else { "" },
             e.code.as_deref().unwrap_or("")
         );
+    }
+}
+
+pub fn customers(customers: &[Customer], as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(customers).expect("customers serialise")
+        );
+        return;
+    }
+    println!("{:<20} {:<30} {:>8}  UPDATED", "SERIAL", "COMPANY", "VERSION");
+    for c in customers {
+        println!(
+            "{:<20} {:<30} {:>8}  {}",
+            c.serial_number, c.company_name, c.license_version, c.updated_at
+        );
+    }
+}
+
+pub fn customer(c: &Customer, history: &[HistoryEntry], as_json: bool) {
+    if as_json {
+        let v = json!({"customer": c, "history": history});
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).expect("customer serialises")
+        );
+        return;
+    }
+    println!(
+        "{} ({}), license v{}, contact {}",
+        c.serial_number, c.company_name, c.license_version, c.contact
+    );
+    if let Some(m) = &c.message {
+        println!("message: {m} {}", c.message_url.as_deref().unwrap_or(""));
+    }
+    for h in history {
+        println!("  {} {:<14} {}", h.at, h.actor, h.what);
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod keys;
 pub mod model;
 pub mod names;
+pub mod password;
 pub mod spec;
 
 pub use document::{

@@ -7,6 +7,9 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+pub mod http;
+pub mod service;
+
 use lisens_core::{spec::parse_spec, LicenseError, PublicKey, SigningKey};
 use rand::RngCore;
 
@@ -27,6 +30,8 @@ pub enum IssuerError {
     KeyMalformed { path: PathBuf, reason: String },
     #[error(transparent)]
     License(#[from] LicenseError),
+    #[error(transparent)]
+    Store(lisens_store::StoreError),
 }
 
 impl IssuerError {
@@ -36,6 +41,7 @@ impl IssuerError {
             IssuerError::KeyExists(_) => "ISSUER_KEY_EXISTS",
             IssuerError::KeyMalformed { .. } => "KEY_MALFORMED",
             IssuerError::License(e) => e.code(),
+            IssuerError::Store(e) => e.code(),
         }
     }
 }

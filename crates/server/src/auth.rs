@@ -1,7 +1,5 @@
 //! Passwords (Argon2id) and API token callers.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use lisens_store::TokenScope;
@@ -9,20 +7,13 @@ use lisens_store::TokenScope;
 use crate::error::ApiError;
 use crate::AppState;
 
-/// Hashes a password with Argon2id (the argon2 crate's default parameters:
-/// 19 MiB, 2 passes). CPU-heavy: call it off the async executor.
+/// Hashes a password with Argon2id and a fresh random salt. CPU-heavy: call
+/// it off the async executor.
 pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
-    let salt = SaltString::generate(&mut OsRng);
-    Ok(Argon2::default()
-        .hash_password(password.as_bytes(), &salt)?
-        .to_string())
+    lisens_core::password::hash_password(password, rand::random())
 }
 
-/// Checks a password against a stored PHC hash (constant time in the hash
-/// comparison, done by the argon2 crate).
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-}
+pub use lisens_core::password::verify_password;
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts

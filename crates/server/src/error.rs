@@ -46,7 +46,9 @@ impl From<StoreError> for ApiError {
                     "the database is unavailable",
                 );
             }
-            StoreError::UnknownUser(_) | StoreError::NoPending(_) => StatusCode::NOT_FOUND,
+            StoreError::UnknownUser(_) | StoreError::NoPending(_) | StoreError::UnknownSerial(_) => {
+                StatusCode::NOT_FOUND
+            }
             StoreError::License(_) | StoreError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             StoreError::TooManyAssigned(_) => StatusCode::CONFLICT,
             StoreError::Duplicate(_)

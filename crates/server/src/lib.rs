@@ -6,6 +6,7 @@
 pub mod auth;
 mod check;
 pub mod error;
+pub mod issuer_client;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,10 +44,18 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/license/check", get(check::check))
+        .route("/api/v1/license/check-now", axum::routing::post(check_now))
         .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint") })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
         .with_state(state)
+}
+
+/// "Check for a new license now": every server process's poller asks the
+/// issuer at its next tick (within LISENS_ISSUER_POLL_SECS).
+async fn check_now(_: auth::AdminCaller, State(state): State<AppState>) -> Result<Response, error::ApiError> {
+    state.store.request_issuer_check().await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"status": "requested"}))).into_response())
 }
 
 /// 200 when the database answers, 503 otherwise.

@@ -188,7 +188,7 @@ impl Store {
     }
 
     /// The trusted keys of an owner (and the pinned ones, when any are pinned).
-    async fn owner_keys(&self, owner: &str) -> Result<Vec<PublicKey>, StoreError> {
+    pub async fn owner_keys(&self, owner: &str) -> Result<Vec<PublicKey>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as("SELECT public_key FROM trusted_key WHERE owner_name = $1")
             .bind(owner)
             .fetch_all(&self.pool)

@@ -7,6 +7,8 @@
 mod access;
 mod activation;
 mod assign;
+mod issuer_db;
+mod issuer_link;
 mod license;
 mod sites;
 mod tokens;
@@ -21,6 +23,8 @@ use sqlx::{AnyPool, Executor};
 pub use access::AccessView;
 pub use activation::{Actor, Holder, LicenseEvent, PendingLicense, Received};
 pub use assign::{Holding, Window};
+pub use issuer_db::{Customer, HistoryEntry, IssuerStore, Reissued};
+pub use issuer_link::{IssuerCheck, IssuerLink};
 pub use license::{LicenseStatus, ModuleStatus, OwnerStatus, UserCounts};
 pub use sites::{Site, SATELLITE_MODULE};
 pub use tokens::{NewToken, TokenScope};
@@ -60,6 +64,8 @@ pub enum StoreError {
     License(#[from] lisens_core::LicenseError),
     #[error("more users hold these modules than the new license allows: {}; remove excess licenses first", .0.join(", "))]
     TooManyAssigned(Vec<String>),
+    #[error("no customer with serial {0:?}")]
+    UnknownSerial(String),
     #[error("no pending license for owner {0:?}")]
     NoPending(String),
     #[error("the license is past its grace period: the installation is read-only")]
@@ -84,6 +90,7 @@ impl StoreError {
             StoreError::License(e) => e.code(),
             StoreError::TooManyAssigned(_) => "LICENSE_TOO_MANY_ASSIGNED",
             StoreError::NoPending(_) => "LICENSE_NOT_PENDING",
+            StoreError::UnknownSerial(_) => "SERIAL_UNKNOWN",
             StoreError::MaintenanceExpired { .. } => "LICENSE_MAINTENANCE_EXPIRED",
         }
     }
@@ -107,44 +114,15 @@ impl Store {
     /// Opens (creating a SQLite file when missing) and migrates the database.
     /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
-        let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite://") {
-            if rest.is_empty() || rest.contains(":memory:") {
-                return Err(StoreError::BadUrl(url.to_owned()));
-            }
-            let sep = if rest.contains('?') { '&' } else { '?' };
-            let url = if rest.contains("mode=") {
-                url.to_owned()
-            } else {
-                format!("{url}{sep}mode=rwc")
-            };
-            (Backend::Sqlite, url)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_owned())
-        } else {
-            return Err(StoreError::BadUrl(url.to_owned()));
-        };
-        let options = AnyConnectOptions::from_str(&url)?;
-        let pool_options = match backend {
-            Backend::Sqlite => AnyPoolOptions::new().max_connections(8).after_connect(|conn, _| {
-                Box::pin(async move {
-                    // WAL lets readers run beside the one writer; writers
-                    // queue on the busy timeout instead of failing at once.
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
-                    )
-                    .await?;
-                    Ok(())
-                })
-            }),
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16),
-        };
-        let pool = pool_options.connect_with(options).await?;
+        let (pool, backend) = connect(url).await?;
         match backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
+        sqlx::query("INSERT INTO installation (id, created_at) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
+            .bind(now_rfc3339())
+            .execute(&pool)
+            .await?;
         Ok(Self {
             pool,
             backend,
@@ -163,6 +141,15 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// When this installation's database was created.
+    pub async fn installed_at(&self) -> Result<time::OffsetDateTime, StoreError> {
+        let (at,): (String,) = sqlx::query_as("SELECT created_at FROM installation WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| StoreError::Invalid(format!("installation.created_at: {e}")))
     }
 
     /// Whether the database answers.
@@ -228,6 +215,46 @@ impl Store {
             Backend::Postgres => self.pool.begin().await?,
         })
     }
+}
+
+/// Connects to `sqlite://PATH` (created when missing; WAL, busy timeout,
+/// foreign keys) or `postgres://...`.
+pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend), StoreError> {
+    sqlx::any::install_default_drivers();
+    let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite://") {
+        if rest.is_empty() || rest.contains(":memory:") {
+            return Err(StoreError::BadUrl(url.to_owned()));
+        }
+        let sep = if rest.contains('?') { '&' } else { '?' };
+        let url = if rest.contains("mode=") {
+            url.to_owned()
+        } else {
+            format!("{url}{sep}mode=rwc")
+        };
+        (Backend::Sqlite, url)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        (Backend::Postgres, url.to_owned())
+    } else {
+        return Err(StoreError::BadUrl(url.to_owned()));
+    };
+    let options = AnyConnectOptions::from_str(&url)?;
+    let pool_options = match backend {
+        Backend::Sqlite => AnyPoolOptions::new().max_connections(8).after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL lets readers run beside the one writer; writers
+                // queue on the busy timeout instead of failing at once.
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )
+                .await?;
+                Ok(())
+            })
+        }),
+        Backend::Postgres => AnyPoolOptions::new().max_connections(16),
+    };
+    let pool = pool_options.connect_with(options).await?;
+    Ok((pool, backend))
 }
 
 pub(crate) fn now_rfc3339() -> String {

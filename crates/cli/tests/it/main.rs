@@ -2,6 +2,7 @@
 
 mod demo;
 mod license;
+mod lifecycle;
 mod users;
 
 use std::path::Path;

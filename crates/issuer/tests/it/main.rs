@@ -1,0 +1,203 @@
+//! The issuer service over HTTP: the installation endpoints and the vendor pages.
+
+use lisens_core::SigningKey;
+use lisens_issuer::http::{app, IssuerState};
+use lisens_issuer::service::Issuer;
+use lisens_store::IssuerStore;
+use serde_json::{json, Value};
+
+const TEMPLATE: &str = include_str!("../../../../examples/demo-license.toml");
+
+struct App {
+    url: String,
+    client: reqwest::Client,
+    state: IssuerState,
+    _dir: tempfile::TempDir,
+}
+
+async fn spawn() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let db = IssuerStore::open(&format!("sqlite://{}", dir.path().join("issuer.db").display()))
+        .await
+        .unwrap();
+    db.set_admin_password_hash(&lisens_core::password::hash_password("vendor-pw-123", [1; 16]).unwrap())
+        .await
+        .unwrap();
+    let state = IssuerState::new(
+        Issuer::new(db, SigningKey::from_seed([9; 32])),
+        TEMPLATE.to_owned(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = app(state.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    App {
+        url,
+        client: reqwest::Client::new(),
+        state,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn an_installation_gets_its_license_only_with_its_secret() {
+    let app = spawn().await;
+    let secret = app
+        .state
+        .issuer
+        .add_customer("S-1", "Acme", "ops@acme", TEMPLATE, "test")
+        .await
+        .unwrap();
+    let ask = |secret: String, version: i64| {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/license", app.url);
+        async move {
+            let r = client
+                .post(url)
+                .json(&json!({"serial": "S-1", "secret": secret, "license_version": version}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = ask(secret.clone(), 0).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("NewLicenseAvailable"))
+    );
+    assert!(body["license"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN LISENS LICENSE-----"));
+    let (_, body) = ask(secret.clone(), 1).await;
+    assert_eq!(body["status"], "Ok");
+    assert!(body["license"].is_null());
+    let (status, body) = ask("wrong".into(), 0).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("ISSUER_AUTH_FAILED")));
+    app.state
+        .issuer
+        .db
+        .set_message(
+            "S-1",
+            Some("Renew before 2027"),
+            Some("https://shop.example.com"),
+            "t",
+        )
+        .await
+        .unwrap();
+    let (_, body) = ask(secret, 1).await;
+    assert_eq!(
+        (body["status"].as_str(), body["url"].as_str()),
+        (Some("Message"), Some("https://shop.example.com"))
+    );
+    let r = app
+        .client
+        .post(format!("{}/api/v1/license", app.url))
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn vendor_pages_need_the_admin_password_and_a_csrf_token() {
+    let app = spawn().await;
+    app.state
+        .issuer
+        .add_customer("S-2", "Bolt AB", "", TEMPLATE, "test")
+        .await
+        .unwrap();
+    let r = app.client.get(format!("{}/admin", app.url)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .client
+        .get(format!("{}/admin", app.url))
+        .basic_auth("admin", Some("nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let page = app
+        .client
+        .get(format!("{}/admin/customers/S-2", app.url))
+        .basic_auth("admin", Some("vendor-pw-123"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Bolt AB") && html.contains("sales-essentials"),
+        "{html}"
+    );
+
+    let form = [
+        ("csrf", "forged"),
+        ("module", "sales-essentials"),
+        ("count", "40"),
+    ];
+    let r = app
+        .client
+        .post(format!("{}/admin/customers/S-2/count", app.url))
+        .basic_auth("admin", Some("vendor-pw-123"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        app.state.issuer.db.customer("S-2").await.unwrap().license_version,
+        1
+    );
+
+    let csrf = app.state.csrf.to_string();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("module", "sales-essentials"),
+        ("count", "40"),
+    ];
+    let r = app
+        .client
+        .post(format!("{}/admin/customers/S-2/count", app.url))
+        .basic_auth("admin", Some("vendor-pw-123"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let c = app.state.issuer.db.customer("S-2").await.unwrap();
+    assert_eq!(c.license_version, 2);
+    let license = app.state.issuer.verify(&c.document).unwrap();
+    assert_eq!(
+        license
+            .modules()
+            .iter()
+            .find(|m| m.name.as_str() == "sales-essentials")
+            .unwrap()
+            .count
+            .get(),
+        40
+    );
+
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("module", "sales-essentials"),
+        ("count", "lots"),
+    ];
+    let r = app
+        .client
+        .post(format!("{}/admin/customers/S-2/count", app.url))
+        .basic_auth("admin", Some("vendor-pw-123"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("is not a count"));
+    assert_eq!(
+        app.state.issuer.db.customer("S-2").await.unwrap().license_version,
+        2,
+        "bad input changes nothing"
+    );
+}

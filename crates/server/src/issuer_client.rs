@@ -1,0 +1,252 @@
+//! The installation asking its issuer for its license: on demand ("check
+//! now", `lisens license check-now`) and in the background at nextCheckDate.
+//! Timeouts, three attempts with backoff, and no harm when the issuer is down:
+//! the current license keeps working and the failed check is recorded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lisens_core::{PublicKey, VerifiedLicense};
+use lisens_store::{Actor, Received, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("no issuer is configured: register the installation first")]
+    NotConfigured,
+    #[error("the issuer at {0} could not be reached: {1}")]
+    Unreachable(String, String),
+    #[error("the issuer refused: {code}: {detail}")]
+    Refused { code: String, detail: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl CheckError {
+    pub fn code(&self) -> String {
+        match self {
+            CheckError::NotConfigured => "ISSUER_NOT_CONFIGURED".into(),
+            CheckError::Unreachable(..) => "ISSUER_UNREACHABLE".into(),
+            CheckError::Refused { code, .. } => code.clone(),
+            CheckError::Store(e) => e.code().into(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct FetchRequest<'a> {
+    serial: &'a str,
+    secret: &'a str,
+    license_version: i64,
+    company_name: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct FetchAnswer {
+    status: String,
+    message: Option<String>,
+    url: Option<String>,
+    license: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RegisterAnswer {
+    secret: String,
+    license: String,
+}
+
+#[derive(Deserialize)]
+struct Problem {
+    code: Option<String>,
+    detail: Option<String>,
+}
+
+/// What a check found.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckOutcome {
+    /// The issuer's status code (`Ok`, `NewLicenseAvailable`, `Message`, ...).
+    pub status: String,
+    pub message: Option<String>,
+    pub url: Option<String>,
+    /// What happened to a license the issuer sent, if it sent one.
+    pub received: Option<Received>,
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .expect("a TLS backend is compiled in")
+}
+
+/// POSTs JSON with up to three attempts (0.5 s, 1 s backoff) on network errors
+/// and 5xx answers. A 4xx answer is final.
+async fn post<T: Serialize>(url: &str, body: &T) -> Result<reqwest::Response, CheckError> {
+    let http = client();
+    let mut last = String::new();
+    for attempt in 0..3u32 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt - 1))).await;
+        }
+        match http.post(url).json(body).send().await {
+            Ok(r) if r.status().is_server_error() => last = format!("HTTP {}", r.status()),
+            Ok(r) if r.status().is_client_error() => {
+                let p: Problem = r.json().await.unwrap_or(Problem {
+                    code: None,
+                    detail: None,
+                });
+                return Err(CheckError::Refused {
+                    code: p.code.unwrap_or_else(|| "ISSUER_REFUSED".into()),
+                    detail: p.detail.unwrap_or_default(),
+                });
+            }
+            Ok(r) => return Ok(r),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(CheckError::Unreachable(url.to_owned(), last))
+}
+
+const ISSUER: Actor<'static> = Actor {
+    name: "issuer",
+    automatic: true,
+};
+
+/// Asks the issuer once (with retries) and takes in what it sends.
+pub async fn check_now(store: &Store) -> Result<CheckOutcome, CheckError> {
+    let result = check(store).await;
+    let (ok, status, message) = match &result {
+        Ok(o) => (true, o.status.clone(), o.message.clone().unwrap_or_default()),
+        Err(CheckError::NotConfigured) => return result,
+        Err(e) => (false, e.code(), e.to_string()),
+    };
+    store.record_issuer_check(ok, &status, &message).await?;
+    result
+}
+
+async fn check(store: &Store) -> Result<CheckOutcome, CheckError> {
+    let link = store.issuer_link().await?.ok_or(CheckError::NotConfigured)?;
+    let status = store.license_status().await?;
+    let owner = status.owners.iter().find(|o| o.serial == link.serial_number);
+    let req = FetchRequest {
+        serial: &link.serial_number,
+        secret: &link.secret,
+        license_version: owner.map_or(0, |o| o.license_version),
+        company_name: owner.map(|o| o.company_name.as_str()),
+    };
+    let answer: FetchAnswer = post(&format!("{}/api/v1/license", link.issuer_url), &req)
+        .await?
+        .json()
+        .await
+        .map_err(|e| CheckError::Unreachable(link.issuer_url.clone(), format!("bad answer: {e}")))?;
+    let received = match (&answer.license, owner) {
+        (Some(document), Some(owner)) => {
+            let keys = store.owner_keys(&owner.owner_name).await?;
+            Some(take(store, document, &keys, ISSUER).await?)
+        }
+        _ => None,
+    };
+    Ok(CheckOutcome {
+        status: answer.status,
+        message: answer.message,
+        url: answer.url,
+        received,
+    })
+}
+
+async fn take(
+    store: &Store,
+    document: &str,
+    keys: &[PublicKey],
+    actor: Actor<'_>,
+) -> Result<Received, CheckError> {
+    let license = VerifiedLicense::verify(document, keys).map_err(StoreError::from)?;
+    let key = keys
+        .iter()
+        .find(|k| k.id() == license.key_id())
+        .cloned()
+        .ok_or_else(|| StoreError::Invalid("no trusted key signed the license".into()))?;
+    Ok(store
+        .receive_license(&license, &key, document, "issuer", actor)
+        .await?)
+}
+
+/// A demo installation registers with the serial number and owner (company)
+/// name the vendor gave on purchase: the issuer answers with the license and
+/// an installation secret for later checks.
+pub async fn register(
+    store: &Store,
+    issuer_url: &str,
+    serial: &str,
+    company_name: &str,
+    key: &PublicKey,
+    actor: &str,
+) -> Result<Received, CheckError> {
+    let url = issuer_url.trim_end_matches('/');
+    let body = serde_json::json!({"serial": serial, "company_name": company_name});
+    let answer: RegisterAnswer = post(&format!("{url}/api/v1/register"), &body)
+        .await?
+        .json()
+        .await
+        .map_err(|e| CheckError::Unreachable(url.to_owned(), format!("bad answer: {e}")))?;
+    let received = take(
+        store,
+        &answer.license,
+        std::slice::from_ref(key),
+        Actor {
+            name: actor,
+            automatic: false,
+        },
+    )
+    .await?;
+    store.set_issuer_link(url, serial, &answer.secret).await?;
+    Ok(received)
+}
+
+/// Checks in the background: when an administrator asked ("check now"), when
+/// the license's nextCheckDate has come (at most every six hours), or when no
+/// license of the registered serial is loaded yet.
+pub fn spawn_poller(store: Arc<Store>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match due(&store).await {
+                Ok(true) => match check_now(&store).await {
+                    Ok(o) => tracing::info!("issuer check: {}", o.status),
+                    Err(e) => tracing::warn!("issuer check failed: {e}"),
+                },
+                Ok(false) => {}
+                Err(e) => tracing::warn!("issuer poller: {e}"),
+            }
+        }
+    })
+}
+
+async fn due(store: &Store) -> Result<bool, StoreError> {
+    let Some(link) = store.issuer_link().await? else {
+        return Ok(false);
+    };
+    if link.check_requested != 0 {
+        return Ok(true);
+    }
+    let status = store.license_status().await?;
+    let Some(owner) = status.owners.iter().find(|o| o.serial == link.serial_number) else {
+        return Ok(true);
+    };
+    let today = time::OffsetDateTime::now_utc().date();
+    let next = owner
+        .next_check_date
+        .as_deref()
+        .and_then(|d| time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).ok());
+    if next.is_none_or(|n| n > today) {
+        return Ok(false);
+    }
+    let last = store.issuer_checks(1).await?;
+    let recent = last.first().and_then(|c| {
+        time::OffsetDateTime::parse(&c.at, &time::format_description::well_known::Rfc3339).ok()
+    });
+    Ok(recent.is_none_or(|at| time::OffsetDateTime::now_utc() - at > time::Duration::hours(6)))
+}
