@@ -104,8 +104,14 @@ pub fn status(status: &LicenseStatus, as_json: bool) {
         );
         return;
     }
-    if status.owners.is_empty() {
-        println!("no license loaded (lisens license load FILE --public-key PUB)");
+    if let Some(demo) = &status.demo {
+        println!(
+            "DEMO installation: no license loaded. The first {} users may log in until {}.",
+            demo.max_users, demo.until
+        );
+        println!(
+            "Register with `lisens license register` or load a license file with `lisens license load`."
+        );
     }
     if !status.owners.is_empty() {
         let u = &status.users;

@@ -79,7 +79,24 @@ pub struct AccessSnapshot {
     pub links: HashMap<i64, HashMap<ModuleName, LinkWindow>>,
     /// The data version this snapshot was read at.
     pub version: i64,
+    /// Set while no license is loaded: the built-in demo allowance.
+    pub demo: Option<DemoAllowance>,
 }
+
+/// What an installation without any license may do: the first few users log
+/// in (user + web) until the demo period ends. Clearly marked: every grant
+/// carries the DEMO_MODE warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoAllowance {
+    pub until: OffsetDateTime,
+    /// The ids of the users inside the allowance (the first active users
+    /// with login rights).
+    pub users: HashSet<i64>,
+}
+
+/// The demo allowance: this many users, for this many days after installation.
+pub const DEMO_USERS: usize = 5;
+pub const DEMO_DAYS: i64 = 30;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Warning {
@@ -87,6 +104,8 @@ pub enum Warning {
     LicenseInGrace,
     /// Past adminWarningDate (shown to administrators).
     LicenseExpiring,
+    /// No license yet: the demo allowance granted it.
+    DemoMode,
 }
 
 impl Warning {
@@ -94,6 +113,7 @@ impl Warning {
         match self {
             Warning::LicenseInGrace => "LICENSE_IN_GRACE",
             Warning::LicenseExpiring => "LICENSE_EXPIRING",
+            Warning::DemoMode => "DEMO_MODE",
         }
     }
 }
@@ -107,6 +127,8 @@ pub enum Denial {
     LicenseExpired,
     NotUserLicense(ModuleName),
     NotSystemLicense(ModuleName),
+    /// The demo period is over: register the installation.
+    DemoExpired,
 }
 
 impl Denial {
@@ -119,6 +141,7 @@ impl Denial {
             Denial::LicenseExpired => "LICENSE_EXPIRED".into(),
             Denial::NotUserLicense(_) => "NOT_A_USER_LICENSE".into(),
             Denial::NotSystemLicense(_) => "NOT_A_SYSTEM_LICENSE".into(),
+            Denial::DemoExpired => "DEMO_EXPIRED".into(),
         }
     }
 }
@@ -202,6 +225,18 @@ impl AccessSnapshot {
     }
 
     fn user_holds(&self, user: &UserFacts, module: &ModuleName, now: OffsetDateTime) -> Decision {
+        if let Some(demo) = &self.demo {
+            if now > demo.until {
+                return Decision::Denied(Denial::DemoExpired);
+            }
+            let login_pair = module == &*USER || module == &*WEB;
+            if login_pair && demo.users.contains(&user.id) {
+                return Decision::Granted {
+                    warning: Some(Warning::DemoMode),
+                };
+            }
+            return Decision::Denied(Denial::MissingLicense(module.clone()));
+        }
         let Some(rows) = self.modules.get(module) else {
             return Decision::Denied(Denial::MissingLicense(module.clone()));
         };
@@ -411,5 +446,50 @@ mod tests {
             s.has_module("anna", &n("saint"), NOW).code().as_deref(),
             Some("NOT_A_USER_LICENSE")
         );
+    }
+}
+
+#[cfg(test)]
+mod demo_tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn without_a_license_the_first_users_log_in_as_a_demo_until_it_ends() {
+        let mut s = AccessSnapshot::default();
+        for (login, id) in [("anna", 1), ("bo", 2)] {
+            s.users.insert(
+                login.into(),
+                UserFacts {
+                    id,
+                    active: true,
+                    login_rights: true,
+                    is_admin: false,
+                },
+            );
+        }
+        s.demo = Some(DemoAllowance {
+            until: datetime!(2026-12-25 00:00 UTC),
+            users: [1].into(),
+        });
+        let now = datetime!(2026-11-25 12:00 UTC);
+        assert_eq!(
+            s.can_login("anna", now),
+            Decision::Granted {
+                warning: Some(Warning::DemoMode)
+            }
+        );
+        assert_eq!(
+            s.can_login("bo", now).code().as_deref(),
+            Some("MISSING_LICENSE:user")
+        );
+        assert_eq!(
+            s.can_login("anna", datetime!(2027-01-01 00:00 UTC))
+                .code()
+                .as_deref(),
+            Some("DEMO_EXPIRED")
+        );
+        let saint = ModuleName::parse("saint").unwrap();
+        assert!(!s.has_system(&saint, now).is_granted());
     }
 }

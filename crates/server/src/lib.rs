@@ -7,6 +7,7 @@ pub mod auth;
 mod check;
 pub mod error;
 pub mod issuer_client;
+mod license_api;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,19 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/license/check", get(check::check))
         .route("/api/v1/license/check-now", axum::routing::post(check_now))
+        .route("/api/v1/license/status", get(license_api::status))
+        .route("/api/v1/license/file", axum::routing::post(license_api::load))
+        .route("/api/v1/license/pending", get(license_api::pending))
+        .route(
+            "/api/v1/license/activate",
+            axum::routing::post(license_api::activate),
+        )
+        .route(
+            "/api/v1/license/remove-excess",
+            axum::routing::post(license_api::remove_excess),
+        )
+        .route("/api/v1/license/history", get(license_api::history))
+        .route("/api/v1/modules/{module}/holders", get(license_api::holders))
         .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint") })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))

@@ -109,10 +109,11 @@ impl Store {
                     });
             }
         }
-        let users: Vec<(i64, String, i64, i64, i64)> =
-            sqlx::query_as("SELECT id, login_name, active, login_rights, is_admin FROM associate")
-                .fetch_all(&self.pool)
-                .await?;
+        let users: Vec<(i64, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT id, login_name, active, login_rights, is_admin FROM associate ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         for (id, login, active, rights, admin) in users {
             access.users.insert(
                 login,
@@ -123,6 +124,19 @@ impl Store {
                     is_admin: admin != 0,
                 },
             );
+        }
+        if status.owners.is_empty() {
+            let users = access
+                .users
+                .values()
+                .filter(|u| u.active && u.login_rights)
+                .map(|u| u.id)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .take(lisens_core::access::DEMO_USERS)
+                .collect();
+            let until = self.installed_at().await? + time::Duration::days(lisens_core::access::DEMO_DAYS);
+            access.demo = Some(lisens_core::access::DemoAllowance { until, users });
         }
         let links: Vec<(i64, i64, Option<String>, Option<String>)> = sqlx::query_as(
             "SELECT assoc_id, module_license_id, valid_from, valid_to FROM license_assoc_link",

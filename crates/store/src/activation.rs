@@ -187,6 +187,18 @@ impl Store {
         })
     }
 
+    /// Every key a received license may be checked with: the pinned keys,
+    /// else every key trusted for an owner.
+    pub async fn receiving_keys(&self) -> Result<Vec<PublicKey>, StoreError> {
+        if !self.pinned.is_empty() {
+            return Ok(self.pinned.clone());
+        }
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT public_key FROM trusted_key")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().filter_map(|(t,)| PublicKey::parse(t).ok()).collect())
+    }
+
     /// The trusted keys of an owner (and the pinned ones, when any are pinned).
     pub async fn owner_keys(&self, owner: &str) -> Result<Vec<PublicKey>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as("SELECT public_key FROM trusted_key WHERE owner_name = $1")

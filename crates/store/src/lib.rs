@@ -25,7 +25,7 @@ pub use activation::{Actor, Holder, LicenseEvent, PendingLicense, Received};
 pub use assign::{Holding, Window};
 pub use issuer_db::{Customer, HistoryEntry, IssuerStore, Reissued};
 pub use issuer_link::{IssuerCheck, IssuerLink};
-pub use license::{LicenseStatus, ModuleStatus, OwnerStatus, UserCounts};
+pub use license::{DemoStatus, LicenseStatus, ModuleStatus, OwnerStatus, UserCounts};
 pub use sites::{Site, SATELLITE_MODULE};
 pub use tokens::{NewToken, TokenScope};
 pub use users::{Associate, NewAssociate};

@@ -25,6 +25,14 @@ use crate::{now_rfc3339, Store, StoreError};
 pub struct LicenseStatus {
     pub owners: Vec<OwnerStatus>,
     pub users: UserCounts,
+    /// Set while no license is loaded: the demo allowance and its end.
+    pub demo: Option<DemoStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DemoStatus {
+    pub until: String,
+    pub max_users: usize,
 }
 
 /// Counting users, both ways the vendor does, plus what pay-per-use
@@ -282,7 +290,20 @@ impl Store {
             out.push(self.owner_status(o, rows, key, &in_use).await);
         }
         let users = self.user_counts(&out).await?;
-        Ok(LicenseStatus { owners: out, users })
+        let demo = if out.is_empty() {
+            let until = self.installed_at().await? + time::Duration::days(lisens_core::access::DEMO_DAYS);
+            Some(DemoStatus {
+                until: format_time(until),
+                max_users: lisens_core::access::DEMO_USERS,
+            })
+        } else {
+            None
+        };
+        Ok(LicenseStatus {
+            owners: out,
+            users,
+            demo,
+        })
     }
 
     async fn user_counts(&self, owners: &[OwnerStatus]) -> Result<UserCounts, StoreError> {

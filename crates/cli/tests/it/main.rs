@@ -1,5 +1,6 @@
 //! The `lisens` binary driven the way an operator drives it.
 
+mod crash;
 mod demo;
 mod license;
 mod lifecycle;

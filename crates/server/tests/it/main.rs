@@ -1,6 +1,7 @@
 //! HTTP tests against the real app on 127.0.0.1, port 0.
 
 mod check;
+mod license_api;
 
 use std::sync::Arc;
 

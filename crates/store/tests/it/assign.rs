@@ -495,3 +495,44 @@ async fn a_license_whose_maintenance_ended_before_this_release_is_refused_at_loa
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn without_a_license_the_installation_runs_as_a_marked_demo() {
+    for db in backends().await {
+        let logins: Vec<String> = (0..6).map(|i| format!("d{i}")).collect();
+        add_users(&db.store, &logins.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        let status = db.store.license_status().await.unwrap();
+        assert_eq!(status.demo.as_ref().map(|d| d.max_users), Some(5), "{}", db.name);
+        let view = AccessView::new(Arc::new(db.reopen().await)).await.unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let v = view.get();
+        assert_eq!(
+            v.access.can_login("d0", now).code().as_deref(),
+            Some("DEMO_MODE"),
+            "{}",
+            db.name
+        );
+        assert!(v.access.can_login("d4", now).is_granted());
+        assert!(!v.access.can_login("d5", now).is_granted(), "only the first five");
+        assert_eq!(
+            v.access
+                .can_login("d0", now + time::Duration::days(31))
+                .code()
+                .as_deref(),
+            Some("DEMO_EXPIRED")
+        );
+
+        let k = key(1);
+        db.store
+            .load_license(&signed(SEED_SPEC, &k), &public(&k))
+            .await
+            .unwrap();
+        view.refresh().await.unwrap();
+        assert_eq!(
+            view.get().access.can_login("d0", now).code().as_deref(),
+            Some("MISSING_LICENSE:user")
+        );
+        assert!(db.store.license_status().await.unwrap().demo.is_none());
+        db.finish().await;
+    }
+}
