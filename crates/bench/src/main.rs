@@ -408,6 +408,90 @@ async fn contention(url: &str, label: &str) -> Result<Row> {
     })
 }
 
+/// Activation for an installation with 100,000 users and 300,000
+/// assignments, beside a bare GROUP BY of the holders plus rewriting the
+/// module rows.
+async fn activation(url: &str, label: &str) -> Result<Row> {
+    let store = loaded_store(url).await?;
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(url).await?;
+    let users = 100_000;
+    for chunk in (0..users).collect::<Vec<_>>().chunks(1000) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|i| format!("('a{i}', 'User {i}', '', 1, 1, 0, 'now', 'now')"))
+            .collect();
+        sqlx::query(&format!(
+            "INSERT INTO associate (login_name, full_name, email, active, login_rights, is_admin, created_at, updated_at) VALUES {}",
+            values.join(",")
+        ))
+        .execute(&raw)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO license_assoc_link (module_license_id, assoc_id, direct, created_at) \
+         SELECT m.id, a.id, CASE WHEN m.module_name = 'essentials' THEN 1 ELSE 0 END, 'now' FROM module_license m, associate a",
+    )
+    .execute(&raw)
+    .await?;
+    let key = SigningKey::from_seed([7; 32]);
+    let mut ours = Duration::ZERO;
+    let runs = 3;
+    for v in 2..2 + runs {
+        let spec = CHECK_SPEC
+            .replace("license_version = 1", &format!("license_version = {v}"))
+            .replace("count = 1000000", &format!("count = {}", 1_000_000 + v));
+        let doc = lisens_core::spec::parse_spec(&spec, time::OffsetDateTime::now_utc())?.sign(&key);
+        let verified = VerifiedLicense::verify(&doc, &[key.public().clone()])?;
+        let start = Instant::now();
+        let received = store
+            .receive_license(
+                &verified,
+                key.public(),
+                &doc,
+                "bench",
+                lisens_store::Actor {
+                    name: "bench",
+                    automatic: true,
+                },
+            )
+            .await?;
+        ours += start.elapsed();
+        assert!(
+            matches!(received, lisens_store::Received::Activated { .. }),
+            "{received:?}"
+        );
+    }
+    let ours = ours / runs;
+    let mut base = Duration::ZERO;
+    for v in 0..runs {
+        let start = Instant::now();
+        let counts: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT module_license_id, count(*) FROM license_assoc_link GROUP BY 1")
+                .fetch_all(&raw)
+                .await?;
+        let mut tx = raw.begin().await?;
+        for (id, _) in &counts {
+            sqlx::query("UPDATE module_license SET license_count = license_count + $2 WHERE id = $1")
+                .bind(id)
+                .bind(i64::from(v))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        base += start.elapsed();
+    }
+    let base = base / runs;
+    raw.close().await;
+    store.close().await;
+    Ok(Row {
+        what: format!("{label}: activate a license, 100,000 users, 300,000 assignments"),
+        ours,
+        baseline_what: "bare GROUP BY of the holders + rewriting the module rows".into(),
+        baseline: base,
+    })
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -433,10 +517,17 @@ async fn main() -> Result<()> {
         )
         .await?,
     );
+    rows.push(
+        activation(
+            &format!("sqlite://{}", dir.path().join("a.db").display()),
+            "SQLite",
+        )
+        .await?,
+    );
     if let Some(admin) = pg {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&admin).await?;
-        for bench in ["status", "contention"] {
+        for bench in ["status", "contention", "activation"] {
             let name = format!("lisens_bench_{}_{bench}", std::process::id());
             sqlx::query(&format!("CREATE DATABASE {name}"))
                 .execute(&pool)
@@ -447,7 +538,8 @@ async fn main() -> Result<()> {
             );
             let result = match bench {
                 "status" => status(&url, "PostgreSQL", 1000).await,
-                _ => contention(&url, "PostgreSQL").await.map(|r| vec![r]),
+                "contention" => contention(&url, "PostgreSQL").await.map(|r| vec![r]),
+                _ => activation(&url, "PostgreSQL").await.map(|r| vec![r]),
             };
             sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
                 .execute(&pool)

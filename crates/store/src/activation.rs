@@ -68,6 +68,12 @@ pub struct Holder {
     pub direct: bool,
 }
 
+/// Where a license that must wait is kept from.
+pub(crate) struct Pending<'a> {
+    document: &'a str,
+    source: &'a str,
+}
+
 /// Who or what made a change, for the record.
 #[derive(Debug, Clone, Copy)]
 pub struct Actor<'a> {
@@ -113,12 +119,12 @@ impl Store {
                 "the stored owner row of {owner} does not parse"
             )));
         };
-        let status = self.license_status().await?;
-        let (rows, in_use) = rows_and_use(&status, &owner);
-        let today = OffsetDateTime::now_utc().date();
+        let status = self.license_rows().await?;
+        let (rows, _) = rows_and_use(&status, &owner);
         let from = Some(i64::from(current.owner.license_version));
-        match decide(&current.owner, &rows, &in_use, license, today) {
-            Err(rejection) => {
+        let pending = Pending { document, source };
+        match self.apply(license, Some((&current.owner, &rows, pending))).await {
+            Err(StoreError::Rejected(rejection)) => {
                 self.record(
                     &owner,
                     "rejected",
@@ -131,9 +137,9 @@ impl Store {
                 .await?;
                 Err(StoreError::Rejected(rejection))
             }
+            Err(e) => Err(e),
             Ok(Decision::Unchanged) => Ok(Received::Unchanged),
             Ok(Decision::Apply(diff)) => {
-                self.apply(license).await?;
                 self.record(
                     &owner,
                     "activated",
@@ -147,24 +153,6 @@ impl Store {
                 Ok(Received::Activated { diff })
             }
             Ok(Decision::Pending(diff)) => {
-                let mut tx = self.begin_write().await?;
-                sqlx::query("DELETE FROM pending_license WHERE owner_name = $1")
-                    .bind(&owner)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO pending_license (owner_name, document, license_version, source, received_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&owner)
-                .bind(document)
-                .bind(i64::from(license.owner().license_version))
-                .bind(source)
-                .bind(now_rfc3339())
-                .execute(&mut *tx)
-                .await?;
-                Self::bump_version(&mut tx).await?;
-                tx.commit().await?;
                 self.record(&owner, "pending", from, Some(license), actor, None, &json(&diff))
                     .await?;
                 Ok(Received::Pending { diff })
@@ -214,7 +202,14 @@ impl Store {
 
     /// Replaces an owner's rows with a license's, in one transaction that
     /// locks every row of the owner and re-counts the holders first.
-    async fn apply(&self, license: &VerifiedLicense) -> Result<(), StoreError> {
+    /// With `decide_with` (the current owner and rows), first decides under
+    /// the locks: applies, parks it as pending, or refuses it. Without, applies
+    /// (an administrator's "Activate").
+    async fn apply(
+        &self,
+        license: &VerifiedLicense,
+        decide_with: Option<(&lisens_core::Owner, &[ModuleLicense], Pending<'_>)>,
+    ) -> Result<Decision, StoreError> {
         let owner = license.owner().name.as_str();
         let mut tx = self.begin_write().await?;
         let (owner_id,): (i64,) = sqlx::query_as(&format!(
@@ -231,15 +226,59 @@ impl Store {
         .bind(owner_id)
         .fetch_all(&mut *tx)
         .await?;
-        let counts: BTreeMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
-            "SELECT l.module_license_id, COUNT(*) FROM license_assoc_link l \
-             JOIN module_license m ON m.id = l.module_license_id WHERE m.owner_id = $1 GROUP BY l.module_license_id",
-        )
-        .bind(owner_id)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+        // The ids are our own integers: listing them lets the database count
+        // from the link index alone.
+        let ids = existing
+            .iter()
+            .map(|(id, _, _)| id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let counts: BTreeMap<i64, i64> = if ids.is_empty() {
+            BTreeMap::new()
+        } else {
+            sqlx::query_as::<_, (i64, i64)>(&format!(
+                "SELECT module_license_id, COUNT(*) FROM license_assoc_link WHERE module_license_id IN ({ids}) \
+                 GROUP BY module_license_id"
+            ))
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect()
+        };
+        let mut decision = Decision::Apply(LicenseDiff::default());
+        if let Some((current, rows, pending)) = decide_with {
+            let mut in_use: BTreeMap<ModuleName, i64> = BTreeMap::new();
+            for (id, name, _) in &existing {
+                if let (Ok(name), Some(n)) = (ModuleName::parse(name), counts.get(id)) {
+                    *in_use.entry(name).or_insert(0) += n;
+                }
+            }
+            decision = decide(current, rows, &in_use, license, OffsetDateTime::now_utc().date())?;
+            match &decision {
+                Decision::Apply(_) => {}
+                Decision::Unchanged => return Ok(decision),
+                Decision::Pending(_) => {
+                    sqlx::query("DELETE FROM pending_license WHERE owner_name = $1")
+                        .bind(owner)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO pending_license (owner_name, document, license_version, source, received_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(owner)
+                    .bind(pending.document)
+                    .bind(i64::from(license.owner().license_version))
+                    .bind(pending.source)
+                    .bind(now_rfc3339())
+                    .execute(&mut *tx)
+                    .await?;
+                    Self::bump_version(&mut tx).await?;
+                    tx.commit().await?;
+                    return Ok(decision);
+                }
+            }
+        }
 
         // Match new rows to old ones: same name and version, else same name.
         let mut unmatched: Vec<(i64, String, i64)> = existing.clone();
@@ -295,7 +334,7 @@ impl Store {
             .await?;
         Self::bump_version(&mut tx).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(decision)
     }
 
     /// The pending license of an owner, with its diff against the live counts.
@@ -350,7 +389,7 @@ impl Store {
             .await?
             .and_then(|(_, r)| r)
             .map(|r| i64::from(r.owner.license_version));
-        self.apply(&license).await?;
+        self.apply(&license, None).await?;
         self.record(
             owner,
             "activated",

@@ -253,6 +253,16 @@ impl Store {
     /// Every owner and module with its verdict and counts. Each row's
     /// signature is re-checked; unchanged rows hit the verdict cache.
     pub async fn license_status(&self) -> Result<LicenseStatus, StoreError> {
+        self.read_status(true).await
+    }
+
+    /// The rows and their verdicts without counting holders (in_use is 0
+    /// everywhere): for callers that count under their own locks.
+    pub(crate) async fn license_rows(&self) -> Result<LicenseStatus, StoreError> {
+        self.read_status(false).await
+    }
+
+    async fn read_status(&self, counts: bool) -> Result<LicenseStatus, StoreError> {
         // One snapshot for all four reads, so an activation committing
         // meanwhile is seen wholly or not at all.
         let mut tx = self.begin_read().await?;
@@ -269,13 +279,17 @@ impl Store {
         ))
         .fetch_all(&mut *tx)
         .await?;
-        let in_use: HashMap<i64, i64> = sqlx::query_as::<_, (i64, i64)>(
-            "SELECT module_license_id, COUNT(*) FROM license_assoc_link GROUP BY module_license_id",
-        )
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+        let in_use: HashMap<i64, i64> = if counts {
+            sqlx::query_as::<_, (i64, i64)>(
+                "SELECT module_license_id, COUNT(*) FROM license_assoc_link GROUP BY module_license_id",
+            )
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect()
+        } else {
+            HashMap::new()
+        };
 
         tx.commit().await?;
 
@@ -289,7 +303,11 @@ impl Store {
             let key = self.owner_key(&keys, &o);
             out.push(self.owner_status(o, rows, key, &in_use).await);
         }
-        let users = self.user_counts(&out).await?;
+        let users = if counts {
+            self.user_counts(&out).await?
+        } else {
+            UserCounts::default()
+        };
         let demo = if out.is_empty() {
             let until = self.installed_at().await? + time::Duration::days(lisens_core::access::DEMO_DAYS);
             Some(DemoStatus {
@@ -322,18 +340,20 @@ impl Store {
             .filter(|m| m.plan && m.effective())
             .map(|m| m.id)
             .collect();
-        let plan_links: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT l.assoc_id, l.module_license_id FROM license_assoc_link l \
-             JOIN associate a ON a.id = l.assoc_id JOIN module_license m ON m.id = l.module_license_id \
-             WHERE a.active = 1 AND m.extra_flags = 1",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let active: std::collections::HashSet<i64> = plan_links
-            .iter()
-            .filter(|(_, m)| plans.contains(m))
-            .map(|(a, _)| *a)
-            .collect();
+        // Count in the database: the ids are our own integers, so listing
+        // them in the statement is safe, and no row leaves the database.
+        let active = if plans.is_empty() {
+            0
+        } else {
+            let ids = plans.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            let (n,): (i64,) = sqlx::query_as(&format!(
+                "SELECT COUNT(DISTINCT l.assoc_id) FROM license_assoc_link l \
+                 JOIN associate a ON a.id = l.assoc_id WHERE a.active = 1 AND l.module_license_id IN ({ids})"
+            ))
+            .fetch_one(&self.pool)
+            .await?;
+            n
+        };
         Ok(UserCounts {
             licensed_user_web: valid_total("user").min(valid_total("web")),
             plans_in_use: owners
@@ -342,7 +362,7 @@ impl Store {
                 .filter(|m| plans.contains(&m.id))
                 .map(|m| m.in_use)
                 .sum(),
-            active_users: active.len() as i64,
+            active_users: active,
         })
     }
 
