@@ -6,8 +6,11 @@
 pub mod auth;
 mod check;
 pub mod error;
+pub mod i18n;
 pub mod issuer_client;
 mod license_api;
+pub mod session;
+mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +32,9 @@ pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
 pub struct AppState {
     pub store: Arc<Store>,
     pub view: Arc<AccessView>,
+    pub limiter: Arc<auth::LoginLimiter>,
+    /// Mark session cookies Secure (set LISENS_SECURE_COOKIES=1 behind TLS).
+    pub secure_cookies: bool,
 }
 
 impl AppState {
@@ -36,7 +42,13 @@ impl AppState {
     pub async fn new(store: Arc<Store>) -> Result<Self, StoreError> {
         let view = AccessView::new(store.clone()).await?;
         view.spawn_refresher(REFRESH_EVERY);
-        Ok(Self { store, view })
+        let secure_cookies = std::env::var("LISENS_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true");
+        Ok(Self {
+            store,
+            view,
+            limiter: Arc::default(),
+            secure_cookies,
+        })
     }
 }
 
@@ -44,8 +56,40 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/", get(ui::root))
+        .route("/login", get(ui::login_form).post(ui::login_submit))
+        .route("/logout", axum::routing::post(ui::logout))
+        .route("/language", axum::routing::post(ui::set_language))
+        .route("/licenses", get(ui::licenses))
+        .route("/licenses/status", get(ui::licenses_status))
+        .route("/licenses/modules/{module}", get(ui::module))
+        .route(
+            "/licenses/activate",
+            get(ui::activate_dialog).post(ui::activate_submit),
+        )
+        .route(
+            "/licenses/remove-excess/{module}",
+            get(ui::excess_dialog).post(ui::excess_submit),
+        )
+        .route("/licenses/check-now", axum::routing::post(ui::check_now))
+        .route("/licenses/file", axum::routing::post(ui::upload))
+        .route("/users", get(ui::users))
+        .route("/users/licenses", get(ui::user_licenses).post(ui::toggle))
+        .route("/me", get(ui::me))
         .route("/api/v1/license/check", get(check::check))
         .route("/api/v1/license/check-now", axum::routing::post(check_now))
+        .route(
+            "/api/v1/session",
+            axum::routing::post(session::create).delete(session::delete),
+        )
+        .route(
+            "/api/v1/session/password",
+            axum::routing::post(session::change_password),
+        )
+        .route(
+            "/api/v1/users/{login}/password",
+            axum::routing::post(session::reset_password),
+        )
         .route("/api/v1/license/status", get(license_api::status))
         .route("/api/v1/license/file", axum::routing::post(license_api::load))
         .route("/api/v1/license/pending", get(license_api::pending))
@@ -93,9 +137,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -16,17 +16,16 @@ use crate::auth::AdminCaller;
 use crate::error::ApiError;
 use crate::AppState;
 
-const API: Actor<'static> = Actor {
-    name: "api",
-    automatic: false,
-};
-
 pub async fn status(_: AdminCaller, State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(state.store.license_status().await?).into_response())
 }
 
 /// "Load license from file": the body is the license file's text.
-pub async fn load(_: AdminCaller, State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn load(
+    admin: AdminCaller,
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("FILE_NOT_UTF8", "the license file is not UTF-8 text"))?;
     let keys = state.store.receiving_keys().await?;
@@ -44,7 +43,16 @@ pub async fn load(_: AdminCaller, State(state): State<AppState>, body: Bytes) ->
         .expect("verify found the key");
     let received = state
         .store
-        .receive_license(&license, &key, text, "file", API)
+        .receive_license(
+            &license,
+            &key,
+            text,
+            "file",
+            Actor {
+                name: &admin.actor,
+                automatic: false,
+            },
+        )
         .await?;
     state.view.refresh().await?;
     Ok(Json(received).into_response())
@@ -70,12 +78,21 @@ fn json_body<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) 
 }
 
 pub async fn activate(
-    _: AdminCaller,
+    admin: AdminCaller,
     State(state): State<AppState>,
     body: Result<Json<OwnerBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let b = json_body(body)?;
-    let diff = state.store.activate_pending(&b.owner, API).await?;
+    let diff = state
+        .store
+        .activate_pending(
+            &b.owner,
+            Actor {
+                name: &admin.actor,
+                automatic: false,
+            },
+        )
+        .await?;
     state.view.refresh().await?;
     Ok(Json(json!({"result": "activated", "diff": diff})).into_response())
 }
@@ -88,7 +105,7 @@ pub struct RemoveExcessBody {
 }
 
 pub async fn remove_excess(
-    _: AdminCaller,
+    admin: AdminCaller,
     State(state): State<AppState>,
     body: Result<Json<RemoveExcessBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -99,7 +116,17 @@ pub async fn remove_excess(
             "users: 1 to 10000 login names",
         ));
     }
-    state.store.remove_excess(&b.module, &b.users, API).await?;
+    state
+        .store
+        .remove_excess(
+            &b.module,
+            &b.users,
+            Actor {
+                name: &admin.actor,
+                automatic: false,
+            },
+        )
+        .await?;
     state.view.refresh().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

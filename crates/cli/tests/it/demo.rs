@@ -67,6 +67,20 @@ async fn demo_serves_a_signed_license_and_reuses_its_directory() {
     assert_eq!(password.len(), 20, "{lines:?}");
     let health = reqwest::get(format!("{url}healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
+    // The printed login works in the web UI and shows the demo license.
+    let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let page = browser
+        .post(format!("{url}login"))
+        .form(&[("login", "admin"), ("password", password.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(page.url().path().ends_with("/licenses"), "{}", page.url());
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Nordlys Demo AS") && html.contains("7210-DEMO-0001"),
+        "{html}"
+    );
     drop(first);
 
     let (_second, lines) = start_demo(dir.path());

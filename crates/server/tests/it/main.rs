@@ -2,6 +2,7 @@
 
 mod check;
 mod license_api;
+mod ui;
 
 use std::sync::Arc;
 
@@ -59,6 +60,7 @@ name = "SuperOffice"
 company_name = "Seed AB"
 serial = "S-2"
 license_version = 1
+license_url = "https://shop.example.com/buy"
 
 [[module]]
 name = "essentials"

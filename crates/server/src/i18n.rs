@@ -1,0 +1,162 @@
+//! The UI's four languages (English, Swedish, Danish, Norwegian bokmål) from
+//! Fluent files in `locales/`, chosen from the user's setting, else the
+//! browser's Accept-Language, else English.
+
+use fluent_templates::{LanguageIdentifier, Loader};
+
+fluent_templates::static_loader! {
+    static LOCALES = {
+        locales: "./locales",
+        fallback_language: "en-US",
+        customise: |bundle| bundle.set_use_isolating(false),
+    };
+}
+
+/// The languages offered: (code, Fluent locale, name in that language).
+pub const LANGUAGES: [(&str, &str, &str); 4] = [
+    ("en", "en-US", "English"),
+    ("sv", "sv", "Svenska"),
+    ("da", "da", "Dansk"),
+    ("nb", "nb", "Norsk bokmål"),
+];
+
+/// Translations for one request.
+#[derive(Clone)]
+pub struct Tr {
+    lang: LanguageIdentifier,
+    pub code: &'static str,
+}
+
+impl Tr {
+    pub fn new(code: &str) -> Self {
+        let (code, locale, _) = LANGUAGES
+            .iter()
+            .find(|(c, _, _)| *c == code)
+            .copied()
+            .unwrap_or(LANGUAGES[0]);
+        Self {
+            lang: locale.parse().expect("the locales are valid identifiers"),
+            code,
+        }
+    }
+
+    /// The text for a key.
+    pub fn t(&self, key: &str) -> String {
+        LOCALES.lookup(&self.lang, key)
+    }
+
+    /// A count with the language's thousands separator.
+    pub fn num(&self, n: &i64) -> String {
+        let sep = match self.code {
+            "en" => ",",
+            "da" => ".",
+            _ => "\u{a0}",
+        };
+        let digits = n.unsigned_abs().to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push_str(sep);
+            }
+            out.push(c);
+        }
+        if *n < 0 {
+            format!("-{out}")
+        } else {
+            out
+        }
+    }
+}
+
+/// Picks the language: the user's setting, else the first supported one in
+/// Accept-Language (`no`/`nn` count as Norwegian), else English.
+pub fn choose(setting: Option<&str>, accept_language: Option<&str>) -> Tr {
+    if let Some(code) = setting.filter(|c| LANGUAGES.iter().any(|(l, _, _)| l == c)) {
+        return Tr::new(code);
+    }
+    let mut ranked: Vec<(f32, &str)> = accept_language
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|part| {
+            let mut bits = part.trim().split(';');
+            let tag = bits.next()?.trim();
+            let q = bits
+                .find_map(|b| b.trim().strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            Some((q, tag))
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+    for (_, tag) in ranked {
+        let primary = tag.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+        let code = match primary.as_str() {
+            "no" | "nn" | "nb" => "nb",
+            other => other,
+        };
+        if LANGUAGES.iter().any(|(l, _, _)| *l == code) {
+            return Tr::new(code);
+        }
+    }
+    Tr::new("en")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(locale: &str) -> Vec<String> {
+        let path = format!("{}/locales/{locale}/main.ftl", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .lines()
+            .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim().to_owned()))
+            .filter(|k| !k.starts_with('#') && !k.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn every_key_exists_in_every_language() {
+        let english = keys("en-US");
+        assert!(english.len() > 50);
+        for (_, locale, _) in &LANGUAGES[1..] {
+            let other = keys(locale);
+            let missing: Vec<_> = english.iter().filter(|k| !other.contains(k)).collect();
+            let extra: Vec<_> = other.iter().filter(|k| !english.contains(k)).collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{locale}: missing {missing:?}, extra {extra:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_seeds_terms_are_used() {
+        assert_eq!(Tr::new("sv").t("buy-new-licenses"), "Köp nya licenser");
+        assert_eq!(
+            Tr::new("da").t("remove-excess-licenses"),
+            "Fjern overskydende licenser"
+        );
+        assert_eq!(
+            Tr::new("nb").t("load-license-from-file"),
+            "Last inn lisens fra fil"
+        );
+        assert_eq!(Tr::new("en").t("activate-new-license"), "Activate new license");
+    }
+
+    #[test]
+    fn the_language_comes_from_the_setting_then_the_browser() {
+        assert_eq!(choose(Some("da"), Some("sv")).code, "da");
+        assert_eq!(choose(None, Some("fr-FR, sv-SE;q=0.8, en;q=0.5")).code, "sv");
+        assert_eq!(choose(None, Some("nn-NO")).code, "nb");
+        assert_eq!(choose(None, Some("de")).code, "en");
+        assert_eq!(choose(Some("xx"), None).code, "en");
+    }
+
+    #[test]
+    fn numbers_use_the_language_separator() {
+        assert_eq!(Tr::new("en").num(&1234567), "1,234,567");
+        assert_eq!(Tr::new("da").num(&-1234), "-1.234");
+        assert_eq!(Tr::new("sv").num(&999), "999");
+    }
+}

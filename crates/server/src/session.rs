@@ -1,0 +1,218 @@
+//! Logging in and out (`/api/v1/session`) and passwords. Shared by the JSON
+//! API and the login page.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use lisens_store::{Associate, StoreError};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{self, AdminCaller, UserCaller, SESSION_COOKIE};
+use crate::error::ApiError;
+use crate::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    pub login: String,
+    pub password: String,
+}
+
+fn random_hex() -> String {
+    let b: [u8; 32] = rand::random();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Checks a login and starts a session. Administrators may always log in
+/// (so a broken license never locks them out); everyone else needs what the
+/// web client needs: active, login rights, `user` and `web`.
+pub async fn log_in(
+    state: &AppState,
+    login: &str,
+    password: &str,
+    addr: Option<IpAddr>,
+) -> Result<(Associate, String, String), ApiError> {
+    if let Some(wait) = state.limiter.blocked(login, addr) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            format!("too many failed logins; try again in {wait} s"),
+        ));
+    }
+    let hash = match state.store.password_hash(login).await {
+        Ok(h) => h,
+        Err(StoreError::Invalid(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let password = password.to_owned();
+    let ok = tokio::task::spawn_blocking(move || hash.is_some_and(|h| auth::verify_password(&password, &h)))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        state.limiter.failed(login, addr);
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "LOGIN_FAILED",
+            "wrong login name or password",
+        ));
+    }
+    let user = state.store.associate(login).await?;
+    if !*user.active {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "USER_INACTIVE",
+            "this user is deactivated",
+        ));
+    }
+    if !*user.is_admin {
+        let decision = state
+            .view
+            .get()
+            .access
+            .can_login(login, time::OffsetDateTime::now_utc());
+        if !decision.is_granted() {
+            let code = decision.code().unwrap_or_default();
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                &code,
+                "this user may not log in: see the code",
+            ));
+        }
+    }
+    state.limiter.succeeded(login);
+    let (secret, csrf) = (random_hex(), random_hex());
+    state.store.create_session(user.id, &secret, &csrf).await?;
+    Ok((user, secret, csrf))
+}
+
+pub fn session_cookie(state: &AppState, secret: &str) -> HeaderValue {
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let max_age = lisens_store::SESSION_HOURS * 3600;
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .expect("hex and fixed text make a valid header")
+}
+
+pub fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static("lisens_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    body: Result<Json<LoginBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(b) = body.map_err(|e| ApiError::bad_request("INVALID_BODY", e.body_text()))?;
+    let (user, secret, csrf) = log_in(&state, &b.login, &b.password, Some(addr.ip())).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::SET_COOKIE, session_cookie(&state, &secret));
+    let body = json!({"login": user.login_name, "full_name": user.full_name, "is_admin": *user.is_admin, "csrf_token": csrf});
+    Ok((StatusCode::CREATED, headers, Json(body)).into_response())
+}
+
+pub async fn delete(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let secret = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_owned());
+    if let Some(secret) = secret {
+        state.store.delete_session(&secret).await?;
+    }
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear_cookie())]).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+fn check_new_password(p: &str) -> Result<(), ApiError> {
+    if p.chars().count() < 8 || p.len() > 1024 {
+        return Err(ApiError::bad_request(
+            "PASSWORD_TOO_SHORT",
+            "a password has 8 to 1024 characters",
+        ));
+    }
+    Ok(())
+}
+
+async fn set_password(state: &AppState, login: &str, password: String) -> Result<(), ApiError> {
+    check_new_password(&password)?;
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "PASSWORD_HASH_FAILED",
+                "hashing failed",
+            )
+        })?
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "PASSWORD_HASH_FAILED",
+                "hashing failed",
+            )
+        })?;
+    state.store.set_password_hash(login, &hash).await?;
+    Ok(())
+}
+
+/// A user changes their own password (and every session of theirs ends).
+pub async fn change_password(
+    caller: UserCaller,
+    State(state): State<AppState>,
+    body: Result<Json<PasswordChange>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(b) = body.map_err(|e| ApiError::bad_request("INVALID_BODY", e.body_text()))?;
+    let Some(session) = caller.session else {
+        return Err(ApiError::bad_request(
+            "SESSION_REQUIRED",
+            "log in to change your own password",
+        ));
+    };
+    let login = session.user.login_name.clone();
+    let hash = state.store.password_hash(&login).await?;
+    let current = b.current_password;
+    let ok = tokio::task::spawn_blocking(move || hash.is_some_and(|h| auth::verify_password(&current, &h)))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "LOGIN_FAILED",
+            "the current password is wrong",
+        ));
+    }
+    set_password(&state, &login, b.new_password).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordReset {
+    password: String,
+}
+
+/// An administrator sets a user's password.
+pub async fn reset_password(
+    _: AdminCaller,
+    State(state): State<AppState>,
+    Path(login): Path<String>,
+    body: Result<Json<PasswordReset>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(b) = body.map_err(|e| ApiError::bad_request("INVALID_BODY", e.body_text()))?;
+    set_password(&state, &login, b.password).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

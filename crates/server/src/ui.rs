@@ -1,0 +1,1008 @@
+//! The administrator's web UI, server-rendered (askama), in four languages.
+//! Every action is a plain form POST carrying the session's CSRF token, so
+//! it all works without JavaScript. Pages follow the CRM's help pages:
+//! Settings and maintenance -> Licenses (a tab per owner and a Status tab,
+//! the "Activate new license" and "Remove excess licenses" dialogs), and
+//! Users -> User licenses.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, Form, Multipart, Path, Query, State};
+use axum::http::{header, request::Parts, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use lisens_core::VerifiedLicense;
+use lisens_store::{
+    Actor, Holding, LicenseEvent, ModuleStatus, OwnerStatus, PendingLicense, Session, StoreError,
+};
+use serde::Deserialize;
+
+use crate::auth::{constant_time_eq, session_of};
+use crate::i18n::{choose, Tr, LANGUAGES};
+use crate::session::{clear_cookie, log_in, session_cookie};
+use crate::AppState;
+
+mod filters {
+    /// "Ada Lovelace" -> "AL": the portrait stand-in in the Activated by column.
+    #[askama::filter_fn]
+    pub fn initials(s: &str, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(s.split(|c: char| !c.is_alphanumeric())
+            .filter_map(|w| w.chars().next())
+            .take(2)
+            .collect::<String>()
+            .to_uppercase())
+    }
+}
+
+/// The logged-in user of a page; anonymous visitors go to the login page.
+pub struct UiUser {
+    session: Session,
+    t: Tr,
+}
+
+fn accept_language(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+}
+
+impl axum::extract::FromRequestParts<AppState> for UiUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let session = session_of(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some(session) = session else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        let setting = state.store.language(session.user.id).await.ok().flatten();
+        let t = choose(setting.as_deref(), accept_language(parts));
+        Ok(UiUser { session, t })
+    }
+}
+
+/// An administrator's page: others get 403.
+pub struct UiAdmin(UiUser);
+
+impl axum::extract::FromRequestParts<AppState> for UiAdmin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let user = UiUser::from_request_parts(parts, state).await?;
+        if !*user.session.user.is_admin {
+            let t = user.t.clone();
+            return Err(page_status(
+                StatusCode::FORBIDDEN,
+                &user,
+                t.t("forbidden"),
+                String::new(),
+            ));
+        }
+        Ok(UiAdmin(user))
+    }
+}
+
+/// What every page's frame needs.
+struct Frame<'a> {
+    t: &'a Tr,
+    csrf: &'a str,
+    user_name: &'a str,
+    admin: bool,
+    languages: &'a [(&'static str, &'static str, &'static str)],
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+fn frame<'a>(u: &'a UiUser, notice: Option<String>, error: Option<String>) -> Frame<'a> {
+    Frame {
+        t: &u.t,
+        csrf: &u.session.csrf,
+        user_name: &u.session.user.full_name,
+        admin: *u.session.user.is_admin,
+        languages: &LANGUAGES,
+        notice,
+        error,
+    }
+}
+
+fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!("template: {e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    t: &'a Tr,
+    csrf: &'a str,
+    user_name: &'a str,
+    admin: bool,
+    languages: &'a [(&'static str, &'static str, &'static str)],
+    notice: Option<String>,
+    error: Option<String>,
+    title: String,
+    body: String,
+}
+
+fn page_status(status: StatusCode, u: &UiUser, title: String, body: String) -> Response {
+    let f = frame(u, None, None);
+    let page = MessagePage {
+        t: f.t,
+        csrf: f.csrf,
+        user_name: f.user_name,
+        admin: f.admin,
+        languages: f.languages,
+        notice: None,
+        error: None,
+        title,
+        body,
+    };
+    (status, render(&page)).into_response()
+}
+
+fn store_error(u: &UiUser, e: StoreError) -> Response {
+    let status = crate::error::ApiError::from(e);
+    page_status(status.status, u, status.code, status.detail)
+}
+
+fn csrf_ok(u: &UiUser, sent: &str) -> bool {
+    constant_time_eq(sent, &u.session.csrf)
+}
+
+fn bad_csrf(u: &UiUser) -> Response {
+    page_status(
+        StatusCode::FORBIDDEN,
+        u,
+        "CSRF_FAILED".into(),
+        "The form is stale: reload the page.".into(),
+    )
+}
+
+// ---- login -------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    t: &'a Tr,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+fn login_page(t: &Tr, error: Option<String>) -> Response {
+    render(&LoginPage {
+        t,
+        notice: None,
+        error,
+    })
+}
+
+pub async fn root(State(state): State<AppState>, parts: Parts) -> Response {
+    match session_of(&parts, &state).await {
+        Ok(Some(s)) if *s.user.is_admin => Redirect::to("/licenses").into_response(),
+        Ok(Some(_)) => Redirect::to("/me").into_response(),
+        _ => Redirect::to("/login").into_response(),
+    }
+}
+
+pub async fn login_form(headers: HeaderMap) -> Response {
+    let t = choose(
+        None,
+        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+    );
+    login_page(&t, None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    login: String,
+    password: String,
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let t = choose(
+        None,
+        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+    );
+    match log_in(&state, &f.login, &f.password, Some(addr.ip())).await {
+        Ok((user, secret, _)) => {
+            let to = if *user.is_admin { "/licenses" } else { "/me" };
+            (
+                [(header::SET_COOKIE, session_cookie(&state, &secret))],
+                Redirect::to(to),
+            )
+                .into_response()
+        }
+        Err(e) if e.code == "LOGIN_FAILED" => (
+            StatusCode::UNAUTHORIZED,
+            login_page(&t, Some(t.t("login-failed"))),
+        )
+            .into_response(),
+        Err(e) => (
+            e.status,
+            login_page(&t, Some(format!("{}: {}", t.t("login-refused"), e.code))),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn logout(
+    u: UiUser,
+    State(state): State<AppState>,
+    parts: Parts,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !csrf_ok(&u, &f.csrf) {
+        return bad_csrf(&u);
+    }
+    if let Some(secret) = crate::auth::cookie(&parts, crate::auth::SESSION_COOKIE) {
+        let _ = state.store.delete_session(secret).await;
+    }
+    ([(header::SET_COOKIE, clear_cookie())], Redirect::to("/login")).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LanguageForm {
+    csrf: String,
+    language: String,
+}
+
+pub async fn set_language(
+    u: UiUser,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LanguageForm>,
+) -> Response {
+    if !csrf_ok(&u, &f.csrf) {
+        return bad_csrf(&u);
+    }
+    if !LANGUAGES.iter().any(|(c, _, _)| *c == f.language) {
+        return page_status(
+            StatusCode::BAD_REQUEST,
+            &u,
+            "INVALID_INPUT".into(),
+            "unknown language".into(),
+        );
+    }
+    if let Err(e) = state
+        .store
+        .set_language(&u.session.user.login_name, Some(&f.language))
+        .await
+    {
+        return store_error(&u, e);
+    }
+    // Back to the page the form was on, when it is ours.
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.find("://").map(|i| &r[i + 3..]))
+        .and_then(|r| r.find('/').map(|i| r[i..].to_owned()))
+        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+        .unwrap_or_else(|| "/licenses".into());
+    Redirect::to(&back).into_response()
+}
+
+// ---- licenses ------------------------------------------------------------------
+
+struct Group {
+    title: String,
+    modules: Vec<ModuleStatus>,
+}
+
+#[derive(Template)]
+#[template(path = "licenses.html")]
+struct LicensesPage<'a> {
+    t: &'a Tr,
+    csrf: &'a str,
+    user_name: &'a str,
+    admin: bool,
+    languages: &'a [(&'static str, &'static str, &'static str)],
+    notice: Option<String>,
+    error: Option<String>,
+    tabs: Vec<(String, bool)>,
+    status_tab: bool,
+    demo: bool,
+    owner: Option<OwnerStatus>,
+    warnings: Vec<String>,
+    buy_url: String,
+    pending: bool,
+    activated: bool,
+    groups: Vec<Group>,
+    status_owners: Vec<OwnerStatus>,
+    events: Vec<LicenseEvent>,
+    description: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct LicensesQuery {
+    owner: Option<String>,
+    notice: Option<String>,
+    error: Option<String>,
+    event: Option<i64>,
+}
+
+fn groups(t: &Tr, o: &OwnerStatus) -> Vec<Group> {
+    let visible: Vec<&ModuleStatus> = o.modules.iter().filter(|m| !m.hidden).collect();
+    let pick = |f: &dyn Fn(&ModuleStatus) -> bool| {
+        visible
+            .iter()
+            .filter(|m| f(m))
+            .map(|m| (*m).clone())
+            .collect::<Vec<_>>()
+    };
+    [
+        (t.t("group-system"), pick(&|m| m.module_type == "system")),
+        (t.t("group-site"), pick(&|m| m.module_type == "site")),
+        (t.t("group-plans"), pick(&|m| m.module_type == "user" && m.plan)),
+        (t.t("group-user"), pick(&|m| m.module_type == "user" && !m.plan)),
+    ]
+    .into_iter()
+    .filter(|(_, m)| !m.is_empty())
+    .map(|(title, modules)| Group { title, modules })
+    .collect()
+}
+
+fn warnings(t: &Tr, o: &OwnerStatus) -> Vec<String> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let mut out = Vec::new();
+    if !o.valid {
+        out.push(t.t("license-invalid"));
+    }
+    let past = |d: &Option<String>| d.as_deref().is_some_and(|d| d < today.to_string().as_str());
+    let reached = |d: &Option<String>| d.as_deref().is_some_and(|d| d <= today.to_string().as_str());
+    if o.dates.is_past_grace(today) {
+        out.push(t.t("license-read-only"));
+    } else if past(&o.expiration) {
+        out.push(t.t("license-in-grace"));
+    } else if reached(&o.admin_warning_date) {
+        out.push(t.t("license-expiring"));
+    }
+    out
+}
+
+async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_tab: bool) -> Response {
+    let status = match state.store.license_status().await {
+        Ok(s) => s,
+        Err(e) => return store_error(u, e),
+    };
+    let selected = if status_tab {
+        None
+    } else {
+        q.owner
+            .clone()
+            .or_else(|| status.owners.first().map(|o| o.owner_name.clone()))
+    };
+    let tabs = status
+        .owners
+        .iter()
+        .map(|o| (o.owner_name.clone(), Some(&o.owner_name) == selected.as_ref()))
+        .collect();
+    let owner = selected
+        .as_ref()
+        .and_then(|s| status.owners.iter().find(|o| &o.owner_name == s))
+        .cloned();
+    let pending_owners = state.store.pending_owners().await.unwrap_or_default();
+    let events = state.store.license_events(50).await.unwrap_or_default();
+    let (pending, activated, buy_url) = match &owner {
+        Some(o) => (
+            pending_owners.contains(&o.owner_name),
+            events
+                .iter()
+                .find(|e| e.owner_name == o.owner_name)
+                .is_some_and(|e| e.kind == "activated"),
+            if o.license_url.is_empty() {
+                String::new()
+            } else {
+                let sep = if o.license_url.contains('?') { '&' } else { '?' };
+                format!("{}{sep}serial={}", o.license_url, o.serial)
+            },
+        ),
+        None => (false, false, String::new()),
+    };
+    let description = q
+        .event
+        .and_then(|id| events.iter().find(|e| e.id == id))
+        .map(|e| {
+            format!(
+                "{} {} v{} -> v{} ({})\n{}",
+                e.kind,
+                e.owner_name,
+                opt(e.from_version),
+                opt(e.to_version),
+                e.actor,
+                e.detail
+            )
+        });
+    let f = frame(u, q.notice.map(|k| u.t.t(&k)), q.error);
+    render(&LicensesPage {
+        t: f.t,
+        csrf: f.csrf,
+        user_name: f.user_name,
+        admin: f.admin,
+        languages: f.languages,
+        notice: f.notice,
+        error: f.error,
+        tabs,
+        status_tab,
+        demo: status.demo.is_some(),
+        warnings: owner.as_ref().map(|o| warnings(&u.t, o)).unwrap_or_default(),
+        groups: owner.as_ref().map(|o| groups(&u.t, o)).unwrap_or_default(),
+        owner,
+        buy_url,
+        pending,
+        activated,
+        status_owners: status.owners.clone(),
+        events,
+        description,
+    })
+}
+
+fn opt(v: Option<i64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+pub async fn licenses(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    q: Result<Query<LicensesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    licenses_page(&u, &state, q.map(|Query(q)| q).unwrap_or_default(), false).await
+}
+
+pub async fn licenses_status(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    q: Result<Query<LicensesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    licenses_page(&u, &state, q.map(|Query(q)| q).unwrap_or_default(), true).await
+}
+
+#[derive(Template)]
+#[template(path = "module.html")]
+struct ModulePage<'a> {
+    t: &'a Tr,
+    csrf: &'a str,
+    user_name: &'a str,
+    admin: bool,
+    languages: &'a [(&'static str, &'static str, &'static str)],
+    notice: Option<String>,
+    error: Option<String>,
+    m: ModuleStatus,
+    type_label: String,
+    holders: Vec<lisens_store::Holder>,
+    offset: i64,
+    prev: i64,
+    next: i64,
+    more: bool,
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    offset: i64,
+}
+
+const PAGE: i64 = 50;
+
+pub async fn module(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let offset = q.map(|Query(q)| q.offset.max(0)).unwrap_or(0);
+    let status = match state.store.license_status().await {
+        Ok(s) => s,
+        Err(e) => return store_error(&u, e),
+    };
+    let Some((_, m)) = status.module(&name) else {
+        return page_status(StatusCode::NOT_FOUND, &u, u.t.t("not-found"), name);
+    };
+    let mut holders = match state.store.module_holders(&name, offset, PAGE + 1).await {
+        Ok(h) => h,
+        Err(e) => return store_error(&u, e),
+    };
+    let more = holders.len() as i64 > PAGE;
+    holders.truncate(PAGE as usize);
+    let type_label = u.t.t(&format!("type-{}", m.module_type));
+    let f = frame(&u, None, None);
+    render(&ModulePage {
+        t: f.t,
+        csrf: f.csrf,
+        user_name: f.user_name,
+        admin: f.admin,
+        languages: f.languages,
+        notice: None,
+        error: None,
+        m: m.clone(),
+        type_label,
+        holders,
+        offset,
+        prev: (offset - PAGE).max(0),
+        next: offset + PAGE,
+        more,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "activate.html")]
+struct ActivatePage<'a> {
+    t: &'a Tr,
+    csrf: &'a str,
+    user_name: &'a str,
+    admin: bool,
+    languages: &'a [(&'static str, &'static str, &'static str)],
+    notice: Option<String>,
+    error: Option<String>,
+    pending: Option<PendingLicense>,
+}
+
+#[derive(Deserialize)]
+pub struct OwnerQuery {
+    owner: Option<String>,
+}
+
+async fn the_pending(state: &AppState, owner: Option<String>) -> Result<Option<PendingLicense>, StoreError> {
+    let owner = match owner {
+        Some(o) => o,
+        None => match state.store.pending_owners().await?.into_iter().next() {
+            Some(o) => o,
+            None => return Ok(None),
+        },
+    };
+    state.store.pending_license(&owner).await
+}
+
+pub async fn activate_dialog(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    q: Result<Query<OwnerQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let pending = match the_pending(&state, q.ok().and_then(|Query(q)| q.owner)).await {
+        Ok(p) => p,
+        Err(e) => return store_error(&u, e),
+    };
+    let f = frame(&u, None, None);
+    render(&ActivatePage {
+        t: f.t,
+        csrf: f.csrf,
+        user_name: f.user_name,
+        admin: f.admin,
+        languages: f.languages,
+        notice: None,
+        error: None,
+        pending,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ActivateForm {
+    csrf: String,
+    owner: String,
+}
+
+pub async fn activate_submit(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Form(f): Form<ActivateForm>,
+) -> Response {
+    if !csrf_ok(&u, &f.csrf) {
+        return bad_csrf(&u);
+    }
+    let actor = Actor {
+        name: &u.session.user.login_name,
+        automatic: false,
+    };
+    match state.store.activate_pending(&f.owner, actor).await {
+        Ok(_) => {
+            let _ = state.view.refresh().await;
+            Redirect::to(&format!(
+                "/licenses?owner={}&notice=new-license-activated",
+                urlencode(&f.owner)
+            ))
+            .into_response()
+        }
+        Err(e) => store_error(&u, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "excess.html")]
+struct ExcessPage<'a> {
+    t: &'a Tr,
+    csrf: &'a str,
+    user_name: &'a str,
+    admin: bool,
+    languages: &'a [(&'static str, &'static str, &'static str)],
+    notice: Option<String>,
+    error: Option<String>,
+    owner: String,
+    module: String,
+    in_use: i64,
+    available: i64,
+    to_remove: i64,
+    holders: Vec<lisens_store::Holder>,
+}
+
+async fn excess_page(u: &UiUser, state: &AppState, module: &str, error: Option<String>) -> Response {
+    let pending = match the_pending(state, None).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Redirect::to("/licenses/activate").into_response(),
+        Err(e) => return store_error(u, e),
+    };
+    let Some(c) = pending.diff.changes.iter().find(|c| c.name.as_str() == module) else {
+        return page_status(StatusCode::NOT_FOUND, u, u.t.t("not-found"), module.to_owned());
+    };
+    let holders = match state.store.module_holders(module, 0, 1000).await {
+        Ok(h) => h,
+        Err(e) => return store_error(u, e),
+    };
+    let f = frame(u, None, error);
+    render(&ExcessPage {
+        t: f.t,
+        csrf: f.csrf,
+        user_name: f.user_name,
+        admin: f.admin,
+        languages: f.languages,
+        notice: None,
+        error: f.error,
+        owner: pending.owner_name.clone(),
+        module: module.to_owned(),
+        in_use: c.in_use,
+        available: c.new_total,
+        to_remove: (c.in_use - c.new_total).max(0),
+        holders,
+    })
+}
+
+pub async fn excess_dialog(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Path(module): Path<String>,
+) -> Response {
+    excess_page(&u, &state, &module, None).await
+}
+
+pub async fn excess_submit(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Path(module): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    if !csrf_ok(&u, f.get("csrf").map(String::as_str).unwrap_or("")) {
+        return bad_csrf(&u);
+    }
+    let users: Vec<String> = f
+        .keys()
+        .filter_map(|k| k.strip_prefix("user:"))
+        .map(str::to_owned)
+        .collect();
+    if users.is_empty() {
+        return excess_page(&u, &state, &module, Some(u.t.t("to-remove"))).await;
+    }
+    let actor = Actor {
+        name: &u.session.user.login_name,
+        automatic: false,
+    };
+    if let Err(e) = state.store.remove_excess(&module, &users, actor).await {
+        return excess_page(&u, &state, &module, Some(format!("{}: {e}", e.code()))).await;
+    }
+    let _ = state.view.refresh().await;
+    Redirect::to("/licenses/activate").into_response()
+}
+
+pub async fn check_now(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !csrf_ok(&u, &f.csrf) {
+        return bad_csrf(&u);
+    }
+    match state.store.request_issuer_check().await {
+        Ok(()) => Redirect::to("/licenses?notice=check-requested").into_response(),
+        Err(e) => Redirect::to(&format!("/licenses?error={}", urlencode(&e.to_string()))).into_response(),
+    }
+}
+
+/// "Load license from file": a multipart upload with the csrf field and the file.
+pub async fn upload(UiAdmin(u): UiAdmin, State(state): State<AppState>, mut form: Multipart) -> Response {
+    let (mut csrf, mut text) = (String::new(), None);
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or_default().to_owned();
+                let Ok(bytes) = field.bytes().await else { break };
+                match name.as_str() {
+                    "csrf" => csrf = String::from_utf8_lossy(&bytes).into_owned(),
+                    "license" => text = Some(bytes),
+                    _ => {}
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Redirect::to(&format!("/licenses?error={}", urlencode(&e.body_text())))
+                    .into_response()
+            }
+        }
+    }
+    if !csrf_ok(&u, &csrf) {
+        return bad_csrf(&u);
+    }
+    let fail = |m: String| Redirect::to(&format!("/licenses?error={}", urlencode(&m))).into_response();
+    let Some(bytes) = text else {
+        return fail("FILE_UNREADABLE: no file".into());
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return fail("FILE_NOT_UTF8: the file is not text".into());
+    };
+    let keys = match state.store.receiving_keys().await {
+        Ok(k) if !k.is_empty() => k,
+        Ok(_) => return fail("LICENSE_KEY_REQUIRED: start the server with --public-key".into()),
+        Err(e) => return fail(e.to_string()),
+    };
+    let license = match VerifiedLicense::verify(text, &keys) {
+        Ok(l) => l,
+        Err(e) => return fail(format!("{}: {e}", e.code())),
+    };
+    let Some(key) = keys.iter().find(|k| k.id() == license.key_id()).cloned() else {
+        return fail("LICENSE_SIGNATURE_INVALID".into());
+    };
+    let actor = Actor {
+        name: &u.session.user.login_name,
+        automatic: false,
+    };
+    match state
+        .store
+        .receive_license(&license, &key, text, "file", actor)
+        .await
+    {
+        Ok(lisens_store::Received::Pending { .. }) => Redirect::to(&format!(
+            "/licenses/activate?owner={}",
+            urlencode(license.owner().name.as_str())
+        ))
+        .into_response(),
+        Ok(_) => {
+            let _ = state.view.refresh().await;
+            Redirect::to(&format!(
+                "/licenses?owner={}&notice=new-license-activated",
+                urlencode(license.owner().name.as_str())
+            ))
+            .into_response()
+        }
+        Err(e) => fail(format!("{}: {e}", e.code())),
+    }
+}
+
+// ---- users ---------------------------------------------------------------------
+
+struct Column {
+    name: String,
+    description: String,
+    in_use: i64,
+    total: i64,
+}
+
+struct Cell {
+    module: String,
+    held: bool,
+}
+
+struct UserRow {
+    login: String,
+    full_name: String,
+    summary: String,
+    cells: Vec<Cell>,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage<'a> {
+    t: &'a Tr,
+    csrf: &'a str,
+    user_name: &'a str,
+    admin: bool,
+    languages: &'a [(&'static str, &'static str, &'static str)],
+    notice: Option<String>,
+    error: Option<String>,
+    matrix: bool,
+    columns: Vec<Column>,
+    rows: Vec<UserRow>,
+    filter: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct UsersQuery {
+    module: Option<String>,
+    error: Option<String>,
+}
+
+async fn users_page(u: &UiUser, state: &AppState, q: UsersQuery, matrix: bool) -> Response {
+    let (status, users) = match (
+        state.store.license_status().await,
+        state.store.list_associates().await,
+    ) {
+        (Ok(s), Ok(users)) => (s, users),
+        (Err(e), _) | (_, Err(e)) => return store_error(u, e),
+    };
+    // Plans first, then the other visible user licenses.
+    let mut mods: Vec<&ModuleStatus> = status
+        .owners
+        .iter()
+        .flat_map(|o| &o.modules)
+        .filter(|m| m.module_type == "user" && !m.hidden)
+        .collect();
+    mods.sort_by_key(|m| !m.plan);
+    let columns: Vec<Column> = mods
+        .iter()
+        .map(|m| Column {
+            name: m.name.clone(),
+            description: m.description.clone(),
+            in_use: m.in_use,
+            total: m.total,
+        })
+        .collect();
+    let filter = q.module.unwrap_or_default();
+    let mut rows = Vec::new();
+    for a in users.iter().filter(|a| *a.active) {
+        let held: Vec<Holding> = state.store.holdings(&a.login_name).await.unwrap_or_default();
+        if !filter.is_empty() && !held.iter().any(|h| h.module == filter) {
+            continue;
+        }
+        rows.push(UserRow {
+            login: a.login_name.clone(),
+            full_name: a.full_name.clone(),
+            summary: held
+                .iter()
+                .filter(|h| h.direct)
+                .map(|h| h.module.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+            cells: columns
+                .iter()
+                .map(|c| Cell {
+                    module: c.name.clone(),
+                    held: held.iter().any(|h| h.module == c.name),
+                })
+                .collect(),
+        });
+    }
+    let f = frame(u, None, q.error);
+    render(&UsersPage {
+        t: f.t,
+        csrf: f.csrf,
+        user_name: f.user_name,
+        admin: f.admin,
+        languages: f.languages,
+        notice: None,
+        error: f.error,
+        matrix,
+        columns,
+        rows,
+        filter,
+    })
+}
+
+pub async fn users(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    q: Result<Query<UsersQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    users_page(&u, &state, q.map(|Query(q)| q).unwrap_or_default(), false).await
+}
+
+pub async fn user_licenses(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    q: Result<Query<UsersQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    users_page(&u, &state, q.map(|Query(q)| q).unwrap_or_default(), true).await
+}
+
+#[derive(Deserialize)]
+pub struct ToggleForm {
+    csrf: String,
+    login: String,
+    module: String,
+    action: String,
+}
+
+pub async fn toggle(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Form(f): Form<ToggleForm>,
+) -> Response {
+    if !csrf_ok(&u, &f.csrf) {
+        return bad_csrf(&u);
+    }
+    let result = match f.action.as_str() {
+        "assign" => state.store.assign(&f.login, &f.module).await,
+        "unassign" => state.store.unassign(&f.login, &f.module).await,
+        _ => {
+            return page_status(
+                StatusCode::BAD_REQUEST,
+                &u,
+                "INVALID_INPUT".into(),
+                "action".into(),
+            )
+        }
+    };
+    match result {
+        Ok(()) => {
+            let _ = state.view.refresh().await;
+            Redirect::to("/users/licenses").into_response()
+        }
+        Err(e) => Redirect::to(&format!(
+            "/users/licenses?error={}",
+            urlencode(&format!(
+                "{} ({} / {}): {}: {e}",
+                u.t.t("refused"),
+                f.login,
+                f.module,
+                e.code()
+            ))
+        ))
+        .into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "me.html")]
+struct MePage<'a> {
+    t: &'a Tr,
+    csrf: &'a str,
+    user_name: &'a str,
+    admin: bool,
+    languages: &'a [(&'static str, &'static str, &'static str)],
+    notice: Option<String>,
+    error: Option<String>,
+    holdings: Vec<Holding>,
+}
+
+pub async fn me(u: UiUser, State(state): State<AppState>) -> Response {
+    let holdings = match state.store.holdings(&u.session.user.login_name).await {
+        Ok(h) => h,
+        Err(e) => return store_error(&u, e),
+    };
+    let f = frame(&u, None, None);
+    render(&MePage {
+        t: f.t,
+        csrf: f.csrf,
+        user_name: f.user_name,
+        admin: f.admin,
+        languages: f.languages,
+        notice: None,
+        error: None,
+        holdings,
+    })
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

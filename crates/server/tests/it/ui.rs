@@ -1,0 +1,340 @@
+//! The web UI driven over HTTP like a browser without JavaScript would.
+
+use lisens_core::{spec::parse_spec, SigningKey};
+use lisens_store::NewAssociate;
+
+use crate::{spawn_app, TestApp, SEED_SPEC};
+
+async fn user_with_password(app: &TestApp, login: &str, admin: bool) {
+    let hash = lisens_server::auth::hash_password("correct horse battery").unwrap();
+    app.store
+        .create_associate(&NewAssociate {
+            login_name: login.into(),
+            full_name: format!("{login} Person"),
+            email: String::new(),
+            is_admin: admin,
+            password_hash: Some(hash),
+        })
+        .await
+        .unwrap();
+}
+
+fn browser(lang: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::ACCEPT_LANGUAGE, lang.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()
+        .unwrap()
+}
+
+async fn log_in(app: &TestApp, c: &reqwest::Client, login: &str) -> reqwest::Response {
+    c.post(app.url("/login"))
+        .form(&[("login", login), ("password", "correct horse battery")])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The CSRF token of the current session, as the pages carry it.
+fn csrf(html: &str) -> String {
+    let i = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a csrf token")
+        + 19;
+    html[i..i + 64].to_owned()
+}
+
+#[tokio::test]
+async fn an_administrator_logs_in_and_reads_the_licenses_screen() {
+    let app = spawn_app().await;
+    user_with_password(&app, "admin", true).await;
+    let c = browser("en");
+    let page = c.get(app.url("/")).send().await.unwrap();
+    assert!(page.url().path().ends_with("/login"));
+    let r = c
+        .post(app.url("/login"))
+        .form(&[("login", "admin"), ("password", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("Wrong login name or password"));
+
+    let r = log_in(&app, &c, "admin").await;
+    assert!(r.url().path().ends_with("/licenses"), "{}", r.url());
+    let html = r.text().await.unwrap();
+    for needle in [
+        "Seed AB",
+        "S-2",
+        "Buy new licenses",
+        "Load license from file",
+        "User plans",
+        "essentials",
+        "Status",
+    ] {
+        assert!(html.contains(needle), "{needle} missing");
+    }
+    assert!(
+        html.contains("https://shop.example.com/buy?serial=S-2"),
+        "Buy new licenses carries the serial"
+    );
+    let status = c
+        .get(app.url("/licenses/status"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "Database",
+        "Central",
+        "System messages",
+        "Activated by",
+        "admin Person",
+    ] {
+        assert!(status.contains(needle), "{needle} missing on the Status tab");
+    }
+    let module = c
+        .get(app.url("/licenses/modules/essentials"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(module.contains("Users who hold it"));
+}
+
+#[tokio::test]
+async fn the_screens_speak_swedish_danish_and_norwegian() {
+    let app = spawn_app().await;
+    user_with_password(&app, "admin", true).await;
+    let c = browser("sv-SE,sv;q=0.9");
+    let html = log_in(&app, &c, "admin").await.text().await.unwrap();
+    assert!(
+        html.contains("Licenser")
+            && html.contains("Läs in licens från fil")
+            && html.contains("Användarplaner")
+    );
+    assert!(html.contains("lang=\"sv\""));
+    let token = csrf(&html);
+    let r = c
+        .post(app.url("/language"))
+        .form(&[("csrf", token.as_str()), ("language", "da")])
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Indlæs licens fra fil"),
+        "the user's setting wins over the browser"
+    );
+    let r = c
+        .post(app.url("/language"))
+        .form(&[("csrf", token.as_str()), ("language", "nb")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("Last inn lisens fra fil"));
+}
+
+#[tokio::test]
+async fn the_user_licenses_matrix_assigns_and_shows_refusals() {
+    let app = spawn_app().await;
+    user_with_password(&app, "admin", true).await;
+    for u in ["anna", "bo", "cy"] {
+        app.user(u, false).await;
+    }
+    let c = browser("en");
+    let html = log_in(&app, &c, "admin").await.text().await.unwrap();
+    let token = csrf(&html);
+    for u in ["anna", "bo"] {
+        let r = c
+            .post(app.url("/users/licenses"))
+            .form(&[
+                ("csrf", token.as_str()),
+                ("login", u),
+                ("module", "essentials"),
+                ("action", "assign"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    let r = c
+        .post(app.url("/users/licenses"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("login", "cy"),
+            ("module", "essentials"),
+            ("action", "assign"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("LICENSE_OVERCOMMITTED"),
+        "the refusal is shown with its reason"
+    );
+    assert!(html.contains("2/2"), "the in-use count changed");
+    let r = c
+        .post(app.url("/users/licenses"))
+        .form(&[
+            ("csrf", "forged"),
+            ("login", "cy"),
+            ("module", "essentials"),
+            ("action", "assign"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "no CSRF token, no change");
+    assert!(app.store.holdings("cy").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn activation_dialog_red_module_remove_excess_then_activate() {
+    let app = spawn_app().await;
+    user_with_password(&app, "admin", true).await;
+    for u in ["anna", "bo"] {
+        app.user(u, false).await;
+        app.store.assign(u, "essentials").await.unwrap();
+    }
+    let c = browser("en");
+    let html = log_in(&app, &c, "admin").await.text().await.unwrap();
+    let token = csrf(&html);
+    let spec = SEED_SPEC
+        .replace("license_version = 1", "license_version = 2")
+        .replace("count = 2\nextra_flags", "count = 1\nextra_flags");
+    let doc = parse_spec(&spec, time::OffsetDateTime::now_utc())
+        .unwrap()
+        .sign(&SigningKey::from_seed([5; 32]));
+    let form = reqwest::multipart::Form::new().text("csrf", token.clone()).part(
+        "license",
+        reqwest::multipart::Part::text(doc).file_name("new.lic"),
+    );
+    let r = c
+        .post(app.url("/licenses/file"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.url().path().ends_with("/licenses/activate"), "{}", r.url());
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("class=\"below\"") && html.contains("fewer than in use"),
+        "red, with text"
+    );
+    assert!(html.contains("id=\"activate\" disabled"), "Activate is disabled");
+
+    let excess = c
+        .get(app.url("/licenses/remove-excess/essentials"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(excess.contains("id=\"to-remove\">1<"), "one to remove");
+    let r = c
+        .post(app.url("/licenses/remove-excess/essentials"))
+        .form(&[("csrf", token.as_str()), ("user:bo", "on")])
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"activate\">"), "Activate is enabled now");
+    let r = c
+        .post(app.url("/licenses/activate"))
+        .form(&[("csrf", token.as_str()), ("owner", "SuperOffice")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("New license activated"));
+    assert_eq!(
+        app.store.license_status().await.unwrap().owners[0].license_version,
+        2
+    );
+}
+
+#[tokio::test]
+async fn an_ordinary_user_sees_only_their_own_licenses() {
+    let app = spawn_app().await;
+    user_with_password(&app, "anna", false).await;
+    app.store.assign("anna", "essentials").await.unwrap();
+    app.refresh().await;
+    let c = browser("en");
+    let r = log_in(&app, &c, "anna").await;
+    assert!(r.url().path().ends_with("/me"));
+    assert!(r.text().await.unwrap().contains("essentials"));
+    let r = c.get(app.url("/licenses")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Only administrators manage licenses"));
+
+    // Without user + web, an ordinary user may not log in at all.
+    user_with_password(&app, "bo", false).await;
+    app.refresh().await;
+    let r = log_in(&app, &browser("en"), "bo").await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("MISSING_LICENSE:user"));
+}
+
+#[tokio::test]
+async fn the_session_api_logs_in_limits_failures_and_needs_csrf() {
+    let app = spawn_app().await;
+    user_with_password(&app, "admin", true).await;
+    let c = browser("en");
+    for _ in 0..5 {
+        let r = c
+            .post(app.url("/api/v1/session"))
+            .json(&serde_json::json!({"login": "admin", "password": "nope"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let r = c
+        .post(app.url("/api/v1/session"))
+        .json(&serde_json::json!({"login": "admin", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "five failures lock the account for a while");
+    assert!(r.json::<serde_json::Value>().await.unwrap()["code"] == "RATE_LIMITED");
+
+    let app = spawn_app().await;
+    user_with_password(&app, "admin", true).await;
+    let r = c
+        .post(app.url("/api/v1/session"))
+        .json(&serde_json::json!({"login": "admin", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let body: serde_json::Value = r.json().await.unwrap();
+    let token = body["csrf_token"].as_str().unwrap().to_owned();
+    let r = c.get(app.url("/api/v1/license/status")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the session cookie authenticates API reads");
+    let r = c.post(app.url("/api/v1/license/check-now")).send().await.unwrap();
+    assert_eq!(r.status(), 403, "a write with the cookie needs the CSRF header");
+    let r = c.delete(app.url("/api/v1/session")).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let r = c.get(app.url("/api/v1/license/status")).send().await.unwrap();
+    assert_eq!(r.status(), 401, "logged out");
+    let _ = token;
+}
