@@ -264,6 +264,12 @@ enum CustomerCommand {
         #[command(flatten)]
         db: IssuerDb,
     },
+    /// Let the customer's installation register again (after a reinstall).
+    ResetRegistration {
+        serial: String,
+        #[command(flatten)]
+        db: IssuerDb,
+    },
     /// A customer's license and history.
     Show {
         serial: String,
@@ -660,6 +666,14 @@ async fn customer(cmd: CustomerCommand) -> Outcome {
                 .customers()
                 .await?;
             output::customers(&customers, json);
+            Ok(())
+        }
+        CustomerCommand::ResetRegistration { serial, db } => {
+            lisens_store::IssuerStore::open(&db.url)
+                .await?
+                .reset_registration(&serial, "cli")
+                .await?;
+            println!("{serial}: the installation may register again");
             Ok(())
         }
         CustomerCommand::Show { serial, json, db } => {

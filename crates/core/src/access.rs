@@ -59,6 +59,9 @@ pub struct CheckModule {
 pub struct LinkWindow {
     pub valid_from: Option<OffsetDateTime>,
     pub valid_to: Option<OffsetDateTime>,
+    /// The owner of the row the link points at: only that row's verdict and
+    /// dates count for it, not another owner's row of the same name.
+    pub owner: usize,
 }
 
 impl LinkWindow {
@@ -243,20 +246,18 @@ impl AccessSnapshot {
         if rows.iter().all(|r| r.module_type != ModuleType::User) {
             return Decision::Denied(Denial::NotUserLicense(module.clone()));
         }
-        let held = self
+        let Some(link) = self
             .links
             .get(&user.id)
             .and_then(|l| l.get(module))
-            .is_some_and(|w| w.covers(now));
-        if !held {
+            .filter(|w| w.covers(now))
+        else {
             return Decision::Denied(Denial::MissingLicense(module.clone()));
-        }
-        self.first_live(
-            rows.iter().filter(|r| r.module_type == ModuleType::User),
-            module,
-            now.date(),
-            user.is_admin,
-        )
+        };
+        let own_rows = rows
+            .iter()
+            .filter(|r| r.module_type == ModuleType::User && r.owner == link.owner);
+        self.first_live(own_rows, module, now.date(), user.is_admin)
     }
 
     fn first_live<'a>(
@@ -356,6 +357,7 @@ mod tests {
         let open = LinkWindow {
             valid_from: None,
             valid_to: None,
+            owner: 0,
         };
         s.links
             .insert(1, [(n("user"), open.clone()), (n("web"), open.clone())].into());
@@ -491,5 +493,63 @@ mod demo_tests {
         );
         let saint = ModuleName::parse("saint").unwrap();
         assert!(!s.has_system(&saint, now).is_granted());
+    }
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_link_counts_only_through_the_row_it_points_at() {
+        let n = |s: &str| ModuleName::parse(s).unwrap();
+        let mut s = AccessSnapshot {
+            owners: vec![OwnerDates::default(), OwnerDates::default()],
+            ..Default::default()
+        };
+        s.modules.insert(
+            n("crm"),
+            vec![
+                CheckModule {
+                    module_type: ModuleType::User,
+                    valid: true,
+                    owner: 0,
+                },
+                CheckModule {
+                    module_type: ModuleType::User,
+                    valid: false,
+                    owner: 1,
+                },
+            ],
+        );
+        s.users.insert(
+            "anna".into(),
+            UserFacts {
+                id: 1,
+                active: true,
+                login_rights: true,
+                is_admin: false,
+            },
+        );
+        s.links.insert(
+            1,
+            [(
+                n("crm"),
+                LinkWindow {
+                    valid_from: None,
+                    valid_to: None,
+                    owner: 1,
+                },
+            )]
+            .into(),
+        );
+        let now = datetime!(2026-11-25 12:00 UTC);
+        assert_eq!(
+            s.has_module("anna", &n("crm"), now).code().as_deref(),
+            Some("MISSING_LICENSE:crm")
+        );
+        s.links.get_mut(&1).unwrap().get_mut(&n("crm")).unwrap().owner = 0;
+        assert!(s.has_module("anna", &n("crm"), now).is_granted());
     }
 }

@@ -127,7 +127,7 @@ async fn register(
         Ok(None) => problem(
             StatusCode::UNAUTHORIZED,
             "REGISTRATION_FAILED",
-            "this serial number and owner name do not belong together",
+            "this serial number and owner name do not belong together, or the installation is already registered (the vendor can reset it)",
         ),
         Err(e) => e.into_response(),
     }

@@ -291,8 +291,8 @@ impl Issuer {
         }))
     }
 
-    /// Registers an installation by serial and company name; a new secret is
-    /// issued (the previous one stops working).
+    /// Registers an installation by serial and company name, once: a new
+    /// secret is issued. Registering again needs the vendor to reset it.
     pub async fn register(&self, req: &RegisterRequest) -> Result<Option<RegisterAnswer>, IssuerError> {
         let Ok(c) = self.db.customer(&req.serial).await else {
             return Ok(None);
@@ -305,7 +305,9 @@ impl Issuer {
             return Ok(None);
         }
         let secret = new_secret();
-        self.db.set_secret(&req.serial, &secret, "registration").await?;
+        if !self.db.register(&req.serial, &secret).await? {
+            return Ok(None);
+        }
         Ok(Some(RegisterAnswer {
             secret,
             license: c.document,

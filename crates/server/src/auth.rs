@@ -220,7 +220,10 @@ impl LoginLimiter {
     pub fn failed(&self, login: &str, addr: Option<IpAddr>) {
         let mut map = self.failures.lock().expect("limiter lock");
         if map.len() > 100_000 {
-            map.clear();
+            // Forget only what has left the window: clearing everything would
+            // let a flood of made-up logins reset real accounts' counters.
+            let now = Instant::now();
+            map.retain(|_, times| times.iter().any(|t| now.duration_since(*t) < LOGIN_WINDOW));
         }
         for (key, _) in Self::keys(login, addr) {
             map.entry(key).or_default().push(Instant::now());

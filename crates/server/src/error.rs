@@ -50,7 +50,7 @@ impl From<StoreError> for ApiError {
                 StatusCode::NOT_FOUND
             }
             StoreError::License(_) | StoreError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            StoreError::TooManyAssigned(_) => StatusCode::CONFLICT,
+            StoreError::TooManyAssigned(_) | StoreError::Conflict => StatusCode::CONFLICT,
             StoreError::Duplicate(_)
             | StoreError::OwnerExists(_)
             | StoreError::Assign(_)

@@ -145,7 +145,10 @@ async fn check(store: &Store) -> Result<CheckOutcome, CheckError> {
             let keys = store.owner_keys(&owner.owner_name).await?;
             Some(take(store, document, &keys, ISSUER).await?)
         }
-        _ => None,
+        // The serial's license is not loaded (yet): take it with any key
+        // this installation trusts.
+        (Some(document), None) => Some(take(store, document, &store.receiving_keys().await?, ISSUER).await?),
+        (None, _) => None,
     };
     Ok(CheckOutcome {
         status: answer.status,
@@ -232,9 +235,15 @@ async fn due(store: &Store) -> Result<bool, StoreError> {
     if link.check_requested != 0 {
         return Ok(true);
     }
+    let last = store.issuer_checks(1).await?;
+    let last_at = last.first().and_then(|c| {
+        time::OffsetDateTime::parse(&c.at, &time::format_description::well_known::Rfc3339).ok()
+    });
+    let older_than = |d: time::Duration| last_at.is_none_or(|at| time::OffsetDateTime::now_utc() - at > d);
     let status = store.license_status().await?;
     let Some(owner) = status.owners.iter().find(|o| o.serial == link.serial_number) else {
-        return Ok(true);
+        // No license of this serial yet: ask, but not more than every five minutes.
+        return Ok(older_than(time::Duration::minutes(5)));
     };
     let today = time::OffsetDateTime::now_utc().date();
     let next = owner
@@ -244,9 +253,5 @@ async fn due(store: &Store) -> Result<bool, StoreError> {
     if next.is_none_or(|n| n > today) {
         return Ok(false);
     }
-    let last = store.issuer_checks(1).await?;
-    let recent = last.first().and_then(|c| {
-        time::OffsetDateTime::parse(&c.at, &time::format_description::well_known::Rfc3339).ok()
-    });
-    Ok(recent.is_none_or(|at| time::OffsetDateTime::now_utc() - at > time::Duration::hours(6)))
+    Ok(older_than(time::Duration::hours(6)))
 }

@@ -22,6 +22,11 @@ pub struct LoginBody {
     pub password: String,
 }
 
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| auth::hash_password("not a password anyone has").unwrap_or_default())
+}
+
 fn random_hex() -> String {
     let b: [u8; 32] = rand::random();
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -49,9 +54,17 @@ pub async fn log_in(
         Err(e) => return Err(e.into()),
     };
     let password = password.to_owned();
-    let ok = tokio::task::spawn_blocking(move || hash.is_some_and(|h| auth::verify_password(&password, &h)))
-        .await
-        .unwrap_or(false);
+    // An unknown login costs the same Argon2 work as a known one, so the
+    // time of the answer does not tell which logins exist.
+    let ok = tokio::task::spawn_blocking(move || match hash {
+        Some(h) => auth::verify_password(&password, &h),
+        None => {
+            auth::verify_password(&password, dummy_hash());
+            false
+        }
+    })
+    .await
+    .unwrap_or(false);
     if !ok {
         state.limiter.failed(login, addr);
         return Err(ApiError::new(

@@ -92,12 +92,12 @@ impl Store {
             version,
             ..Default::default()
         };
-        let mut names: HashMap<i64, ModuleName> = HashMap::new();
+        let mut names: HashMap<i64, (ModuleName, usize)> = HashMap::new();
         for (i, o) in status.owners.iter().enumerate() {
             access.owners.push(o.dates.clone());
             for m in &o.modules {
                 let Some(parsed) = &m.parsed else { continue };
-                names.insert(m.id, parsed.name.clone());
+                names.insert(m.id, (parsed.name.clone(), i));
                 access
                     .modules
                     .entry(parsed.name.clone())
@@ -144,17 +144,24 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         for (assoc, module, from, to) in links {
-            let Some(name) = names.get(&module) else { continue };
+            let Some((name, owner)) = names.get(&module) else {
+                continue;
+            };
             // An unparsable window is treated as closed: never grant on junk.
             let parse = |v: Option<String>| match v {
                 None => Ok(None),
                 Some(s) => OffsetDateTime::parse(&s, &Rfc3339).map(Some),
             };
             let window = match (parse(from), parse(to)) {
-                (Ok(valid_from), Ok(valid_to)) => LinkWindow { valid_from, valid_to },
+                (Ok(valid_from), Ok(valid_to)) => LinkWindow {
+                    valid_from,
+                    valid_to,
+                    owner: *owner,
+                },
                 _ => LinkWindow {
                     valid_from: Some(OffsetDateTime::UNIX_EPOCH),
                     valid_to: Some(OffsetDateTime::UNIX_EPOCH),
+                    owner: *owner,
                 },
             };
             access

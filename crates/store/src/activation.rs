@@ -114,16 +114,31 @@ impl Store {
             return Ok(Received::Loaded);
         };
         self.ensure_trusted(&owner, key).await?;
-        let Some(current) = current else {
+        if current.is_none() {
             return Err(StoreError::Invalid(format!(
                 "the stored owner row of {owner} does not parse"
             )));
+        }
+        let mut attempt = 0;
+        let (from, outcome) = loop {
+            let current = match stored_owner(self, &owner).await? {
+                Some((_, Some(current))) => current,
+                _ => {
+                    return Err(StoreError::Invalid(format!(
+                        "the stored owner row of {owner} does not parse"
+                    )))
+                }
+            };
+            let status = self.license_rows().await?;
+            let (rows, _) = rows_and_use(&status, &owner);
+            let from = Some(i64::from(current.owner.license_version));
+            let pending = Pending { document, source };
+            match self.apply(license, Some((&current.owner, &rows, pending))).await {
+                Err(StoreError::Conflict) if attempt < 5 => attempt += 1,
+                outcome => break (from, outcome),
+            }
         };
-        let status = self.license_rows().await?;
-        let (rows, _) = rows_and_use(&status, &owner);
-        let from = Some(i64::from(current.owner.license_version));
-        let pending = Pending { document, source };
-        match self.apply(license, Some((&current.owner, &rows, pending))).await {
+        match outcome {
             Err(StoreError::Rejected(rejection)) => {
                 self.record(
                     &owner,
@@ -245,8 +260,44 @@ impl Store {
             .into_iter()
             .collect()
         };
+        // Site licenses are held by sites, not users.
+        let site_use = crate::license::site_usage(&mut tx).await?;
+        let site_rows: Vec<(i64, String)> = sqlx::query_as(&format!(
+            "SELECT id, module_name FROM module_license WHERE owner_id = $1 AND module_type = {}",
+            lisens_core::ModuleType::Site.code()
+        ))
+        .bind(owner_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut counts = counts;
+        for (id, name) in site_rows {
+            if let Some(n) = site_use.get(&name) {
+                counts.insert(id, *n);
+            }
+        }
+        if decide_with.is_none() {
+            let pending: Option<(i64,)> =
+                sqlx::query_as("SELECT license_version FROM pending_license WHERE owner_name = $1")
+                    .bind(owner)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if pending.map(|(v,)| v) != Some(i64::from(license.owner().license_version)) {
+                return Err(StoreError::Conflict);
+            }
+        }
         let mut decision = Decision::Apply(LicenseDiff::default());
         if let Some((current, rows, pending)) = decide_with {
+            // Decide against the license as it is now, under the lock, not
+            // as it was read before: two licenses arriving together must not
+            // let the older one win.
+            let (locked_version,): (i64,) =
+                sqlx::query_as("SELECT license_version FROM module_owner WHERE id = $1")
+                    .bind(owner_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if locked_version != i64::from(current.license_version) {
+                return Err(StoreError::Conflict);
+            }
             let mut in_use: BTreeMap<ModuleName, i64> = BTreeMap::new();
             for (id, name, _) in &existing {
                 if let (Ok(name), Some(n)) = (ModuleName::parse(name), counts.get(id)) {
@@ -389,7 +440,10 @@ impl Store {
             .await?
             .and_then(|(_, r)| r)
             .map(|r| i64::from(r.owner.license_version));
-        self.apply(&license, None).await?;
+        self.apply(&license, None).await.map_err(|e| match e {
+            StoreError::Conflict => StoreError::NoPending(owner.to_owned()),
+            other => other,
+        })?;
         self.record(
             owner,
             "activated",
@@ -456,23 +510,26 @@ impl Store {
             })
             .map(|p| p.name.to_string())
             .collect();
+        // Work out every removal first, so a typo in the list refuses the
+        // whole request before anyone loses a license.
+        let name = ModuleName::parse(module).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut removals: Vec<(&String, Vec<String>)> = Vec::new();
         for login in logins {
             let held = self.holdings(login).await?;
-            match held.iter().find(|h| h.module == module) {
-                None => {
-                    return Err(StoreError::Assign(lisens_core::assign::AssignError::NotAssigned(
-                        ModuleName::parse(module).map_err(|e| StoreError::Invalid(e.to_string()))?,
-                    )))
-                }
-                Some(h) if h.direct => self.unassign(login, module).await?,
-                Some(_) => {
-                    for plan in held
-                        .iter()
-                        .filter(|h| h.direct && plans_granting.contains(&h.module))
-                    {
-                        self.unassign(login, &plan.module).await?;
-                    }
-                }
+            let take = match held.iter().find(|h| h.module == module) {
+                None => return Err(lisens_core::assign::AssignError::NotAssigned(name.clone()).into()),
+                Some(h) if h.direct => vec![module.to_owned()],
+                Some(_) => held
+                    .iter()
+                    .filter(|h| h.direct && plans_granting.contains(&h.module))
+                    .map(|h| h.module.clone())
+                    .collect(),
+            };
+            removals.push((login, take));
+        }
+        for (login, take) in removals {
+            for m in take {
+                self.unassign(login, &m).await?;
             }
         }
         self.record(

@@ -96,22 +96,25 @@ impl Store {
         lock_ids.sort_unstable();
         lock_ids.dedup();
         for id in &lock_ids {
-            let locked: Option<(i64,)> = sqlx::query_as(&format!(
-                "SELECT license_count FROM module_license WHERE id = $1{}",
+            let locked: Option<(i64, String)> = sqlx::query_as(&format!(
+                "SELECT license_count, signature FROM module_license WHERE id = $1{}",
                 self.for_update()
             ))
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
+            // The row must still be the one whose signature was checked.
             let verified = status
                 .owners
                 .iter()
                 .flat_map(|o| &o.modules)
                 .find(|m| m.id == *id);
-            let planned = verified
-                .and_then(|m| m.parsed.as_ref())
-                .map(|p| i64::from(p.count.get()));
-            if locked.map(|(c,)| c) != planned {
+            let planned = verified.and_then(|m| {
+                m.parsed
+                    .as_ref()
+                    .map(|p| (i64::from(p.count.get()), &m.signature))
+            });
+            if locked.as_ref().map(|(c, sig)| (*c, sig)) != planned {
                 return Ok(None);
             }
             let (n,): (i64,) =

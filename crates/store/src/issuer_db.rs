@@ -213,7 +213,44 @@ impl IssuerStore {
         Ok(())
     }
 
-    /// Replaces the installation secret (registration).
+    /// Registers an installation: replaces the secret, once. Returns false
+    /// when the customer is already registered.
+    pub async fn register(&self, serial: &str, secret: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row: Option<(i64,)> = sqlx::query_as(
+            "UPDATE customer SET secret_hash = $2, registered = 1 WHERE serial_number = $1 AND registered = 0 RETURNING id",
+        )
+        .bind(serial)
+        .bind(token_hash(secret))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((id,)) = row else { return Ok(false) };
+        history(
+            &mut tx,
+            id,
+            "registration",
+            "installation registered; secret issued",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Lets the customer's installation register again (a reinstall).
+    pub async fn reset_registration(&self, serial: &str, actor: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row: Option<(i64,)> =
+            sqlx::query_as("UPDATE customer SET registered = 0 WHERE serial_number = $1 RETURNING id")
+                .bind(serial)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (id,) = row.ok_or_else(|| StoreError::UnknownSerial(serial.to_owned()))?;
+        history(&mut tx, id, actor, "registration reset").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces the installation secret.
     pub async fn set_secret(&self, serial: &str, secret: &str, actor: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let row: Option<(i64,)> =

@@ -41,7 +41,7 @@ pub enum StoreError {
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
     BadUrl(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("a license of owner {0:?} is already loaded; a new license for it goes through activation")]
@@ -66,6 +66,9 @@ pub enum StoreError {
     License(#[from] lisens_core::LicenseError),
     #[error("more users hold these modules than the new license allows: {}; remove excess licenses first", .0.join(", "))]
     TooManyAssigned(Vec<String>),
+    /// The data changed between reading and locking; the caller retries.
+    #[error("the data changed meanwhile; try again")]
+    Conflict,
     #[error("no customer with serial {0:?}")]
     UnknownSerial(String),
     #[error("no pending license for owner {0:?}")]
@@ -74,6 +77,19 @@ pub enum StoreError {
     ReadOnly,
     #[error("maintenance ended {maintenance_to}; this lisens release is from {release}: a license that covers it is needed")]
     MaintenanceExpired { maintenance_to: String, release: String },
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// A unique constraint that a concurrent writer won is a duplicate, not
+    /// a broken database.
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Duplicate(d.message().to_owned())
+            }
+            _ => StoreError::Database(e),
+        }
+    }
 }
 
 impl StoreError {
@@ -93,6 +109,7 @@ impl StoreError {
             StoreError::TooManyAssigned(_) => "LICENSE_TOO_MANY_ASSIGNED",
             StoreError::NoPending(_) => "LICENSE_NOT_PENDING",
             StoreError::UnknownSerial(_) => "SERIAL_UNKNOWN",
+            StoreError::Conflict => "CONFLICT",
             StoreError::MaintenanceExpired { .. } => "LICENSE_MAINTENANCE_EXPIRED",
         }
     }

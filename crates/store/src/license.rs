@@ -107,6 +107,9 @@ pub struct ModuleStatus {
     /// The row as parsed from its columns (whether or not it verified).
     #[serde(skip)]
     pub parsed: Option<ModuleLicense>,
+    /// The stored signature, to recognise the row later under a lock.
+    #[serde(skip)]
+    pub signature: String,
 }
 
 impl ModuleStatus {
@@ -290,6 +293,11 @@ impl Store {
         } else {
             HashMap::new()
         };
+        let site_use = if counts {
+            site_usage(&mut tx).await?
+        } else {
+            HashMap::new()
+        };
 
         tx.commit().await?;
 
@@ -298,6 +306,15 @@ impl Store {
             by_owner.entry(m.owner_id).or_default().push(m);
         }
         let mut out = Vec::with_capacity(owners.len());
+        // Site licenses are used by sites, not users: count those.
+        let mut in_use = in_use;
+        for rows in by_owner.values() {
+            for r in rows.iter().filter(|r| r.module_type == ModuleType::Site.code()) {
+                if let Some(n) = site_use.get(&r.module_name) {
+                    in_use.insert(r.id, *n);
+                }
+            }
+        }
         for o in owners {
             let rows = by_owner.remove(&o.id).unwrap_or_default();
             let key = self.owner_key(&keys, &o);
@@ -447,6 +464,7 @@ impl Store {
                     valid,
                     problem: verdict.err(),
                     parsed: parsed_rows.get(&r.id).cloned(),
+                    signature: r.signature.clone(),
                 }
             })
             .collect();
@@ -625,6 +643,25 @@ fn parse_owner(o: &OwnerRow) -> Result<OwnerRecord, String> {
         modules_digest: o.modules_digest.clone(),
         owner,
     })
+}
+
+/// How many sites use each site license: satellites count against the
+/// `satellite` license, features against their own.
+pub(crate) async fn site_usage(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let mut out: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT module_name, COUNT(*) FROM site_module GROUP BY module_name",
+    )
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .collect();
+    let (satellites,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM site WHERE kind = 'satellite'")
+        .fetch_one(&mut **tx)
+        .await?;
+    out.insert(crate::sites::SATELLITE_MODULE.to_owned(), satellites);
+    Ok(out)
 }
 
 /// Inserts a verified module row, or (with `existing`) overwrites that row in

@@ -37,8 +37,8 @@ fn site_name(name: &str) -> Result<&str, StoreError> {
     Ok(name)
 }
 
-/// The valid site license `name`: its id and count.
-fn site_license(status: &LicenseStatus, name: &ModuleName) -> Result<(i64, i64), StoreError> {
+/// The valid site license `name`: its id, count and stored signature.
+fn site_license(status: &LicenseStatus, name: &ModuleName) -> Result<(i64, i64, String), StoreError> {
     let (_, m) = status
         .module(name.as_str())
         .ok_or_else(|| AssignError::UnknownModule(name.clone()))?;
@@ -48,7 +48,29 @@ fn site_license(status: &LicenseStatus, name: &ModuleName) -> Result<(i64, i64),
     if m.parsed.as_ref().map(|p| p.module_type) != Some(ModuleType::Site) {
         return Err(StoreError::Invalid(format!("{name} is not a site license")));
     }
-    Ok((m.id, m.total))
+    Ok((m.id, m.total, m.signature.clone()))
+}
+
+/// Locks a site license row and makes sure it is still the verified row
+/// with the count we are about to enforce.
+async fn lock_site_license(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: i64,
+    count: i64,
+    signature: &str,
+) -> Result<(), StoreError> {
+    let locked: Option<(i64, String)> = sqlx::query_as(&format!(
+        "SELECT license_count, signature FROM module_license WHERE id = $1{}",
+        store.for_update()
+    ))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if locked.as_ref().map(|(c, s)| (*c, s.as_str())) != Some((count, signature)) {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
 }
 
 impl Store {
@@ -60,14 +82,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         if satellite {
             let module = ModuleName::parse(SATELLITE_MODULE).expect("valid name");
-            let (id, count) = site_license(&status, &module)?;
-            sqlx::query(&format!(
-                "SELECT id FROM module_license WHERE id = $1{}",
-                self.for_update()
-            ))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            let (id, count, signature) = site_license(&status, &module)?;
+            lock_site_license(self, &mut tx, id, count, &signature).await?;
             let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM site WHERE kind = 'satellite'")
                 .fetch_one(&mut *tx)
                 .await?;
@@ -128,15 +144,9 @@ impl Store {
         }
         let status = self.license_status().await?;
         crate::assign::ensure_writable(&status)?;
-        let (id, count) = site_license(&status, &module)?;
+        let (id, count, signature) = site_license(&status, &module)?;
         let mut tx = self.begin_write().await?;
-        sqlx::query(&format!(
-            "SELECT id FROM module_license WHERE id = $1{}",
-            self.for_update()
-        ))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+        lock_site_license(self, &mut tx, id, count, &signature).await?;
         let site: Option<(i64,)> = sqlx::query_as("SELECT id FROM site WHERE name = $1")
             .bind(site)
             .fetch_optional(&mut *tx)

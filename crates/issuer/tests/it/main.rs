@@ -201,3 +201,46 @@ async fn vendor_pages_need_the_admin_password_and_a_csrf_token() {
         "bad input changes nothing"
     );
 }
+
+#[tokio::test]
+async fn registration_works_once_until_the_vendor_resets_it() {
+    let app = spawn().await;
+    app.state
+        .issuer
+        .add_customer("S-3", "Cobalt AS", "", TEMPLATE, "test")
+        .await
+        .unwrap();
+    let register = || {
+        app.client
+            .post(format!("{}/api/v1/register", app.url))
+            .json(&json!({"serial": "S-3", "company_name": "cobalt as"}))
+            .send()
+    };
+    let first = register().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let secret = first.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = register().await.unwrap();
+    assert_eq!(
+        again.status(),
+        401,
+        "someone who knows serial and name cannot take over the installation"
+    );
+    let r = app
+        .client
+        .post(format!("{}/api/v1/license", app.url))
+        .json(&json!({"serial": "S-3", "secret": secret, "license_version": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the first installation's secret still works");
+    app.state
+        .issuer
+        .db
+        .reset_registration("S-3", "vendor")
+        .await
+        .unwrap();
+    assert_eq!(register().await.unwrap().status(), 200);
+}

@@ -278,3 +278,65 @@ async fn activation_racing_with_assignments_never_leaves_a_module_above_its_coun
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn sites_in_use_hold_back_a_license_with_fewer_site_licenses() {
+    let spec = format!("{SPEC}\n[[module]]\nname = \"satellite\"\ntype = \"site\"\ncount = 3\n");
+    for db in backends().await {
+        receive(&db, &spec).await.unwrap();
+        db.store.add_site("oslo", true).await.unwrap();
+        db.store.add_site("bergen", true).await.unwrap();
+        let s = db.store.license_status().await.unwrap();
+        assert_eq!(
+            total(&s, "satellite"),
+            (3, 2),
+            "{}: sites are counted as in use",
+            db.name
+        );
+        let fewer = version(&spec, 2).replace("count = 3\n", "count = 1\n");
+        match receive(&db, &fewer).await.unwrap() {
+            Received::Pending { diff } => assert_eq!(diff.blocking()[0].as_str(), "satellite", "{}", db.name),
+            other => panic!("{}: {other:?}", db.name),
+        }
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn remove_excess_with_an_unknown_user_changes_nobody() {
+    for db in backends().await {
+        receive(&db, SPEC).await.unwrap();
+        users(&db.store, 2).await;
+        db.store.assign("u0", "essentials").await.unwrap();
+        db.store.assign("u1", "essentials").await.unwrap();
+        let err = db
+            .store
+            .remove_excess("essentials", &["u0".into(), "nobody".into()], ADMIN)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "USER_UNKNOWN", "{}", db.name);
+        assert_eq!(
+            db.store.holdings("u0").await.unwrap().len(),
+            3,
+            "{}: u0 kept the plan and its set",
+            db.name
+        );
+        db.store.assign("u1", "seats").await.unwrap();
+        let err = db
+            .store
+            .remove_excess("seats", &["u1".into(), "u0".into()], ADMIN)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "LICENSE_NOT_ASSIGNED", "u0 does not hold seats");
+        assert!(
+            db.store
+                .holdings("u1")
+                .await
+                .unwrap()
+                .iter()
+                .any(|h| h.module == "seats"),
+            "u1 kept seats"
+        );
+        db.finish().await;
+    }
+}
