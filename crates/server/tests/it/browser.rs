@@ -1,0 +1,272 @@
+//! The admin UI in a real browser: headless Chromium driven over WebDriver
+//! (Debian's chromium and chromium-driver, installed by scripts/test).
+//! Every test saves screenshots under target/screenshots/.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use lisens_core::{spec::parse_spec, SigningKey};
+use lisens_store::NewAssociate;
+
+use crate::{spawn_app, TestApp, SEED_SPEC};
+
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn tool(var: &str, name: &str) -> Option<String> {
+    let from_env = std::env::var(var).ok().filter(|v| !v.is_empty());
+    let found = from_env.or_else(|| {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|d| d.join(name))
+            .find(|p| p.exists())
+            .map(|p| p.display().to_string())
+    });
+    if found.is_none() && std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but {name} is missing: the browser tests must run in CI");
+    }
+    found
+}
+
+async fn browser() -> Option<Browser> {
+    let Some(driver_path) = tool("LISENS_CHROMEDRIVER", "chromedriver") else {
+        eprintln!("NOTE: no chromedriver; skipping a browser test");
+        return None;
+    };
+    let chromium = tool("LISENS_CHROMIUM", "chromium")?;
+    // Both rustls backends end up in this test binary; pick one explicitly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = Command::new(driver_path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())]
+        }),
+    );
+    let mut last = None;
+    for _ in 0..50 {
+        match ClientBuilder::rustls()
+            .expect("TLS")
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => {
+                return Some(Browser {
+                    client,
+                    driver,
+                    _profile: profile,
+                })
+            }
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("chromedriver did not answer: {last:?}");
+}
+
+async fn shot(c: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn user(app: &TestApp, login: &str, admin: bool) {
+    let hash = lisens_server::auth::hash_password("correct horse battery").unwrap();
+    app.store
+        .create_associate(&NewAssociate {
+            login_name: login.into(),
+            full_name: format!("{} Testsson", login[..1].to_uppercase() + &login[1..]),
+            email: String::new(),
+            is_admin: admin,
+            password_hash: Some(hash),
+        })
+        .await
+        .unwrap();
+}
+
+async fn log_in(b: &Browser, app: &TestApp, login: &str) {
+    b.client.goto(&app.url("/login")).await.unwrap();
+    find(b, Locator::Css("input[name=login]"))
+        .await
+        .send_keys(login)
+        .await
+        .unwrap();
+    find(b, Locator::Css("input[name=password]"))
+        .await
+        .send_keys("correct horse battery")
+        .await
+        .unwrap();
+    find(b, Locator::Id("log-in")).await.click().await.unwrap();
+}
+
+/// Waits (up to 10 s) for an element: a click that submits a form returns
+/// before the next page is there.
+async fn find(b: &Browser, locator: Locator<'_>) -> fantoccini::elements::Element {
+    b.client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(locator)
+        .await
+        .unwrap()
+}
+
+/// The page once it shows `needle` (pages arrive after the click returns).
+async fn page_with(b: &Browser, needle: &str) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        let html = b.client.source().await.unwrap();
+        if html.contains(needle) {
+            return html;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the page never showed {needle:?}:\n{html}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_administrator_reads_licenses_assigns_in_the_matrix_and_switches_to_swedish() {
+    let Some(b) = browser().await else { return };
+    let app = spawn_app().await;
+    user(&app, "admin", true).await;
+    for u in ["anna", "bo", "cy"] {
+        user(&app, u, false).await;
+    }
+    log_in(&b, &app, "admin").await;
+    let html = page_with(&b, "User plans").await;
+    assert!(html.contains("Seed AB"), "the licenses tab");
+    shot(&b.client, "licenses-tab").await;
+
+    find(&b, Locator::Css("a[href='/licenses/modules/essentials']"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    page_with(&b, "Users who hold it").await;
+    shot(&b.client, "module-holders").await;
+
+    b.client.goto(&app.url("/users/licenses")).await.unwrap();
+    for u in ["anna", "bo"] {
+        find(&b, Locator::Id(&format!("cell-{u}-essentials")))
+            .await
+            .click()
+            .await
+            .unwrap();
+    }
+    page_with(&b, "2/2").await;
+    find(&b, Locator::Id("cell-cy-essentials"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    page_with(&b, "LICENSE_OVERCOMMITTED").await;
+    shot(&b.client, "user-licenses-refused").await;
+
+    b.client.goto(&app.url("/licenses")).await.unwrap();
+    find(&b, Locator::Css("select[name=language]"))
+        .await
+        .select_by_value("sv")
+        .await
+        .unwrap();
+    find(&b, Locator::Id("set-language")).await.click().await.unwrap();
+    let html = page_with(&b, "Köp nya licenser").await;
+    assert!(html.contains("Läs in licens från fil"), "Swedish labels");
+    shot(&b.client, "licenses-swedish").await;
+    b.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_license_file_with_fewer_plans_goes_through_remove_excess_and_activate() {
+    let Some(b) = browser().await else { return };
+    let app = spawn_app().await;
+    user(&app, "admin", true).await;
+    for u in ["anna", "bo"] {
+        user(&app, u, false).await;
+        app.store.assign(u, "essentials").await.unwrap();
+    }
+    let spec = SEED_SPEC
+        .replace("license_version = 1", "license_version = 2")
+        .replace("count = 2\nextra_flags", "count = 1\nextra_flags");
+    let doc = parse_spec(&spec, time::OffsetDateTime::now_utc())
+        .unwrap()
+        .sign(&SigningKey::from_seed([5; 32]));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fewer.lic");
+    std::fs::write(&file, doc).unwrap();
+
+    log_in(&b, &app, "admin").await;
+    find(&b, Locator::Id("license-file"))
+        .await
+        .send_keys(&file.display().to_string())
+        .await
+        .unwrap();
+    find(&b, Locator::Id("upload")).await.click().await.unwrap();
+    let activate = find(&b, Locator::Id("activate")).await;
+    page_with(&b, "fewer than in use").await;
+    assert!(!activate.is_enabled().await.unwrap(), "Activate is disabled");
+    shot(&b.client, "activate-blocked").await;
+
+    find(&b, Locator::Css("td.below a")).await.click().await.unwrap();
+    find(&b, Locator::Id("remove-ok")).await;
+    page_with(&b, "Remove excess licenses").await;
+    find(&b, Locator::Id("u-bo")).await.click().await.unwrap();
+    shot(&b.client, "remove-excess").await;
+    find(&b, Locator::Id("remove-ok")).await.click().await.unwrap();
+    let activate = find(&b, Locator::Id("activate")).await;
+    assert!(
+        activate.is_enabled().await.unwrap(),
+        "Activate is enabled after the removal"
+    );
+    activate.click().await.unwrap();
+    page_with(&b, "New license activated").await;
+    shot(&b.client, "new-license-activated").await;
+    assert_eq!(
+        app.store.license_status().await.unwrap().owners[0].license_version,
+        2
+    );
+    b.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_non_administrator_is_refused_the_license_pages() {
+    let Some(b) = browser().await else { return };
+    let app = spawn_app().await;
+    user(&app, "anna", false).await;
+    app.store.assign("anna", "essentials").await.unwrap();
+    app.refresh().await;
+    log_in(&b, &app, "anna").await;
+    page_with(&b, "My licenses").await;
+    b.client.goto(&app.url("/licenses")).await.unwrap();
+    page_with(&b, "Only administrators manage licenses").await;
+    shot(&b.client, "non-admin-refused").await;
+    b.client.clone().close().await.unwrap();
+}
