@@ -57,6 +57,44 @@ enum Command {
     /// Sites: the central database and its satellites, and site-counted features.
     #[command(subcommand)]
     Site(SiteCommand),
+    /// System events: No Login, No Freetext, No Travel, message of the day, and the system's own.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Add an event: no-login, no-freetext, no-travel, motd or custom.
+    Add {
+        key: String,
+        #[arg(long)]
+        message: String,
+        /// system, database, group or user.
+        #[arg(long, default_value = "system")]
+        scope: String,
+        /// The group or user a scoped event is about.
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Expected end (RFC 3339).
+        #[arg(long)]
+        eta: Option<String>,
+        #[arg(long, default_value = "cli")]
+        by: String,
+    },
+    /// List events, newest first.
+    List {
+        /// active, finished or failed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End an active event.
+    End { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -109,6 +147,8 @@ enum UserCommand {
     },
     /// Deactivate a user: they can no longer log in.
     Deactivate { login: String },
+    /// Import users from a CSV file (login,name,email[,plan]) as a job with progress.
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -602,6 +642,7 @@ async fn run(cli: Cli) -> Outcome {
         Command::License(cmd) => license(&cli.database, cmd).await,
         Command::User(cmd) => user(&cli.database, cmd).await,
         Command::Site(cmd) => site(&cli.database, cmd).await,
+        Command::Events(cmd) => events(&cli.database, cmd).await,
         Command::Token(TokenCommand::Create { name, admin, scope }) => {
             let scope = match (admin, scope.as_deref()) {
                 (true, _) | (false, Some("admin")) => TokenScope::Admin,
@@ -701,6 +742,118 @@ fn read_password() -> Result<String, Failure> {
     Ok(password)
 }
 
+async fn events(database: &str, cmd: EventsCommand) -> Outcome {
+    use lisens_core::events::{EventKey, EventScope, EventStatus};
+    let store = Store::open(database).await?;
+    let bad = |e: lisens_core::ParseError| Failure::new("INVALID_INPUT", e.to_string());
+    match cmd {
+        EventsCommand::Add {
+            key,
+            message,
+            scope,
+            target,
+            description,
+            eta,
+            by,
+        } => {
+            let event = lisens_store::NewEvent {
+                key: EventKey::parse_admin(&key).map_err(bad)?,
+                scope: EventScope::parse(&scope).map_err(bad)?,
+                target,
+                message,
+                description,
+                eta,
+                activated_by: by,
+            };
+            let id = store.add_event(&event).await?;
+            println!("event {id} ({key}) added");
+        }
+        EventsCommand::List { status, limit, json } => {
+            let filter = lisens_store::EventFilter {
+                status: status
+                    .as_deref()
+                    .map(EventStatus::parse)
+                    .transpose()
+                    .map_err(bad)?,
+                ..Default::default()
+            };
+            output::events(&store.events(&filter, 0, limit).await?, json);
+        }
+        EventsCommand::End { id } => {
+            store.end_event(id, EventStatus::Finished).await?;
+            println!("event {id} ended");
+        }
+    }
+    Ok(())
+}
+
+/// Imports users as a job: its event shows progress; if this process dies
+/// the next server process marks it failed.
+async fn import_users(store: &Store, file: &Path) -> Outcome {
+    let text = read_text(file)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let r = record.map_err(|e| Failure::new("CSV_MALFORMED", format!("line {}: {e}", i + 2)))?;
+        let field = |n: usize| r.get(n).unwrap_or("").trim().to_owned();
+        if field(0).is_empty() {
+            return Err(Failure::new("CSV_MALFORMED", format!("line {}: no login", i + 2)));
+        }
+        rows.push((field(0), field(1), field(2), field(3)));
+    }
+    let total = rows.len().max(1) as i64;
+    let job = store
+        .start_job(
+            "user-import",
+            &format!("importing {} users from {}", rows.len(), file.display()),
+            None,
+            "cli",
+        )
+        .await?;
+    let mut done = 0i64;
+    for (login, name, email, plan) in &rows {
+        let step = async {
+            let full_name = if name.is_empty() {
+                login.clone()
+            } else {
+                name.clone()
+            };
+            store
+                .create_associate(&NewAssociate {
+                    login_name: login.clone(),
+                    full_name,
+                    email: email.clone(),
+                    is_admin: false,
+                    password_hash: None,
+                })
+                .await?;
+            if !plan.is_empty() {
+                store.assign(login, plan).await?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        if let Err(e) = step.await {
+            let why = format!("stopped at {login} after {done} of {total}: {}: {e}", e.code());
+            store.finish_job(job, false, &why).await?;
+            return Err(Failure::new(e.code(), why));
+        }
+        done += 1;
+        if done % 10 == 0 || done == total {
+            store
+                .job_progress(job, done * 100 / total, &format!("{done} of {total} users"))
+                .await?;
+        }
+    }
+    store
+        .finish_job(job, true, &format!("{done} users imported"))
+        .await?;
+    println!("{done} users imported (job {job})");
+    Ok(())
+}
+
 async fn site(database: &str, cmd: SiteCommand) -> Outcome {
     let store = Store::open(database).await?;
     match cmd {
@@ -786,6 +939,7 @@ async fn user(database: &str, cmd: UserCommand) -> Outcome {
             output::users(&store.list_associates().await?, json);
             Ok(())
         }
+        UserCommand::Import { file } => import_users(&store, &file).await,
         UserCommand::Deactivate { login } => {
             store.deactivate_associate(&login).await?;
             println!("user {login} deactivated");

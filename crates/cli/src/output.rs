@@ -364,3 +364,30 @@ pub fn customer(c: &Customer, history: &[HistoryEntry], as_json: bool) {
         println!("  {} {:<14} {}", h.at, h.actor, h.what);
     }
 }
+
+pub fn events(events: &[lisens_store::SystemEvent], as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(events).expect("events serialise")
+        );
+        return;
+    }
+    println!(
+        "{:>5} {:<22} {:<9} {:<9} {:<21} {:<12} MESSAGE",
+        "ID", "EVENT", "STATUS", "SCOPE", "ACTIVATED", "BY"
+    );
+    for e in events {
+        println!(
+            "{:>5} {:<22} {:<9} {:<9} {:<21} {:<12} {}{}",
+            e.id,
+            e.key,
+            e.status,
+            e.scope,
+            e.activated_at,
+            e.activated_by,
+            e.message,
+            e.progress.map(|p| format!(" ({p}%)")).unwrap_or_default()
+        );
+    }
+}

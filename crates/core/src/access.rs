@@ -84,6 +84,8 @@ pub struct AccessSnapshot {
     pub version: i64,
     /// Set while no license is loaded: the built-in demo allowance.
     pub demo: Option<DemoAllowance>,
+    /// The active system events (No Login, message of the day, ...).
+    pub events: Vec<crate::events::ActiveEvent>,
 }
 
 /// What an installation without any license may do: the first few users log
@@ -132,6 +134,8 @@ pub enum Denial {
     NotSystemLicense(ModuleName),
     /// The demo period is over: register the installation.
     DemoExpired,
+    /// An administrator's No Login event is active.
+    NoLoginEvent,
 }
 
 impl Denial {
@@ -145,6 +149,7 @@ impl Denial {
             Denial::NotUserLicense(_) => "NOT_A_USER_LICENSE".into(),
             Denial::NotSystemLicense(_) => "NOT_A_SYSTEM_LICENSE".into(),
             Denial::DemoExpired => "DEMO_EXPIRED".into(),
+            Denial::NoLoginEvent => "NO_LOGIN_EVENT".into(),
         }
     }
 }
@@ -184,6 +189,9 @@ impl AccessSnapshot {
         };
         if !user.login_rights {
             return Decision::Denied(Denial::NoLoginRights);
+        }
+        if !user.is_admin && crate::events::blocks_login(&self.events, login) {
+            return Decision::Denied(Denial::NoLoginEvent);
         }
         let mut warning = None;
         for m in [&*USER, &*WEB] {
@@ -288,6 +296,21 @@ impl AccessSnapshot {
         } else {
             Denial::MissingLicense(module.clone())
         })
+    }
+
+    /// Whether a No Login event keeps this user out (administrators never).
+    pub fn login_blocked(&self, login: &str) -> bool {
+        let admin = self.users.get(login).is_some_and(|u| u.is_admin);
+        !admin && crate::events::blocks_login(&self.events, login)
+    }
+
+    /// The messages of the day to show after login.
+    pub fn messages_of_the_day(&self) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter(|e| e.key == crate::events::EventKey::MessageOfTheDay)
+            .map(|e| e.message.as_str())
+            .collect()
     }
 
     /// The installation is read-only once its primary owner (the first, the

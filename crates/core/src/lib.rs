@@ -8,6 +8,7 @@ pub mod activation;
 pub mod assign;
 pub mod document;
 pub mod error;
+pub mod events;
 pub mod keys;
 pub mod model;
 pub mod names;

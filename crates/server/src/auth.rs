@@ -45,12 +45,25 @@ pub(crate) fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// The session behind the request's cookie, if it is live and its user active.
+/// The session behind the request's cookie, if it is live and its user
+/// active. A user kept out by an active No Login event is logged out here,
+/// at their next request.
 pub(crate) async fn session_of(parts: &Parts, state: &AppState) -> Result<Option<Session>, ApiError> {
     let Some(secret) = cookie(parts, SESSION_COOKIE) else {
         return Ok(None);
     };
-    Ok(state.store.session(secret).await?.filter(|s| *s.user.active))
+    let Some(session) = state.store.session(secret).await?.filter(|s| *s.user.active) else {
+        return Ok(None);
+    };
+    if !*session.user.is_admin && state.view.get().access.login_blocked(&session.user.login_name) {
+        state.store.delete_session(secret).await?;
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "NO_LOGIN_EVENT",
+            "logins are closed by an administrator (No Login); you have been logged out",
+        ));
+    }
+    Ok(Some(session))
 }
 
 async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {

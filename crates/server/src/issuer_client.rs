@@ -122,6 +122,31 @@ pub async fn check_now(store: &Store) -> Result<CheckOutcome, CheckError> {
         Err(e) => (false, e.code(), e.to_string()),
     };
     store.record_issuer_check(ok, &status, &message).await?;
+    if ok {
+        store.end_system_events("issuer-unreachable").await?;
+    } else if !store
+        .events(
+            &lisens_store::EventFilter {
+                status: Some(lisens_core::events::EventStatus::Active),
+                ..Default::default()
+            },
+            0,
+            1000,
+        )
+        .await?
+        .iter()
+        .any(|e| e.key == "issuer-unreachable")
+    {
+        // One active message while the issuer stays away; it ends when it answers.
+        store
+            .raise_event(
+                "issuer-unreachable",
+                "the license check with the issuer failed",
+                &message,
+                true,
+            )
+            .await?;
+    }
     result
 }
 

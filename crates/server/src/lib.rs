@@ -6,6 +6,7 @@
 pub mod auth;
 mod check;
 pub mod error;
+mod events_api;
 pub mod i18n;
 pub mod issuer_client;
 mod license_api;
@@ -42,6 +43,19 @@ impl AppState {
     pub async fn new(store: Arc<Store>) -> Result<Self, StoreError> {
         let view = AccessView::new(store.clone()).await?;
         view.spawn_refresher(REFRESH_EVERY);
+        // Jobs whose process died are marked failed now and every 10 s.
+        store.fail_dead_jobs().await?;
+        let reaper = Arc::downgrade(&store);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                let Some(store) = reaper.upgrade() else { return };
+                if let Err(e) = store.fail_dead_jobs().await {
+                    tracing::warn!("marking dead jobs failed: {e}");
+                }
+            }
+        });
         let secure_cookies = std::env::var("LISENS_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true");
         Ok(Self {
             store,
@@ -90,6 +104,17 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/users/{login}/password",
             axum::routing::post(session::reset_password),
         )
+        .route("/api/v1/system-events/flags", get(events_api::flags))
+        .route(
+            "/api/v1/system-events",
+            get(events_api::list).post(events_api::add),
+        )
+        .route(
+            "/api/v1/system-events/{id}/end",
+            axum::routing::post(events_api::end),
+        )
+        .route("/licenses/events", axum::routing::post(ui::add_event))
+        .route("/licenses/events/{id}/end", axum::routing::post(ui::end_event))
         .route("/api/v1/license/status", get(license_api::status))
         .route("/api/v1/license/file", axum::routing::post(license_api::load))
         .route("/api/v1/license/pending", get(license_api::pending))

@@ -13,9 +13,7 @@ use axum::extract::{ConnectInfo, Form, Multipart, Path, Query, State};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use lisens_core::VerifiedLicense;
-use lisens_store::{
-    Actor, Holding, LicenseEvent, ModuleStatus, OwnerStatus, PendingLicense, Session, StoreError,
-};
+use lisens_store::{Actor, Holding, ModuleStatus, OwnerStatus, PendingLicense, Session, StoreError};
 use serde::Deserialize;
 
 use crate::auth::{constant_time_eq, session_of};
@@ -39,6 +37,8 @@ mod filters {
 pub struct UiUser {
     session: Session,
     t: Tr,
+    /// Active messages of the day, shown on every page.
+    motd: Vec<String>,
 }
 
 fn accept_language(parts: &Parts) -> Option<&str> {
@@ -52,15 +52,26 @@ impl axum::extract::FromRequestParts<AppState> for UiUser {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let session = session_of(parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let Some(session) = session else {
-            return Err(Redirect::to("/login").into_response());
+        let session = match session_of(parts, state).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(Redirect::to("/login").into_response()),
+            // Logged out by No Login: say so on the login page.
+            Err(e) if e.code == "NO_LOGIN_EVENT" => {
+                return Err(Redirect::to("/login?closed=1").into_response())
+            }
+            Err(e) => return Err(e.into_response()),
         };
         let setting = state.store.language(session.user.id).await.ok().flatten();
         let t = choose(setting.as_deref(), accept_language(parts));
-        Ok(UiUser { session, t })
+        let motd = state
+            .view
+            .get()
+            .access
+            .messages_of_the_day()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        Ok(UiUser { session, t, motd })
     }
 }
 
@@ -92,6 +103,7 @@ struct Frame<'a> {
     user_name: &'a str,
     admin: bool,
     languages: &'a [(&'static str, &'static str, &'static str)],
+    motd: Vec<String>,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -103,6 +115,7 @@ fn frame<'a>(u: &'a UiUser, notice: Option<String>, error: Option<String>) -> Fr
         user_name: &u.session.user.full_name,
         admin: *u.session.user.is_admin,
         languages: &LANGUAGES,
+        motd: u.motd.clone(),
         notice,
         error,
     }
@@ -130,6 +143,7 @@ struct MessagePage<'a> {
     user_name: &'a str,
     admin: bool,
     languages: &'a [(&'static str, &'static str, &'static str)],
+    motd: Vec<String>,
     notice: Option<String>,
     error: Option<String>,
     title: String,
@@ -144,6 +158,7 @@ fn page_status(status: StatusCode, u: &UiUser, title: String, body: String) -> R
         user_name: f.user_name,
         admin: f.admin,
         languages: f.languages,
+        motd: f.motd.clone(),
         notice: None,
         error: None,
         title,
@@ -176,6 +191,7 @@ fn bad_csrf(u: &UiUser) -> Response {
 #[template(path = "login.html")]
 struct LoginPage<'a> {
     t: &'a Tr,
+    motd: Vec<String>,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -183,6 +199,7 @@ struct LoginPage<'a> {
 fn login_page(t: &Tr, error: Option<String>) -> Response {
     render(&LoginPage {
         t,
+        motd: Vec::new(),
         notice: None,
         error,
     })
@@ -196,12 +213,21 @@ pub async fn root(State(state): State<AppState>, parts: Parts) -> Response {
     }
 }
 
-pub async fn login_form(headers: HeaderMap) -> Response {
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    closed: Option<String>,
+}
+
+pub async fn login_form(
+    headers: HeaderMap,
+    q: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let t = choose(
         None,
         headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
     );
-    login_page(&t, None)
+    let closed = q.ok().and_then(|Query(q)| q.closed).is_some();
+    login_page(&t, closed.then(|| t.t("logins-closed")))
 }
 
 #[derive(Deserialize)]
@@ -318,6 +344,7 @@ struct LicensesPage<'a> {
     user_name: &'a str,
     admin: bool,
     languages: &'a [(&'static str, &'static str, &'static str)],
+    motd: Vec<String>,
     notice: Option<String>,
     error: Option<String>,
     tabs: Vec<(String, bool)>,
@@ -330,7 +357,7 @@ struct LicensesPage<'a> {
     activated: bool,
     groups: Vec<Group>,
     status_owners: Vec<OwnerStatus>,
-    events: Vec<LicenseEvent>,
+    events: Vec<lisens_store::SystemEvent>,
     description: Option<String>,
 }
 
@@ -404,6 +431,11 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
         .cloned();
     let pending_owners = state.store.pending_owners().await.unwrap_or_default();
     let events = state.store.license_events(50).await.unwrap_or_default();
+    let system_events = state
+        .store
+        .events(&Default::default(), 0, 100)
+        .await
+        .unwrap_or_default();
     let (pending, activated, buy_url) = match &owner {
         Some(o) => (
             pending_owners.contains(&o.owner_name),
@@ -422,16 +454,11 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
     };
     let description = q
         .event
-        .and_then(|id| events.iter().find(|e| e.id == id))
+        .and_then(|id| system_events.iter().find(|e| e.id == id))
         .map(|e| {
             format!(
-                "{} {} v{} -> v{} ({})\n{}",
-                e.kind,
-                e.owner_name,
-                opt(e.from_version),
-                opt(e.to_version),
-                e.actor,
-                e.detail
+                "{} ({}, {})\n{}\n{}",
+                e.key, e.scope, e.activated_by, e.message, e.description
             )
         });
     let f = frame(u, q.notice.map(|k| u.t.t(&k)), q.error);
@@ -441,6 +468,7 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
         user_name: f.user_name,
         admin: f.admin,
         languages: f.languages,
+        motd: f.motd.clone(),
         notice: f.notice,
         error: f.error,
         tabs,
@@ -453,13 +481,77 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
         pending,
         activated,
         status_owners: status.owners.clone(),
-        events,
+        events: system_events,
         description,
     })
 }
 
-fn opt(v: Option<i64>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+#[derive(Deserialize)]
+pub struct EventForm {
+    csrf: String,
+    key: String,
+    scope: String,
+    #[serde(default)]
+    target: String,
+    message: String,
+    #[serde(default)]
+    eta: String,
+}
+
+/// Adds a system event from the Status tab.
+pub async fn add_event(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Form(f): Form<EventForm>,
+) -> Response {
+    if !csrf_ok(&u, &f.csrf) {
+        return bad_csrf(&u);
+    }
+    let fail = |m: String| Redirect::to(&format!("/licenses/status?error={}", urlencode(&m))).into_response();
+    let key = match lisens_core::events::EventKey::parse_admin(&f.key) {
+        Ok(k) => k,
+        Err(e) => return fail(e.to_string()),
+    };
+    let scope = match lisens_core::events::EventScope::parse(&f.scope) {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    let event = lisens_store::NewEvent {
+        key,
+        scope,
+        target: Some(f.target.trim().to_owned()).filter(|t| !t.is_empty()),
+        message: f.message.trim().to_owned(),
+        description: String::new(),
+        eta: Some(f.eta.trim().to_owned()).filter(|t| !t.is_empty()),
+        activated_by: u.session.user.login_name.clone(),
+    };
+    match state.store.add_event(&event).await {
+        Ok(_) => {
+            let _ = state.view.refresh().await;
+            Redirect::to("/licenses/status#messages").into_response()
+        }
+        Err(e) => fail(format!("{}: {e}", e.code())),
+    }
+}
+
+pub async fn end_event(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !csrf_ok(&u, &f.csrf) {
+        return bad_csrf(&u);
+    }
+    if let Err(e) = state
+        .store
+        .end_event(id, lisens_core::events::EventStatus::Finished)
+        .await
+    {
+        return store_error(&u, e);
+    }
+    let _ = state.view.refresh().await;
+    Redirect::to("/licenses/status#messages").into_response()
 }
 
 pub async fn licenses(
@@ -486,6 +578,7 @@ struct ModulePage<'a> {
     user_name: &'a str,
     admin: bool,
     languages: &'a [(&'static str, &'static str, &'static str)],
+    motd: Vec<String>,
     notice: Option<String>,
     error: Option<String>,
     m: ModuleStatus,
@@ -533,6 +626,7 @@ pub async fn module(
         user_name: f.user_name,
         admin: f.admin,
         languages: f.languages,
+        motd: f.motd.clone(),
         notice: None,
         error: None,
         m: m.clone(),
@@ -553,6 +647,7 @@ struct ActivatePage<'a> {
     user_name: &'a str,
     admin: bool,
     languages: &'a [(&'static str, &'static str, &'static str)],
+    motd: Vec<String>,
     notice: Option<String>,
     error: Option<String>,
     pending: Option<PendingLicense>,
@@ -590,6 +685,7 @@ pub async fn activate_dialog(
         user_name: f.user_name,
         admin: f.admin,
         languages: f.languages,
+        motd: f.motd.clone(),
         notice: None,
         error: None,
         pending,
@@ -635,6 +731,7 @@ struct ExcessPage<'a> {
     user_name: &'a str,
     admin: bool,
     languages: &'a [(&'static str, &'static str, &'static str)],
+    motd: Vec<String>,
     notice: Option<String>,
     error: Option<String>,
     owner: String,
@@ -665,6 +762,7 @@ async fn excess_page(u: &UiUser, state: &AppState, module: &str, error: Option<S
         user_name: f.user_name,
         admin: f.admin,
         languages: f.languages,
+        motd: f.motd.clone(),
         notice: None,
         error: f.error,
         owner: pending.owner_name.clone(),
@@ -824,6 +922,7 @@ struct UsersPage<'a> {
     user_name: &'a str,
     admin: bool,
     languages: &'a [(&'static str, &'static str, &'static str)],
+    motd: Vec<String>,
     notice: Option<String>,
     error: Option<String>,
     matrix: bool,
@@ -895,6 +994,7 @@ async fn users_page(u: &UiUser, state: &AppState, q: UsersQuery, matrix: bool) -
         user_name: f.user_name,
         admin: f.admin,
         languages: f.languages,
+        motd: f.motd.clone(),
         notice: None,
         error: f.error,
         matrix,
@@ -975,6 +1075,7 @@ struct MePage<'a> {
     user_name: &'a str,
     admin: bool,
     languages: &'a [(&'static str, &'static str, &'static str)],
+    motd: Vec<String>,
     notice: Option<String>,
     error: Option<String>,
     holdings: Vec<Holding>,
@@ -992,6 +1093,7 @@ pub async fn me(u: UiUser, State(state): State<AppState>) -> Response {
         user_name: f.user_name,
         admin: f.admin,
         languages: f.languages,
+        motd: f.motd.clone(),
         notice: None,
         error: None,
         holdings,

@@ -170,6 +170,7 @@ impl Store {
                 .or_default()
                 .insert(name.clone(), window);
         }
+        access.events = self.active_events().await?;
         let tokens = self
             .live_tokens()
             .await?

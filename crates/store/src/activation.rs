@@ -585,6 +585,25 @@ impl Store {
         .await?;
         Self::bump_version(&mut tx).await?;
         tx.commit().await?;
+        // Shown as system messages too: what happened, by whom, to which version.
+        let version = license
+            .map(|l| format!(" v{}", l.owner().license_version))
+            .unwrap_or_default();
+        let message = format!("{owner}{version}: {kind} by {}", actor.name);
+        let description = match code {
+            Some(code) => format!("{code}: {detail}"),
+            None => detail.to_owned(),
+        };
+        if kind == "activated" {
+            self.end_system_events("license-pending").await?;
+        }
+        self.raise_event(
+            &format!("license-{}", kind.replace('_', "-")),
+            &message,
+            &description,
+            kind == "pending",
+        )
+        .await?;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@
 mod access;
 mod activation;
 mod assign;
+mod events;
 mod issuer_db;
 mod issuer_link;
 mod license;
@@ -24,6 +25,7 @@ use sqlx::{AnyPool, Executor};
 pub use access::AccessView;
 pub use activation::{Actor, Holder, LicenseEvent, PendingLicense, Received};
 pub use assign::{Holding, Window};
+pub use events::{EventFilter, NewEvent, SystemEvent, JOB_HEARTBEAT_STALE_SECS};
 pub use issuer_db::{Customer, HistoryEntry, IssuerStore, Reissued};
 pub use issuer_link::{IssuerCheck, IssuerLink};
 pub use license::{DemoStatus, LicenseStatus, ModuleStatus, OwnerStatus, UserCounts};
@@ -135,7 +137,22 @@ impl Store {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let (pool, backend) = connect(url).await?;
         match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            // PostgreSQL migrations take an advisory lock; SQLite's do not,
+            // so two processes creating one file at once may collide: the
+            // loser retries and finds the migrations applied.
+            Backend::Sqlite => {
+                let mut attempt = 0;
+                loop {
+                    match sqlx::migrate!("./migrations/sqlite").run(&pool).await {
+                        Ok(()) => break,
+                        Err(_) if attempt < 10 => {
+                            attempt += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         sqlx::query("INSERT INTO installation (id, created_at) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")

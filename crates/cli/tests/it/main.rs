@@ -2,6 +2,7 @@
 
 mod crash;
 mod demo;
+mod events;
 mod license;
 mod lifecycle;
 mod users;

@@ -191,6 +191,36 @@ async fn an_administrator_reads_licenses_assigns_in_the_matrix_and_switches_to_s
     page_with(&b, "LICENSE_OVERCOMMITTED").await;
     shot(&b.client, "user-licenses-refused").await;
 
+    // System messages: add a message of the day on the Status tab, see the
+    // seeds' columns, open its description.
+    b.client.goto(&app.url("/licenses/status")).await.unwrap();
+    find(&b, Locator::Id("event-key"))
+        .await
+        .select_by_value("motd")
+        .await
+        .unwrap();
+    find(&b, Locator::Id("event-message"))
+        .await
+        .send_keys("Backups run at 02:00")
+        .await
+        .unwrap();
+    find(&b, Locator::Id("add-event")).await.click().await.unwrap();
+    let html = page_with(&b, "Backups run at 02:00").await;
+    for column in [
+        "Event",
+        "Status",
+        "Message",
+        "Activated",
+        "Activated by",
+        "Finished",
+        "Type",
+    ] {
+        assert!(html.contains(&format!(">{column}</th>")), "column {column}");
+    }
+    find(&b, Locator::LinkText("motd")).await.click().await.unwrap();
+    page_with(&b, "id=\"description\"").await;
+    shot(&b.client, "system-messages").await;
+
     b.client.goto(&app.url("/licenses")).await.unwrap();
     find(&b, Locator::Css("select[name=language]"))
         .await

@@ -2,6 +2,7 @@
 
 mod browser;
 mod check;
+mod events;
 mod license_api;
 mod ui;
 

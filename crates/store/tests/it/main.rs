@@ -3,6 +3,7 @@
 
 mod activation;
 mod assign;
+mod events;
 mod license;
 
 use lisens_core::{spec::parse_spec, PublicKey, SigningKey, VerifiedLicense};

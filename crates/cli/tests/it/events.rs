@@ -1,0 +1,141 @@
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::{fails_with, ok, p, sqlite_url};
+
+#[test]
+fn operators_add_list_and_end_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    let lisens = |args: &[&str]| crate::lisens(args, &db);
+    let out = ok(&lisens(&[
+        "events",
+        "add",
+        "no-login",
+        "--message",
+        "Upgrade tonight",
+        "--eta",
+        "2026-12-01T22:00:00Z",
+    ]));
+    assert!(out.starts_with("event 1"), "{out}");
+    ok(&lisens(&[
+        "events",
+        "add",
+        "motd",
+        "--message",
+        "Welcome",
+        "--scope",
+        "user",
+        "--target",
+        "anna",
+    ]));
+    fails_with(
+        &lisens(&["events", "add", "reboot", "--message", "x"]),
+        "INVALID_INPUT",
+    );
+    fails_with(
+        &lisens(&["events", "add", "custom", "--message", "x", "--scope", "user"]),
+        "INVALID_INPUT",
+    );
+    let list: Value = serde_json::from_str(&ok(&lisens(&["events", "list", "--json"]))).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    ok(&lisens(&["events", "end", "1"]));
+    fails_with(&lisens(&["events", "end", "1"]), "INVALID_INPUT");
+    let active: Value =
+        serde_json::from_str(&ok(&lisens(&["events", "list", "--status", "active", "--json"]))).unwrap();
+    assert_eq!(active[0]["key"], "motd");
+}
+
+#[test]
+fn an_import_killed_midway_shows_failed_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = sqlite_url(d);
+    let csv = d.join("users.csv");
+    let mut text = String::from("login,name,email\n");
+    for i in 0..20_000 {
+        text.push_str(&format!("user{i},User {i},user{i}@example.com\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let mut import = Command::new(env!("CARGO_BIN_EXE_lisens"))
+        .args(["user", "import", p(&csv)])
+        .env("LISENS_DATABASE_URL", &db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the job is running, then kill the process.
+    let started = std::time::Instant::now();
+    loop {
+        let list = crate::lisens(&["events", "list", "--json"], &db);
+        if list.status.success() && String::from_utf8_lossy(&list.stdout).contains("job:user-import") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the import job never started: {:?} {}",
+            list.status,
+            String::from_utf8_lossy(&list.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    import.kill().unwrap();
+    import.wait().unwrap();
+
+    // A server starting on the database finds the job's process gone.
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_lisens"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LISENS_DATABASE_URL", &db)
+        .env("LISENS_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = BufReader::new(serve.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(line.contains("listening"), "{line}");
+    let list: Value = serde_json::from_str(&ok(&crate::lisens(&["events", "list", "--json"], &db))).unwrap();
+    let job = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "job:user-import")
+        .unwrap()
+        .clone();
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["description"].as_str().unwrap().contains("stopped"), "{job}");
+}
+
+#[test]
+fn a_small_import_finishes_its_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    let csv = dir.path().join("u.csv");
+    std::fs::write(
+        &csv,
+        "login,name,email\nanna,\"Berg, Anna\",anna@example.com\nbo,Bo,bo@example.com\n",
+    )
+    .unwrap();
+    let out = ok(&crate::lisens(&["user", "import", p(&csv)], &db));
+    assert!(out.starts_with("2 users imported"), "{out}");
+    let users: Value = serde_json::from_str(&ok(&crate::lisens(&["user", "list", "--json"], &db))).unwrap();
+    assert_eq!(users[0]["full_name"], "Berg, Anna");
+    std::fs::write(&csv, "login,name\nbad login,x\n").unwrap();
+    fails_with(&crate::lisens(&["user", "import", p(&csv)], &db), "INVALID_INPUT");
+    let list: Value = serde_json::from_str(&ok(&crate::lisens(&["events", "list", "--json"], &db))).unwrap();
+    let statuses: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["failed", "finished"]);
+}

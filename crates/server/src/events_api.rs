@@ -1,0 +1,132 @@
+//! System events over HTTP: the flags the CRM's components read, and the
+//! events administrators list, add and end.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use lisens_core::events::{EventKey, EventScope, EventStatus, Flags};
+use lisens_store::{EventFilter, NewEvent};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{AdminCaller, CheckCaller};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// `GET /api/v1/system-events/flags`: No Login, No Freetext, No Travel.
+pub async fn flags(_: CheckCaller, State(state): State<AppState>) -> Json<Flags> {
+    Json(Flags::of(&state.view.get().access.events))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    scope: Option<String>,
+    since: Option<String>,
+    #[serde(default)]
+    offset: i64,
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+fn default_limit() -> i64 {
+    100
+}
+
+fn bad(e: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request("INVALID_INPUT", e.to_string())
+}
+
+pub async fn list(
+    _: AdminCaller,
+    State(state): State<AppState>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
+    if !(1..=1000).contains(&q.limit) || q.offset < 0 {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "limit is 1 to 1000, offset at least 0",
+        ));
+    }
+    let filter = EventFilter {
+        status: q
+            .status
+            .as_deref()
+            .map(EventStatus::parse)
+            .transpose()
+            .map_err(bad)?,
+        scope: q
+            .scope
+            .as_deref()
+            .map(EventScope::parse)
+            .transpose()
+            .map_err(bad)?,
+        since: q.since,
+    };
+    let items = state.store.events(&filter, q.offset, q.limit).await?;
+    Ok(Json(json!({"offset": q.offset, "limit": q.limit, "items": items})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddBody {
+    key: String,
+    #[serde(default = "system_scope")]
+    scope: String,
+    target: Option<String>,
+    message: String,
+    #[serde(default)]
+    description: String,
+    eta: Option<String>,
+}
+
+fn system_scope() -> String {
+    "system".into()
+}
+
+pub async fn add(
+    admin: AdminCaller,
+    State(state): State<AppState>,
+    body: Result<Json<AddBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(b) = body.map_err(|e| ApiError::bad_request("INVALID_BODY", e.body_text()))?;
+    let event = NewEvent {
+        key: EventKey::parse_admin(&b.key).map_err(bad)?,
+        scope: EventScope::parse(&b.scope).map_err(bad)?,
+        target: b.target,
+        message: b.message,
+        description: b.description,
+        eta: b.eta,
+        activated_by: admin.actor,
+    };
+    let id = state.store.add_event(&event).await?;
+    state.view.refresh().await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id}))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndBody {
+    #[serde(default = "finished")]
+    status: String,
+}
+
+fn finished() -> String {
+    "finished".into()
+}
+
+pub async fn end(
+    _: AdminCaller,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    body: Option<Json<EndBody>>,
+) -> Result<Response, ApiError> {
+    let status = body.map(|Json(b)| b.status).unwrap_or_else(finished);
+    let status = EventStatus::parse(&status).map_err(bad)?;
+    state.store.end_event(id, status).await?;
+    state.view.refresh().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
