@@ -60,6 +60,34 @@ enum Command {
     /// System events: No Login, No Freetext, No Travel, message of the day, and the system's own.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Metered services: report usage, import it, and see the month against the threshold.
+    #[command(subcommand)]
+    Metering(MeteringCommand),
+}
+
+#[derive(Subcommand)]
+enum MeteringCommand {
+    /// Report one usage event (storage, mailing_emails, customer_centre_logins, chat_sessions, form_submissions).
+    Emit {
+        service: String,
+        quantity: i64,
+        /// The idempotency key (default: a fresh random id).
+        #[arg(long)]
+        id: Option<String>,
+        /// When it happened (RFC 3339; default now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Import usage events from CSV (id,service,quantity,occurred_at), in batches of 1000.
+    Import { file: PathBuf },
+    /// A month's usage, threshold, overage and price per service.
+    Report {
+        /// YYYY-MM (default: this month).
+        #[arg(long)]
+        month: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -643,6 +671,7 @@ async fn run(cli: Cli) -> Outcome {
         Command::User(cmd) => user(&cli.database, cmd).await,
         Command::Site(cmd) => site(&cli.database, cmd).await,
         Command::Events(cmd) => events(&cli.database, cmd).await,
+        Command::Metering(cmd) => metering(&cli.database, cmd).await,
         Command::Token(TokenCommand::Create { name, admin, scope }) => {
             let scope = match (admin, scope.as_deref()) {
                 (true, _) | (false, Some("admin")) => TokenScope::Admin,
@@ -852,6 +881,109 @@ async fn import_users(store: &Store, file: &Path) -> Outcome {
         .await?;
     println!("{done} users imported (job {job})");
     Ok(())
+}
+
+async fn metering(database: &str, cmd: MeteringCommand) -> Outcome {
+    use lisens_store::metering::UsageEvent;
+    let store = Store::open(database).await?;
+    let zone = lisens_server::time_zone()?;
+    let now = || {
+        time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .expect("0 is a valid nanosecond")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339 formats UTC")
+    };
+    match cmd {
+        MeteringCommand::Emit {
+            service,
+            quantity,
+            id,
+            at,
+        } => {
+            let id = id.unwrap_or_else(|| {
+                let b: [u8; 16] = rand::random();
+                b.iter().map(|x| format!("{x:02x}")).collect()
+            });
+            let event = UsageEvent {
+                id: id.clone(),
+                service,
+                quantity: quantity.into(),
+                occurred_at: at.unwrap_or_else(now),
+            };
+            let r = store.ingest(&[event], zone).await.map_err(batch_failure)?;
+            println!(
+                "{} (id {id})",
+                if r.accepted == 1 {
+                    "counted"
+                } else {
+                    "already counted"
+                }
+            );
+        }
+        MeteringCommand::Import { file } => {
+            let text = read_text(&file)?;
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .from_reader(text.as_bytes());
+            let mut batch = Vec::with_capacity(lisens_store::metering::MAX_BATCH);
+            let (mut accepted, mut duplicates, mut line) = (0, 0, 1usize);
+            let flush = |batch: &mut Vec<UsageEvent>| {
+                let events = std::mem::take(batch);
+                let store = &store;
+                async move { store.ingest(&events, zone).await }
+            };
+            for record in reader.records() {
+                line += 1;
+                let r = record.map_err(|e| Failure::new("CSV_MALFORMED", format!("line {line}: {e}")))?;
+                let quantity: i64 = r.get(2).unwrap_or("").trim().parse().map_err(|_| {
+                    Failure::new(
+                        "CSV_MALFORMED",
+                        format!("line {line}: quantity is not an integer"),
+                    )
+                })?;
+                batch.push(UsageEvent {
+                    id: r.get(0).unwrap_or("").trim().to_owned(),
+                    service: r.get(1).unwrap_or("").trim().to_owned(),
+                    quantity: quantity.into(),
+                    occurred_at: r.get(3).unwrap_or("").trim().to_owned(),
+                });
+                if batch.len() == lisens_store::metering::MAX_BATCH {
+                    let res = flush(&mut batch).await.map_err(batch_failure)?;
+                    accepted += res.accepted;
+                    duplicates += res.duplicates;
+                    eprintln!("{} events imported...", accepted + duplicates);
+                }
+            }
+            if !batch.is_empty() {
+                let res = flush(&mut batch).await.map_err(batch_failure)?;
+                accepted += res.accepted;
+                duplicates += res.duplicates;
+            }
+            println!("{accepted} events counted, {duplicates} already counted");
+        }
+        MeteringCommand::Report { month, json } => {
+            let month = month
+                .unwrap_or_else(|| lisens_core::metering::month_of(time::OffsetDateTime::now_utc(), zone));
+            output::usage(&store.usage_report(&month, zone).await?, json);
+        }
+    }
+    Ok(())
+}
+
+/// A refused batch: every bad item with its code.
+fn batch_failure(e: StoreError) -> Failure {
+    match &e {
+        StoreError::BatchInvalid(items) => Failure::new(
+            "BATCH_INVALID",
+            items
+                .iter()
+                .map(|i| format!("item {}: {}: {}", i.index, i.code, i.detail))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => e.into(),
+    }
 }
 
 async fn site(database: &str, cmd: SiteCommand) -> Outcome {

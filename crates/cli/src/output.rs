@@ -391,3 +391,29 @@ pub fn events(events: &[lisens_store::SystemEvent], as_json: bool) {
         );
     }
 }
+
+pub fn usage(r: &lisens_store::metering::UsageReport, as_json: bool) {
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(r).expect("reports serialise"));
+        return;
+    }
+    println!("{}: {} billable users", r.month, r.billable_users);
+    println!(
+        "  {:<24} {:>14} {:>14} {:>12} {:>14} {:>14}",
+        "SERVICE", "USAGE", "THRESHOLD", "OVERAGE", "PRICE", "PROJECTED"
+    );
+    for s in &r.services {
+        println!(
+            "  {:<24} {:>14} {:>14} {:>12} {:>14} {:>14}",
+            s.service,
+            s.usage,
+            s.threshold.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+            s.overage,
+            s.price
+                .as_ref()
+                .map(|p| format!("{p} {}", s.currency.clone().unwrap_or_default()))
+                .unwrap_or_default(),
+            s.projected
+        );
+    }
+}

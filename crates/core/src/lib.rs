@@ -10,6 +10,7 @@ pub mod document;
 pub mod error;
 pub mod events;
 pub mod keys;
+pub mod metering;
 pub mod model;
 pub mod names;
 pub mod password;

@@ -124,6 +124,22 @@ impl FromRequestParts<AppState> for CheckCaller {
     }
 }
 
+/// A program reporting usage: a `metering` or `admin` token.
+pub struct MeteringCaller;
+
+impl FromRequestParts<AppState> for MeteringCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match principal(parts, state).await? {
+            Principal::Token(TokenScope::Admin | TokenScope::Metering) => Ok(MeteringCaller),
+            _ => Err(ApiError::forbidden(
+                "usage ingest needs a metering or admin token",
+            )),
+        }
+    }
+}
+
 /// An administrator: an `admin` token, or an administrator's session.
 pub struct AdminCaller {
     /// Who, for the record ("api" for tokens).

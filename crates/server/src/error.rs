@@ -11,6 +11,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub detail: String,
+    /// More members of the problem document (e.g. a batch's per-item `errors`).
+    pub extra: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -19,6 +21,7 @@ impl ApiError {
             status,
             code: code.to_owned(),
             detail: detail.into(),
+            extra: None,
         }
     }
 
@@ -56,23 +59,34 @@ impl From<StoreError> for ApiError {
             | StoreError::Assign(_)
             | StoreError::ReadOnly
             | StoreError::MaintenanceExpired { .. } => StatusCode::CONFLICT,
-            StoreError::BadUrl(_) | StoreError::Invalid(_) | StoreError::OwnerKeyMismatch { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            StoreError::BadUrl(_)
+            | StoreError::Invalid(_)
+            | StoreError::OwnerKeyMismatch { .. }
+            | StoreError::BatchInvalid(_) => StatusCode::BAD_REQUEST,
         };
-        Self::new(status, e.code(), e.to_string())
+        let extra = match &e {
+            StoreError::BatchInvalid(items) => Some(json!({ "errors": items })),
+            _ => None,
+        };
+        Self {
+            extra,
+            ..Self::new(status, e.code(), e.to_string())
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
+        let mut body = json!({
             "type": "about:blank",
             "title": self.status.canonical_reason().unwrap_or("Error"),
             "status": self.status.as_u16(),
             "code": self.code,
             "detail": self.detail,
         });
+        if let (Some(serde_json::Value::Object(extra)), Some(map)) = (self.extra, body.as_object_mut()) {
+            map.extend(extra);
+        }
         let mut resp = (self.status, body.to_string()).into_response();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,

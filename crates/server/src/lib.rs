@@ -10,6 +10,7 @@ mod events_api;
 pub mod i18n;
 pub mod issuer_client;
 mod license_api;
+mod metering_api;
 pub mod session;
 mod ui;
 
@@ -34,6 +35,9 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub view: Arc<AccessView>,
     pub limiter: Arc<auth::LoginLimiter>,
+    /// The installation's time zone for metering months (LISENS_TIME_ZONE:
+    /// `UTC` or an offset like `+01:00`; default UTC).
+    pub zone: time::UtcOffset,
     /// Mark session cookies Secure (set LISENS_SECURE_COOKIES=1 behind TLS).
     pub secure_cookies: bool,
 }
@@ -57,12 +61,31 @@ impl AppState {
             }
         });
         let secure_cookies = std::env::var("LISENS_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true");
+        let zone = time_zone()?;
         Ok(Self {
             store,
             view,
             limiter: Arc::default(),
             secure_cookies,
+            zone,
         })
+    }
+}
+
+/// Reads LISENS_TIME_ZONE (`UTC`, `Z` or `+HH:MM`/`-HH:MM`).
+pub fn time_zone() -> Result<time::UtcOffset, StoreError> {
+    match std::env::var("LISENS_TIME_ZONE") {
+        Err(_) => Ok(time::UtcOffset::UTC),
+        Ok(v) if v.is_empty() || v == "UTC" || v == "Z" => Ok(time::UtcOffset::UTC),
+        Ok(v) => time::UtcOffset::parse(
+            &v,
+            time::macros::format_description!("[offset_hour]:[offset_minute]"),
+        )
+        .map_err(|_| {
+            StoreError::Invalid(format!(
+                "LISENS_TIME_ZONE={v:?}: use UTC or an offset like +01:00"
+            ))
+        }),
     }
 }
 
@@ -115,6 +138,13 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/licenses/events", axum::routing::post(ui::add_event))
         .route("/licenses/events/{id}/end", axum::routing::post(ui::end_event))
+        .route(
+            "/api/v1/metering/events",
+            axum::routing::post(metering_api::ingest),
+        )
+        .route("/api/v1/metering/usage", get(metering_api::usage))
+        .route("/metering", get(ui::metering))
+        .route("/metering/usage.csv", get(metering_api::usage_csv))
         .route("/api/v1/license/status", get(license_api::status))
         .route("/api/v1/license/file", axum::routing::post(license_api::load))
         .route("/api/v1/license/pending", get(license_api::pending))

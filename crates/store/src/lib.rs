@@ -11,6 +11,7 @@ mod events;
 mod issuer_db;
 mod issuer_link;
 mod license;
+pub mod metering;
 mod sessions;
 mod sites;
 mod tokens;
@@ -68,6 +69,8 @@ pub enum StoreError {
     License(#[from] lisens_core::LicenseError),
     #[error("more users hold these modules than the new license allows: {}; remove excess licenses first", .0.join(", "))]
     TooManyAssigned(Vec<String>),
+    #[error("the batch was refused: {} bad item(s)", .0.len())]
+    BatchInvalid(Vec<metering::ItemError>),
     /// The data changed between reading and locking; the caller retries.
     #[error("the data changed meanwhile; try again")]
     Conflict,
@@ -112,6 +115,7 @@ impl StoreError {
             StoreError::NoPending(_) => "LICENSE_NOT_PENDING",
             StoreError::UnknownSerial(_) => "SERIAL_UNKNOWN",
             StoreError::Conflict => "CONFLICT",
+            StoreError::BatchInvalid(_) => "BATCH_INVALID",
             StoreError::MaintenanceExpired { .. } => "LICENSE_MAINTENANCE_EXPIRED",
         }
     }

@@ -17,6 +17,8 @@ pub enum TokenScope {
     Admin,
     /// Access checks only.
     Check,
+    /// Usage ingest only.
+    Metering,
 }
 
 impl TokenScope {
@@ -24,6 +26,7 @@ impl TokenScope {
         match self {
             TokenScope::Admin => "admin",
             TokenScope::Check => "check",
+            TokenScope::Metering => "metering",
         }
     }
 
@@ -31,8 +34,9 @@ impl TokenScope {
         match s {
             "admin" => Ok(TokenScope::Admin),
             "check" => Ok(TokenScope::Check),
+            "metering" => Ok(TokenScope::Metering),
             other => Err(StoreError::Invalid(format!(
-                "unknown token scope {other:?}: use admin or check"
+                "unknown token scope {other:?}: use admin, check or metering"
             ))),
         }
     }

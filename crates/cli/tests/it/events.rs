@@ -139,3 +139,80 @@ fn a_small_import_finishes_its_job() {
         .collect();
     assert_eq!(statuses, ["failed", "finished"]);
 }
+
+#[test]
+fn usage_is_emitted_imported_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = sqlite_url(d);
+    let lisens = |args: &[&str]| crate::lisens(args, &db);
+    ok(&lisens(&["issuer", "keygen", "--dir", p(d)]));
+    let lic = d.join("l.lic");
+    ok(&lisens(&[
+        "issuer",
+        "issue",
+        "--key",
+        p(&d.join("issuer.key")),
+        "--spec",
+        crate::DEMO_SPEC,
+        "--out",
+        p(&lic),
+    ]));
+    ok(&lisens(&[
+        "license",
+        "load",
+        p(&lic),
+        "--public-key",
+        p(&d.join("issuer.pub")),
+    ]));
+    assert!(ok(&lisens(&[
+        "metering",
+        "emit",
+        "chat_sessions",
+        "40",
+        "--id",
+        "x1"
+    ]))
+    .starts_with("counted"));
+    assert!(ok(&lisens(&[
+        "metering",
+        "emit",
+        "chat_sessions",
+        "40",
+        "--id",
+        "x1"
+    ]))
+    .starts_with("already counted"));
+    fails_with(&lisens(&["metering", "emit", "telepathy", "1"]), "BATCH_INVALID");
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let mut csv = String::from("id,service,quantity,occurred_at\n");
+    for i in 0..2500 {
+        csv.push_str(&format!("c{i},mailing_emails,10,{now}\n"));
+    }
+    std::fs::write(d.join("usage.csv"), csv).unwrap();
+    let out = ok(&lisens(&["metering", "import", p(&d.join("usage.csv"))]));
+    assert!(out.starts_with("2500 events counted"), "{out}");
+    let report: Value = serde_json::from_str(&ok(&lisens(&["metering", "report", "--json"]))).unwrap();
+    let mail = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "mailing_emails")
+        .unwrap()
+        .clone();
+    // base 10000, nobody holds a plan: 25000 - 10000 = 15000 over, 15 units of 1000 at 2.00
+    assert_eq!(
+        (
+            mail["usage"].as_u64(),
+            mail["threshold"].as_u64(),
+            mail["price"].as_str()
+        ),
+        (Some(25000), Some(10000), Some("30.00"))
+    );
+    fails_with(
+        &lisens(&["metering", "report", "--month", "2026-13"]),
+        "INVALID_INPUT",
+    );
+}

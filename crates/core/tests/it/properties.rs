@@ -160,3 +160,27 @@ mod assignment {
         }
     }
 }
+
+mod metering {
+    use lisens_core::metering::{overage, Micros, Policy, Service};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn threshold_grows_with_users_and_overage_is_never_negative(
+            base in 0u64..1u64 << 40, per_user in 0u64..1u64 << 20, users in 0u64..100_000,
+            usage in 0u64..1u64 << 50, unit in 1u64..1_000_000, price in 0i128..10_000_000,
+        ) {
+            let p = Policy { service: Service::ChatSessions, base, per_user, unit_size: unit, unit_price: Some(Micros(price)), currency: Some("EUR".into()) };
+            let t = p.threshold(users);
+            prop_assert!(p.threshold(users + 1) >= t);
+            prop_assert_eq!(t, base + per_user * users);
+            let o = overage(usage, t);
+            prop_assert_eq!(o, usage.saturating_sub(t));
+            prop_assert!(o == 0 || usage > t);
+            let cost = p.price(o).unwrap();
+            prop_assert!(cost.0 >= 0);
+            prop_assert_eq!(cost.0 == 0, o == 0 || price == 0);
+        }
+    }
+}

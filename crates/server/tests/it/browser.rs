@@ -221,6 +221,34 @@ async fn an_administrator_reads_licenses_assigns_in_the_matrix_and_switches_to_s
     page_with(&b, "id=\"description\"").await;
     shot(&b.client, "system-messages").await;
 
+    // Metered services: the button on the Status tab opens the dashboard.
+    app.store
+        .ingest(
+            &[lisens_store::metering::UsageEvent {
+                id: "m1".into(),
+                service: "chat_sessions".into(),
+                quantity: 12.into(),
+                occurred_at: time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap(),
+            }],
+            time::UtcOffset::UTC,
+        )
+        .await
+        .unwrap();
+    b.client.goto(&app.url("/licenses/status")).await.unwrap();
+    find(&b, Locator::Id("metered-services"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    let html = page_with(&b, "Chat sessions started").await;
+    assert!(
+        html.contains("<svg") && html.contains("Last 12 months"),
+        "the 12-month chart"
+    );
+    shot(&b.client, "metered-services").await;
+
     b.client.goto(&app.url("/licenses")).await.unwrap();
     find(&b, Locator::Css("select[name=language]"))
         .await

@@ -4,6 +4,7 @@ mod browser;
 mod check;
 mod events;
 mod license_api;
+mod metering;
 mod ui;
 
 use std::sync::Arc;

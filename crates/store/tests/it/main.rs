@@ -5,6 +5,7 @@ mod activation;
 mod assign;
 mod events;
 mod license;
+mod metering;
 
 use lisens_core::{spec::parse_spec, PublicKey, SigningKey, VerifiedLicense};
 use lisens_store::Store;

@@ -1,0 +1,275 @@
+//! Metered services: billed monthly above a threshold that grows with the
+//! number of users. The policy is part of the signed license: a hidden
+//! system row `metered-<service>` whose extraInfo holds
+//! `base=N;per_user=N[;unit_size=N;unit_price=D;currency=XYZ]`, so a hand
+//! edit breaks it like any row.
+//!
+//! threshold = base + per_user x billable users; overage = max(0, usage -
+//! threshold); price = ceil(overage / unit_size) x unit_price.
+
+use std::fmt;
+
+use time::{Date, Month, OffsetDateTime, UtcOffset};
+
+use crate::error::ParseError;
+use crate::model::{ModuleLicense, ModuleType};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Service {
+    /// Bytes in use: a gauge, a month's value is its highest reading.
+    Storage,
+    MailingEmails,
+    CustomerCentreLogins,
+    ChatSessions,
+    FormSubmissions,
+}
+
+impl Service {
+    pub const ALL: [Service; 5] = [
+        Service::Storage,
+        Service::MailingEmails,
+        Service::CustomerCentreLogins,
+        Service::ChatSessions,
+        Service::FormSubmissions,
+    ];
+
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
+            ParseError::new(
+                "service",
+                format!("{s:?}: use storage, mailing_emails, customer_centre_logins, chat_sessions or form_submissions"),
+            )
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Storage => "storage",
+            Service::MailingEmails => "mailing_emails",
+            Service::CustomerCentreLogins => "customer_centre_logins",
+            Service::ChatSessions => "chat_sessions",
+            Service::FormSubmissions => "form_submissions",
+        }
+    }
+
+    /// A gauge keeps the month's highest reading; a counter sums.
+    pub fn is_gauge(self) -> bool {
+        self == Service::Storage
+    }
+
+    /// The license row that carries this service's policy.
+    pub fn module_name(self) -> String {
+        format!("metered-{}", self.as_str().replace('_', "-"))
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An amount of money in millionths of the currency unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Micros(pub i128);
+
+impl Micros {
+    /// Parses a non-negative decimal with at most six fraction digits.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let bad = || ParseError::new("unit_price", format!("{s:?} is not a price like 0.25"));
+        let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+        if whole.is_empty()
+            || frac.len() > 6
+            || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        {
+            return Err(bad());
+        }
+        let whole: i128 = whole.parse().map_err(|_| bad())?;
+        let frac: i128 = format!("{frac:0<6}").parse().map_err(|_| bad())?;
+        Ok(Micros(whole * 1_000_000 + frac))
+    }
+}
+
+impl fmt::Display for Micros {
+    /// Two decimals, rounded half up.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cents = (self.0 + 5_000) / 10_000;
+        write!(f, "{}.{:02}", cents / 100, cents % 100)
+    }
+}
+
+/// One service's policy from the signed license.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub service: Service,
+    pub base: u64,
+    pub per_user: u64,
+    pub unit_size: u64,
+    pub unit_price: Option<Micros>,
+    pub currency: Option<String>,
+}
+
+impl Policy {
+    /// The policy a `metered-<service>` row carries; None for other rows.
+    pub fn from_module(m: &ModuleLicense) -> Option<Result<Policy, ParseError>> {
+        let service = Service::ALL
+            .into_iter()
+            .find(|s| s.module_name() == m.name.as_str())?;
+        Some(Self::parse(service, m))
+    }
+
+    fn parse(service: Service, m: &ModuleLicense) -> Result<Policy, ParseError> {
+        if m.module_type != ModuleType::System {
+            return Err(ParseError::new(
+                "metering policy",
+                format!("{} must be a system license", m.name),
+            ));
+        }
+        let get = |k: &str| m.extra_info.other().find(|(key, _)| *key == k).map(|(_, v)| v);
+        let number = |k: &str, default: Option<u64>| -> Result<u64, ParseError> {
+            match get(k) {
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| ParseError::new("metering policy", format!("{k}={v:?} is not a count"))),
+                None => default
+                    .ok_or_else(|| ParseError::new("metering policy", format!("{} lacks {k}=", m.name))),
+            }
+        };
+        let unit_size = number("unit_size", Some(1))?;
+        if unit_size == 0 {
+            return Err(ParseError::new("metering policy", "unit_size must be at least 1"));
+        }
+        let unit_price = get("unit_price").map(Micros::parse).transpose()?;
+        let currency = get("currency").map(str::to_owned);
+        if unit_price.is_some() != currency.is_some() {
+            return Err(ParseError::new(
+                "metering policy",
+                "unit_price and currency go together",
+            ));
+        }
+        Ok(Policy {
+            service,
+            base: number("base", None)?,
+            per_user: number("per_user", Some(0))?,
+            unit_size,
+            unit_price,
+            currency,
+        })
+    }
+
+    /// What is included for this many billable users.
+    pub fn threshold(&self, billable_users: u64) -> u64 {
+        self.base
+            .saturating_add(self.per_user.saturating_mul(billable_users))
+    }
+
+    /// The price of an overage, when the license prices it.
+    pub fn price(&self, overage: u64) -> Option<Micros> {
+        let units = overage.div_ceil(self.unit_size);
+        self.unit_price.map(|p| Micros(p.0 * i128::from(units)))
+    }
+}
+
+pub fn overage(usage: u64, threshold: u64) -> u64 {
+    usage.saturating_sub(threshold)
+}
+
+/// The calendar month (YYYY-MM) of a time in the installation's time zone.
+pub fn month_of(t: OffsetDateTime, zone: UtcOffset) -> String {
+    let local = t.to_offset(zone);
+    format!("{:04}-{:02}", local.year(), u8::from(local.month()))
+}
+
+/// Parses YYYY-MM into its first day.
+pub fn parse_month(s: &str) -> Result<Date, ParseError> {
+    let bad = || ParseError::new("month", format!("{s:?} is not YYYY-MM"));
+    let (y, m) = s.split_once('-').ok_or_else(bad)?;
+    if y.len() != 4 || m.len() != 2 {
+        return Err(bad());
+    }
+    let month = Month::try_from(m.parse::<u8>().map_err(|_| bad())?).map_err(|_| bad())?;
+    Date::from_calendar_date(y.parse().map_err(|_| bad())?, month, 1).map_err(|_| bad())
+}
+
+/// The month before `month` (YYYY-MM), for walking back a year.
+pub fn previous_month(month: &str) -> Result<String, ParseError> {
+    let first = parse_month(month)?;
+    let prev = first
+        .previous_day()
+        .ok_or_else(|| ParseError::new("month", "before the calendar"))?;
+    Ok(format!("{:04}-{:02}", prev.year(), u8::from(prev.month())))
+}
+
+/// A projection of a month's final value from what it has so far: counters
+/// grow at their average daily rate; a gauge stays at its highest reading.
+pub fn project(service: Service, usage: u64, month: &str, now: OffsetDateTime, zone: UtcOffset) -> u64 {
+    let Ok(first) = parse_month(month) else {
+        return usage;
+    };
+    let local = now.to_offset(zone);
+    if service.is_gauge() || month_of(now, zone) != month {
+        return usage;
+    }
+    let days = time::util::days_in_month(first.month(), first.year());
+    let elapsed = u64::from(local.day());
+    usage.saturating_mul(u64::from(days)) / elapsed.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{datetime, offset};
+
+    #[test]
+    fn months_follow_the_installation_time_zone() {
+        let t = datetime!(2026-11-30 23:30 UTC);
+        assert_eq!(month_of(t, offset!(UTC)), "2026-11");
+        assert_eq!(month_of(t, offset!(+01:00)), "2026-12");
+        assert_eq!(
+            month_of(datetime!(2027-01-01 00:30 UTC), offset!(-02:00)),
+            "2026-12"
+        );
+        assert_eq!(previous_month("2027-01").unwrap(), "2026-12");
+        assert!(parse_month("2026-13").is_err() && parse_month("26-01").is_err());
+    }
+
+    #[test]
+    fn prices_are_exact_decimals() {
+        assert_eq!(Micros::parse("0.25").unwrap(), Micros(250_000));
+        assert_eq!(Micros::parse("12").unwrap().to_string(), "12.00");
+        assert!(
+            Micros::parse("-1").is_err()
+                && Micros::parse("0.1234567").is_err()
+                && Micros::parse("1e3").is_err()
+        );
+        let p = Policy {
+            service: Service::Storage,
+            base: 100,
+            per_user: 10,
+            unit_size: 50,
+            unit_price: Some(Micros(2_000_000)),
+            currency: Some("EUR".into()),
+        };
+        assert_eq!(p.threshold(3), 130);
+        assert_eq!(
+            p.price(overage(181, p.threshold(3))),
+            Some(Micros(4_000_000)),
+            "51 over -> 2 units of 50"
+        );
+    }
+
+    #[test]
+    fn projection_scales_counters_not_gauges() {
+        let now = datetime!(2026-11-10 12:00 UTC);
+        assert_eq!(
+            project(Service::ChatSessions, 100, "2026-11", now, offset!(UTC)),
+            300
+        );
+        assert_eq!(project(Service::Storage, 100, "2026-11", now, offset!(UTC)), 100);
+        assert_eq!(
+            project(Service::ChatSessions, 100, "2026-10", now, offset!(UTC)),
+            100,
+            "a past month is final"
+        );
+    }
+}

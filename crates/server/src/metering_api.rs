@@ -1,0 +1,86 @@
+//! Metered services over HTTP: usage ingest for the CRM's components, and
+//! the monthly report for administrators (JSON and CSV).
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use lisens_store::metering::{UsageEvent, UsageReport};
+use serde::Deserialize;
+
+use crate::auth::{AdminCaller, MeteringCaller};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// `POST /api/v1/metering/events`: a JSON array of up to 1,000
+/// `{id, service, quantity, occurred_at}`, all or nothing.
+pub async fn ingest(
+    _: MeteringCaller,
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let batch: Vec<UsageEvent> = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("INVALID_BODY", format!("expected a JSON array of events: {e}"))
+    })?;
+    let result = state.store.ingest(&batch, state.zone).await?;
+    Ok(Json(result).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonthQuery {
+    month: Option<String>,
+}
+
+pub(crate) async fn report(state: &AppState, month: Option<String>) -> Result<UsageReport, ApiError> {
+    let month =
+        month.unwrap_or_else(|| lisens_core::metering::month_of(time::OffsetDateTime::now_utc(), state.zone));
+    lisens_core::metering::parse_month(&month)
+        .map_err(|e| ApiError::bad_request("INVALID_QUERY", e.to_string()))?;
+    Ok(state.store.usage_report(&month, state.zone).await?)
+}
+
+pub async fn usage(
+    _: AdminCaller,
+    State(state): State<AppState>,
+    q: Result<Query<MonthQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
+    Ok(Json(report(&state, q.month).await?).into_response())
+}
+
+/// The report as CSV (for the dashboard's export).
+pub async fn usage_csv(
+    _: AdminCaller,
+    State(state): State<AppState>,
+    q: Result<Query<MonthQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
+    let r = report(&state, q.month).await?;
+    let mut csv =
+        String::from("month,service,usage,threshold,overage,price,currency,billable_users,projected\n");
+    for s in &r.services {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            r.month,
+            s.service,
+            s.usage,
+            s.threshold.map(|t| t.to_string()).unwrap_or_default(),
+            s.overage,
+            s.price.clone().unwrap_or_default(),
+            s.currency.clone().unwrap_or_default(),
+            r.billable_users,
+            s.projected
+        ));
+    }
+    let disposition = format!("attachment; filename=\"metering-{}.csv\"", r.month);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        csv,
+    )
+        .into_response())
+}

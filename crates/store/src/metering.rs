@@ -1,0 +1,366 @@
+//! Metered usage: idempotent ingest (an event's id counts once, also when two
+//! copies race: the dedup and the monthly totals commit in one transaction),
+//! monthly totals kept up to date so reports never scan raw events, and the
+//! report against the signed policy.
+
+use std::collections::{BTreeMap, HashMap};
+
+use lisens_core::metering::{month_of, overage, project, Policy, Service};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+
+use crate::license::LicenseStatus;
+use crate::{now_rfc3339, Store, StoreError};
+
+/// At most this many events in one batch.
+pub const MAX_BATCH: usize = 1000;
+/// Events may be this far in the future (clock skew).
+const FUTURE_SLACK_MINUTES: i64 = 5;
+
+/// One usage event as sent by a CRM component.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageEvent {
+    /// The idempotency key: a re-sent event is accepted and counted once.
+    pub id: String,
+    pub service: String,
+    /// A count (or bytes for storage): a non-negative integer.
+    pub quantity: serde_json::Value,
+    /// RFC 3339.
+    pub occurred_at: String,
+}
+
+/// Why an item of a batch was refused.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ItemError {
+    pub index: usize,
+    pub code: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct IngestResult {
+    pub accepted: usize,
+    /// Events whose id was seen before (counted once, not again).
+    pub duplicates: usize,
+}
+
+/// One service in a month's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceUsage {
+    pub service: String,
+    pub usage: u64,
+    pub threshold: Option<u64>,
+    pub overage: u64,
+    /// Of the overage, when the license prices it (two decimals).
+    pub price: Option<String>,
+    pub currency: Option<String>,
+    /// Usage as a share of the threshold, in percent.
+    pub percent: Option<u64>,
+    pub projected: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UsageReport {
+    pub month: String,
+    pub billable_users: u64,
+    pub services: Vec<ServiceUsage>,
+}
+
+struct Checked {
+    id: String,
+    service: Service,
+    quantity: i64,
+    occurred_at: String,
+    month: String,
+}
+
+/// The metering policies in the verified license (rows that failed their
+/// signature check give none).
+pub fn policies(status: &LicenseStatus) -> HashMap<Service, Policy> {
+    status
+        .owners
+        .iter()
+        .flat_map(|o| &o.modules)
+        .filter(|m| m.effective())
+        .filter_map(|m| m.parsed.as_ref())
+        .filter_map(|m| Policy::from_module(m)?.ok())
+        .map(|p| (p.service, p))
+        .collect()
+}
+
+impl Store {
+    /// Ingests a batch, all or nothing: any bad item refuses the batch with
+    /// every item's error.
+    pub async fn ingest(&self, batch: &[UsageEvent], zone: UtcOffset) -> Result<IngestResult, StoreError> {
+        if batch.is_empty() || batch.len() > MAX_BATCH {
+            return Err(StoreError::BatchInvalid(vec![ItemError {
+                index: 0,
+                code: "BATCH_SIZE".into(),
+                detail: format!("a batch holds 1 to {MAX_BATCH} events, not {}", batch.len()),
+            }]));
+        }
+        let installed = self.installed_at().await?;
+        let now = OffsetDateTime::now_utc();
+        let mut errors = Vec::new();
+        let mut checked = Vec::with_capacity(batch.len());
+        for (index, e) in batch.iter().enumerate() {
+            let mut fail = |code: &str, detail: String| {
+                errors.push(ItemError {
+                    index,
+                    code: code.into(),
+                    detail,
+                })
+            };
+            if e.id.is_empty() || e.id.len() > 200 || e.id.chars().any(char::is_control) {
+                fail("EVENT_ID_INVALID", "id: 1 to 200 printable characters".into());
+                continue;
+            }
+            let Ok(service) = Service::parse(&e.service) else {
+                fail("SERVICE_UNKNOWN", format!("unknown service {:?}", e.service));
+                continue;
+            };
+            let Some(quantity) = e.quantity.as_i64().filter(|q| *q >= 0) else {
+                fail(
+                    "QUANTITY_INVALID",
+                    format!("quantity {} is not a non-negative integer", e.quantity),
+                );
+                continue;
+            };
+            let Ok(at) = OffsetDateTime::parse(&e.occurred_at, &Rfc3339) else {
+                fail(
+                    "TIME_INVALID",
+                    format!("occurred_at {:?} is not RFC 3339", e.occurred_at),
+                );
+                continue;
+            };
+            if at > now + time::Duration::minutes(FUTURE_SLACK_MINUTES) {
+                fail("TIME_IN_FUTURE", format!("{} is in the future", e.occurred_at));
+                continue;
+            }
+            if at < installed - time::Duration::days(1) {
+                fail(
+                    "TIME_BEFORE_INSTALLATION",
+                    format!("{} is before this installation existed", e.occurred_at),
+                );
+                continue;
+            }
+            let month = month_of(at, zone);
+            let occurred_at = at
+                .to_offset(UtcOffset::UTC)
+                .format(&Rfc3339)
+                .expect("RFC 3339 formats UTC");
+            checked.push(Checked {
+                id: e.id.clone(),
+                service,
+                quantity,
+                month,
+                occurred_at,
+            });
+        }
+        if !errors.is_empty() {
+            return Err(StoreError::BatchInvalid(errors));
+        }
+        let users = self.license_status().await?.users.active_users;
+        let received = now_rfc3339();
+        let mut tx = self.begin_write().await?;
+        // One multi-row insert; the ids it returns are the new ones.
+        let mut sql = String::from(
+            "INSERT INTO metering_event (id, service, quantity, occurred_at, month, received_at) VALUES ",
+        );
+        for i in 0..checked.len() {
+            let b = i * 6;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6
+            ));
+        }
+        sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        let mut q = sqlx::query_as::<_, (String,)>(&sql);
+        for c in &checked {
+            q = q
+                .bind(&c.id)
+                .bind(c.service.as_str())
+                .bind(c.quantity)
+                .bind(&c.occurred_at)
+                .bind(&c.month)
+                .bind(&received);
+        }
+        let inserted: std::collections::HashSet<String> =
+            q.fetch_all(&mut *tx).await?.into_iter().map(|(id,)| id).collect();
+        // A batch may carry the same id twice: the first copy counts.
+        let mut seen = std::collections::HashSet::new();
+        let mut totals: BTreeMap<(Service, String), i64> = BTreeMap::new();
+        for c in &checked {
+            if inserted.contains(&c.id) && seen.insert(c.id.as_str()) {
+                let slot = totals.entry((c.service, c.month.clone())).or_insert(0);
+                *slot = if c.service.is_gauge() {
+                    (*slot).max(c.quantity)
+                } else {
+                    *slot + c.quantity
+                };
+            }
+        }
+        for ((service, month), value) in &totals {
+            let merge = if service.is_gauge() {
+                "CASE WHEN excluded.value > metering_month.value THEN excluded.value ELSE metering_month.value END"
+            } else {
+                "metering_month.value + excluded.value"
+            };
+            sqlx::query(&format!(
+                "INSERT INTO metering_month (service, month, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (service, month) DO UPDATE SET value = {merge}"
+            ))
+            .bind(service.as_str())
+            .bind(month)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let month = month_of(now, zone);
+        sqlx::query(
+            "INSERT INTO metering_users (month, max_users) VALUES ($1, $2) ON CONFLICT (month) DO UPDATE SET \
+             max_users = CASE WHEN excluded.max_users > metering_users.max_users THEN excluded.max_users ELSE metering_users.max_users END",
+        )
+        .bind(&month)
+        .bind(users)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let accepted = seen.len();
+        self.raise_threshold_alerts(zone).await?;
+        Ok(IngestResult {
+            accepted,
+            duplicates: checked.len() - accepted,
+        })
+    }
+
+    /// The report of a month, from the maintained totals.
+    pub async fn usage_report(&self, month: &str, zone: UtcOffset) -> Result<UsageReport, StoreError> {
+        lisens_core::metering::parse_month(month).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let status = self.license_status().await?;
+        let policies = policies(&status);
+        let totals: HashMap<String, i64> =
+            sqlx::query_as::<_, (String, i64)>("SELECT service, value FROM metering_month WHERE month = $1")
+                .bind(month)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .collect();
+        let users: Option<(i64,)> = sqlx::query_as("SELECT max_users FROM metering_users WHERE month = $1")
+            .bind(month)
+            .fetch_optional(&self.pool)
+            .await?;
+        let current = month_of(OffsetDateTime::now_utc(), zone) == month;
+        let billable = users
+            .map_or(0, |(n,)| n)
+            .max(if current { status.users.active_users } else { 0 }) as u64;
+        let now = OffsetDateTime::now_utc();
+        let services = Service::ALL
+            .iter()
+            .map(|s| {
+                let usage = totals.get(s.as_str()).copied().unwrap_or(0).max(0) as u64;
+                let policy = policies.get(s);
+                let threshold = policy.map(|p| p.threshold(billable));
+                let over = threshold.map_or(0, |t| overage(usage, t));
+                ServiceUsage {
+                    service: s.as_str().into(),
+                    usage,
+                    threshold,
+                    overage: over,
+                    price: policy.and_then(|p| p.price(over)).map(|m| m.to_string()),
+                    currency: policy.and_then(|p| p.currency.clone()),
+                    // Nothing included: any use is 100 %.
+                    percent: threshold.map(|t| {
+                        usage
+                            .saturating_mul(100)
+                            .checked_div(t)
+                            .unwrap_or(if usage > 0 { 100 } else { 0 })
+                    }),
+                    projected: project(*s, usage, month, now, zone),
+                }
+            })
+            .collect();
+        Ok(UsageReport {
+            month: month.to_owned(),
+            billable_users: billable,
+            services,
+        })
+    }
+
+    /// One service's value for each month asked for (0 where none).
+    pub async fn usage_history(
+        &self,
+        months: &[String],
+    ) -> Result<Vec<(String, HashMap<String, u64>)>, StoreError> {
+        let mut out = Vec::new();
+        for m in months {
+            let rows: Vec<(String, i64)> =
+                sqlx::query_as("SELECT service, value FROM metering_month WHERE month = $1")
+                    .bind(m)
+                    .fetch_all(&self.pool)
+                    .await?;
+            out.push((
+                m.clone(),
+                rows.into_iter().map(|(s, v)| (s, v.max(0) as u64)).collect(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Raises a system message the first time a service passes 80 % and 100 %
+    /// of its threshold in the current month.
+    async fn raise_threshold_alerts(&self, zone: UtcOffset) -> Result<(), StoreError> {
+        let month = month_of(OffsetDateTime::now_utc(), zone);
+        let report = self.usage_report(&month, zone).await?;
+        for s in &report.services {
+            let Some(percent) = s.percent else { continue };
+            for level in [80i64, 100] {
+                if percent < level as u64 {
+                    continue;
+                }
+                let fresh = sqlx::query(
+                    "INSERT INTO metering_alert (service, month, level, raised_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (service, month, level) DO NOTHING",
+                )
+                .bind(&s.service)
+                .bind(&month)
+                .bind(level)
+                .bind(now_rfc3339())
+                .execute(&self.pool)
+                .await?;
+                if fresh.rows_affected() == 1 {
+                    let message = format!("{} reached {level}% of its threshold in {month}", s.service);
+                    let detail = format!("usage {} of {} included", s.usage, s.threshold.unwrap_or(0));
+                    self.raise_event("metering-threshold", &message, &detail, false)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes raw events received before the retention period; the monthly
+    /// totals stay.
+    pub async fn purge_metering_events(&self, keep_days: i64) -> Result<u64, StoreError> {
+        let cutoff = (OffsetDateTime::now_utc() - time::Duration::days(keep_days.max(1)))
+            .replace_nanosecond(0)
+            .expect("0 is a valid nanosecond")
+            .format(&Rfc3339)
+            .expect("RFC 3339 formats UTC");
+        let done = sqlx::query("DELETE FROM metering_event WHERE received_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
