@@ -58,6 +58,9 @@ impl AppState {
                 if let Err(e) = store.fail_dead_jobs().await {
                     tracing::warn!("marking dead jobs failed: {e}");
                 }
+                if let Err(e) = store.purge_metering_events(metering_retention_days()).await {
+                    tracing::warn!("purging old metering events: {e}");
+                }
             }
         });
         let secure_cookies = std::env::var("LISENS_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true");
@@ -70,6 +73,14 @@ impl AppState {
             zone,
         })
     }
+}
+
+/// How long raw metering events are kept (LISENS_METERING_RETENTION_DAYS, default 400).
+fn metering_retention_days() -> i64 {
+    std::env::var("LISENS_METERING_RETENTION_DAYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400)
 }
 
 /// Reads LISENS_TIME_ZONE (`UTC`, `Z` or `+HH:MM`/`-HH:MM`).

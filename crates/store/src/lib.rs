@@ -133,6 +133,7 @@ pub struct Store {
     backend: Backend,
     verdicts: VerdictCache,
     pinned: Vec<PublicKey>,
+    installed: std::sync::OnceLock<time::OffsetDateTime>,
 }
 
 impl Store {
@@ -167,6 +168,7 @@ impl Store {
             pool,
             backend,
             verdicts: VerdictCache::default(),
+            installed: std::sync::OnceLock::new(),
             pinned: Vec::new(),
         })
     }
@@ -185,11 +187,16 @@ impl Store {
 
     /// When this installation's database was created.
     pub async fn installed_at(&self) -> Result<time::OffsetDateTime, StoreError> {
+        // It never changes: read it once.
+        if let Some(at) = self.installed.get() {
+            return Ok(*at);
+        }
         let (at,): (String,) = sqlx::query_as("SELECT created_at FROM installation WHERE id = 1")
             .fetch_one(&self.pool)
             .await?;
-        time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
-            .map_err(|e| StoreError::Invalid(format!("installation.created_at: {e}")))
+        let at = time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| StoreError::Invalid(format!("installation.created_at: {e}")))?;
+        Ok(*self.installed.get_or_init(|| at))
     }
 
     /// Whether the database answers.

@@ -162,7 +162,8 @@ impl Store {
         if !errors.is_empty() {
             return Err(StoreError::BatchInvalid(errors));
         }
-        let users = self.license_status().await?.users.active_users;
+        let status = self.license_status().await?;
+        let users = status.users.active_users;
         let received = now_rfc3339();
         let mut tx = self.begin_write().await?;
         // One multi-row insert; the ids it returns are the new ones.
@@ -237,7 +238,12 @@ impl Store {
         .await?;
         tx.commit().await?;
         let accepted = seen.len();
-        self.raise_threshold_alerts(zone).await?;
+        let current: Vec<Service> = totals
+            .keys()
+            .filter(|(_, m)| *m == month)
+            .map(|(s, _)| *s)
+            .collect();
+        self.raise_threshold_alerts(&status, &current, &month).await?;
         Ok(IngestResult {
             accepted,
             duplicates: checked.len() - accepted,
@@ -319,11 +325,38 @@ impl Store {
 
     /// Raises a system message the first time a service passes 80 % and 100 %
     /// of its threshold in the current month.
-    async fn raise_threshold_alerts(&self, zone: UtcOffset) -> Result<(), StoreError> {
-        let month = month_of(OffsetDateTime::now_utc(), zone);
-        let report = self.usage_report(&month, zone).await?;
-        for s in &report.services {
-            let Some(percent) = s.percent else { continue };
+    async fn raise_threshold_alerts(
+        &self,
+        status: &LicenseStatus,
+        changed: &[Service],
+        month: &str,
+    ) -> Result<(), StoreError> {
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let policies = policies(status);
+        let users: Option<(i64,)> = sqlx::query_as("SELECT max_users FROM metering_users WHERE month = $1")
+            .bind(month)
+            .fetch_optional(&self.pool)
+            .await?;
+        let billable = users.map_or(0, |(n,)| n).max(status.users.active_users).max(0) as u64;
+        for service in changed {
+            let Some(policy) = policies.get(service) else {
+                continue;
+            };
+            let (usage,): (i64,) =
+                sqlx::query_as("SELECT value FROM metering_month WHERE service = $1 AND month = $2")
+                    .bind(service.as_str())
+                    .bind(month)
+                    .fetch_one(&self.pool)
+                    .await?;
+            let usage = usage.max(0) as u64;
+            let threshold = policy.threshold(billable);
+            let percent = usage
+                .saturating_mul(100)
+                .checked_div(threshold)
+                .unwrap_or(if usage > 0 { 100 } else { 0 });
+            let s = (service.as_str(), usage, threshold);
             for level in [80i64, 100] {
                 if percent < level as u64 {
                     continue;
@@ -332,15 +365,15 @@ impl Store {
                     "INSERT INTO metering_alert (service, month, level, raised_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (service, month, level) DO NOTHING",
                 )
-                .bind(&s.service)
-                .bind(&month)
+                .bind(s.0)
+                .bind(month)
                 .bind(level)
                 .bind(now_rfc3339())
                 .execute(&self.pool)
                 .await?;
                 if fresh.rows_affected() == 1 {
-                    let message = format!("{} reached {level}% of its threshold in {month}", s.service);
-                    let detail = format!("usage {} of {} included", s.usage, s.threshold.unwrap_or(0));
+                    let message = format!("{} reached {level}% of its threshold in {month}", s.0);
+                    let detail = format!("usage {} of {} included", s.1, s.2);
                     self.raise_event("metering-threshold", &message, &detail, false)
                         .await?;
                 }
