@@ -379,6 +379,7 @@ impl Store {
             write_module_row(&mut tx, owner_id, *id, vm).await?;
         }
         update_owner_row(&mut tx, owner_id, license).await?;
+        reconcile_plan_links(&mut tx, owner_id, license).await?;
         sqlx::query("DELETE FROM pending_license WHERE owner_name = $1")
             .bind(owner)
             .execute(&mut *tx)
@@ -606,6 +607,113 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// After new rows are written, bring plan holders' implied links in line with
+/// the plans' new `set=`: links no longer granted go, newly granted modules are
+/// linked, within their counts (else the activation is refused). Runs in the
+/// activation's transaction, under its locks.
+async fn reconcile_plan_links(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    owner_id: i64,
+    license: &VerifiedLicense,
+) -> Result<(), StoreError> {
+    use std::collections::{BTreeSet, HashMap};
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, module_name FROM module_license WHERE owner_id = $1")
+            .bind(owner_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    let id_of: HashMap<&str, i64> = rows.iter().map(|(id, n)| (n.as_str(), *id)).collect();
+    let name_of: HashMap<i64, &str> = rows.iter().map(|(id, n)| (*id, n.as_str())).collect();
+    let sets: HashMap<&str, BTreeSet<&str>> = license
+        .modules()
+        .iter()
+        .filter(|m| m.is_plan())
+        .map(|m| {
+            (
+                m.name.as_str(),
+                m.extra_info
+                    .set()
+                    .map(|s| s.iter().map(|n| n.as_str()).collect())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    if sets.is_empty() {
+        return Ok(());
+    }
+    let ids = rows
+        .iter()
+        .map(|(id, _)| id.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let links: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT assoc_id, module_license_id, direct FROM license_assoc_link WHERE module_license_id IN ({ids})"
+    ))
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut by_user: HashMap<i64, Vec<(i64, bool)>> = HashMap::new();
+    for (user, module, direct) in &links {
+        by_user.entry(*user).or_default().push((*module, *direct != 0));
+    }
+    let mut in_use: HashMap<i64, i64> = HashMap::new();
+    for (_, module, _) in &links {
+        *in_use.entry(*module).or_insert(0) += 1;
+    }
+    let counts: HashMap<&str, i64> = license
+        .modules()
+        .iter()
+        .map(|m| (m.name.as_str(), i64::from(m.count.get())))
+        .collect();
+    let now = crate::now_rfc3339();
+    for (user, held) in by_user {
+        let direct: BTreeSet<&str> = held
+            .iter()
+            .filter(|(_, d)| *d)
+            .filter_map(|(m, _)| name_of.get(m).copied())
+            .collect();
+        if !direct.iter().any(|d| sets.contains_key(d)) {
+            continue;
+        }
+        let mut required = direct.clone();
+        for d in &direct {
+            if let Some(set) = sets.get(d) {
+                required.extend(set.iter().copied());
+            }
+        }
+        let linked: BTreeSet<&str> = held.iter().filter_map(|(m, _)| name_of.get(m).copied()).collect();
+        for (module, is_direct) in &held {
+            let Some(name) = name_of.get(module) else { continue };
+            if !is_direct && !required.contains(name) {
+                sqlx::query("DELETE FROM license_assoc_link WHERE assoc_id = $1 AND module_license_id = $2")
+                    .bind(user)
+                    .bind(module)
+                    .execute(&mut **tx)
+                    .await?;
+                *in_use.entry(*module).or_insert(1) -= 1;
+            }
+        }
+        for name in required.difference(&linked) {
+            let Some(id) = id_of.get(name) else { continue };
+            let used = in_use.entry(*id).or_insert(0);
+            if *used >= counts.get(name).copied().unwrap_or(0) {
+                return Err(StoreError::TooManyAssigned(vec![format!(
+                    "{name} (the plans' new set= grants it to more users than its count)"
+                )]));
+            }
+            *used += 1;
+            sqlx::query(
+                "INSERT INTO license_assoc_link (module_license_id, assoc_id, direct, created_at) VALUES ($1, $2, 0, $3)",
+            )
+            .bind(id)
+            .bind(user)
+            .bind(&now)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 fn json<T: Serialize>(v: &T) -> String {

@@ -340,3 +340,54 @@ async fn remove_excess_with_an_unknown_user_changes_nobody() {
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn a_plan_whose_set_changes_moves_its_holders_implied_licenses() {
+    let spec = SPEC.replace(
+        "count = 5\n",
+        "count = 5\n\n[[module]]\nname = \"chat-cal\"\ntype = \"user\"\ncount = 5\nhidden = true\n",
+    );
+    for db in backends().await {
+        receive(&db, &spec).await.unwrap();
+        users(&db.store, 2).await;
+        db.store.assign("u0", "essentials").await.unwrap();
+        db.store.assign("u1", "essentials").await.unwrap();
+        db.store.assign("u1", "web").await.unwrap();
+        let changed =
+            version(&spec, 2).replace("set = [\"user\", \"web\"]", "set = [\"user\", \"chat-cal\"]");
+        assert!(
+            matches!(receive(&db, &changed).await.unwrap(), Received::Activated { .. }),
+            "{}",
+            db.name
+        );
+        let held = |login: &'static str| {
+            let store = &db.store;
+            async move {
+                let mut h: Vec<String> = store
+                    .holdings(login)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|h| h.module)
+                    .collect();
+                h.sort();
+                h
+            }
+        };
+        assert_eq!(
+            held("u0").await,
+            ["chat-cal", "essentials", "user"],
+            "{}: web went, chat-cal came",
+            db.name
+        );
+        assert_eq!(
+            held("u1").await,
+            ["chat-cal", "essentials", "user", "web"],
+            "{}: a direct web stays",
+            db.name
+        );
+        let s = db.store.license_status().await.unwrap();
+        assert_eq!(total(&s, "chat-cal"), (5, 2));
+        db.finish().await;
+    }
+}
