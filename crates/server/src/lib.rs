@@ -13,6 +13,7 @@ mod license_api;
 mod metering_api;
 pub mod session;
 mod ui;
+mod users_api;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,6 +138,20 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/v1/users/{login}/password",
             axum::routing::post(session::reset_password),
+        )
+        .route("/api/v1/users", get(users_api::list).post(users_api::create))
+        .route("/api/v1/users/{login}", get(users_api::show))
+        .route(
+            "/api/v1/users/{login}/deactivate",
+            axum::routing::post(users_api::deactivate),
+        )
+        .route(
+            "/api/v1/users/{login}/licenses",
+            get(users_api::licenses).post(users_api::assign),
+        )
+        .route(
+            "/api/v1/users/{login}/licenses/{module}",
+            axum::routing::delete(users_api::unassign),
         )
         .route("/api/v1/system-events/flags", get(events_api::flags))
         .route(

@@ -159,3 +159,136 @@ async fn an_administrator_drives_activation_over_the_api() {
         .unwrap();
     assert_eq!(after, status);
 }
+
+#[tokio::test]
+async fn administrators_manage_users_and_licenses_and_users_read_their_own() {
+    let app = spawn_app().await;
+    let admin = app.token(TokenScope::Admin).await;
+    app.refresh().await;
+    let c = &app.client;
+    let r = c
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"login": "anna", "full_name": "Anna Berg", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"login": "anna"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.json::<Value>().await.unwrap()["code"]
+                .as_str()
+                .map(str::to_owned)
+        ),
+        (409, Some("ALREADY_EXISTS".into()))
+    );
+    let r = c
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"login": "bad name"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    c.post(app.url("/api/v1/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"login": "bo"}))
+        .send()
+        .await
+        .unwrap();
+
+    let r = c
+        .post(app.url("/api/v1/users/anna/licenses"))
+        .bearer_auth(&admin)
+        .json(&json!({"module": "essentials"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = c
+        .post(app.url("/api/v1/users/anna/licenses"))
+        .bearer_auth(&admin)
+        .json(&json!({"module": "essentials", "valid_to": "soon"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c
+        .post(app.url("/api/v1/users/bo/licenses"))
+        .bearer_auth(&admin)
+        .json(&json!({"module": "saint"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "NOT_A_USER_LICENSE");
+
+    let anna = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let r = anna
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"login": "anna", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let own: Value = anna
+        .get(app.url("/api/v1/users/anna/licenses"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(own.as_array().unwrap().len(), 3, "the plan and its set: {own}");
+    assert_eq!(
+        anna.get(app.url("/api/v1/users/bo/licenses"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403,
+        "only her own"
+    );
+    let list: Value = c
+        .get(app.url("/api/v1/users?limit=1"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (list["total"].as_u64(), list["items"].as_array().unwrap().len()),
+        (Some(2), 1)
+    );
+
+    let r = c
+        .delete(app.url("/api/v1/users/anna/licenses/essentials"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = c
+        .post(app.url("/api/v1/users/anna/deactivate"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = c
+        .get(app.url("/api/v1/users/nobody"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
