@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod issuer_client;
 mod license_api;
 mod metering_api;
+mod scim;
 pub mod session;
 mod ui;
 mod users_api;
@@ -171,6 +172,20 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/metering/usage", get(metering_api::usage))
         .route("/metering", get(ui::metering))
         .route("/metering/usage.csv", get(metering_api::usage_csv))
+        .route(
+            "/scim/v2/ServiceProviderConfig",
+            get(scim::service_provider_config),
+        )
+        .route("/scim/v2/ResourceTypes", get(scim::resource_types))
+        .route("/scim/v2/Schemas", get(scim::schemas))
+        .route("/scim/v2/Users", get(scim::list).post(scim::create))
+        .route(
+            "/scim/v2/Users/{id}",
+            get(scim::get)
+                .put(scim::replace)
+                .patch(scim::patch)
+                .delete(scim::delete),
+        )
         .route("/api/v1/license/status", get(license_api::status))
         .route("/api/v1/license/file", axum::routing::post(license_api::load))
         .route("/api/v1/license/pending", get(license_api::pending))

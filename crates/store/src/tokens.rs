@@ -19,6 +19,8 @@ pub enum TokenScope {
     Check,
     /// Usage ingest only.
     Metering,
+    /// SCIM provisioning only.
+    Scim,
 }
 
 impl TokenScope {
@@ -27,6 +29,7 @@ impl TokenScope {
             TokenScope::Admin => "admin",
             TokenScope::Check => "check",
             TokenScope::Metering => "metering",
+            TokenScope::Scim => "scim",
         }
     }
 
@@ -35,8 +38,9 @@ impl TokenScope {
             "admin" => Ok(TokenScope::Admin),
             "check" => Ok(TokenScope::Check),
             "metering" => Ok(TokenScope::Metering),
+            "scim" => Ok(TokenScope::Scim),
             other => Err(StoreError::Invalid(format!(
-                "unknown token scope {other:?}: use admin, check or metering"
+                "unknown token scope {other:?}: use admin, check, metering or scim"
             ))),
         }
     }

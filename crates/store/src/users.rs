@@ -136,6 +136,91 @@ impl Store {
         Ok(row.and_then(|(h,)| h))
     }
 
+    /// Changes a user's name and e-mail.
+    pub async fn update_associate(
+        &self,
+        login: &str,
+        full_name: &str,
+        email: &str,
+    ) -> Result<(), StoreError> {
+        if full_name.chars().count() > 200
+            || email.chars().count() > 254
+            || full_name.chars().chain(email.chars()).any(char::is_control)
+        {
+            return Err(StoreError::Invalid(
+                "name or e-mail too long, or with control characters".into(),
+            ));
+        }
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE associate SET full_name = $2, email = $3, updated_at = $4 WHERE login_name = $1",
+        )
+        .bind(login)
+        .bind(full_name)
+        .bind(email)
+        .bind(now_rfc3339())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownUser(login.to_owned()));
+        }
+        Self::bump_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Activates a user again.
+    pub async fn activate_associate(&self, login: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE associate SET active = 1, updated_at = $2 WHERE login_name = $1")
+            .bind(login)
+            .bind(now_rfc3339())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownUser(login.to_owned()));
+        }
+        Self::bump_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Takes every license from a user (plans first, then what is left).
+    pub async fn release_licenses(&self, login: &str) -> Result<(), StoreError> {
+        loop {
+            let held = self.holdings(login).await?;
+            let Some(h) = held.iter().find(|h| h.direct) else {
+                return Ok(());
+            };
+            self.unassign(login, &h.module).await?;
+        }
+    }
+
+    /// Deletes a user and their licenses.
+    pub async fn delete_associate(&self, login: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM associate WHERE login_name = $1")
+            .bind(login)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownUser(login.to_owned()));
+        }
+        Self::bump_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A user by id.
+    pub async fn associate_by_id(&self, id: i64) -> Result<Option<Associate>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {ASSOCIATE_COLUMNS} FROM associate WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Marks a user inactive: they can no longer log in. Their licenses stay
     /// assigned (like blocking sign-in elsewhere) until unassigned, but they
     /// no longer count as an active user for billing.

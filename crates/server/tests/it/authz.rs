@@ -24,6 +24,8 @@ enum Access {
     UiAdmin,
     /// Page: any logged-in user.
     UiUser,
+    /// SCIM: a `scim` or `admin` token (no sessions).
+    Scim,
 }
 
 use Access::*;
@@ -78,6 +80,15 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/users/{login}/licenses", Admin),
     ("DELETE", "/api/v1/users/{login}/licenses/{module}", Admin),
     ("POST", "/api/v1/users/{login}/password", Admin),
+    ("GET", "/scim/v2/ServiceProviderConfig", Scim),
+    ("GET", "/scim/v2/ResourceTypes", Scim),
+    ("GET", "/scim/v2/Schemas", Scim),
+    ("GET", "/scim/v2/Users", Scim),
+    ("POST", "/scim/v2/Users", Scim),
+    ("GET", "/scim/v2/Users/{id}", Scim),
+    ("PUT", "/scim/v2/Users/{id}", Scim),
+    ("PATCH", "/scim/v2/Users/{id}", Scim),
+    ("DELETE", "/scim/v2/Users/{id}", Scim),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +99,7 @@ enum Caller {
     AdminToken,
     CheckToken,
     MeteringToken,
+    ScimToken,
 }
 
 /// What the table says a caller gets: allowed, 401, 403, or sent to the login page.
@@ -104,9 +116,12 @@ fn expect(access: Access, caller: Caller) -> Expect {
     use Expect::*;
     match (access, caller) {
         (Public, _) => Allowed,
-        (UiAdmin | UiUser, Anonymous | AdminToken | CheckToken | MeteringToken) => ToLogin,
+        (Scim, ScimToken) => Allowed,
+        (UiAdmin | UiUser, Anonymous | AdminToken | CheckToken | MeteringToken | ScimToken) => ToLogin,
         (UiAdmin, UserSession) => Forbidden,
         (UiAdmin | UiUser, _) => Allowed,
+        (Scim, AdminToken) => Allowed,
+        (Scim, Anonymous | UserSession | AdminSession) => Unauthenticated,
         (_, Anonymous) => Unauthenticated,
         (Check, AdminSession | AdminToken | CheckToken) => Allowed,
         (Metering, AdminToken | MeteringToken) => Allowed,
@@ -154,6 +169,7 @@ async fn every_route_answers_every_caller_as_the_table_says() {
     }
     app.store.assign("anna", "essentials").await.unwrap();
     let tokens = [
+        (Caller::ScimToken, app.token(TokenScope::Scim).await),
         (Caller::AdminToken, app.token(TokenScope::Admin).await),
         (Caller::CheckToken, app.token(TokenScope::Check).await),
         (Caller::MeteringToken, app.token(TokenScope::Metering).await),
@@ -227,7 +243,10 @@ async fn every_route_answers_every_caller_as_the_table_says() {
                     if caller == Caller::Anonymous
                         || matches!(
                             caller,
-                            Caller::AdminToken | Caller::CheckToken | Caller::MeteringToken
+                            Caller::AdminToken
+                                | Caller::CheckToken
+                                | Caller::MeteringToken
+                                | Caller::ScimToken
                         )
                     {
                         Expect::ToLogin

@@ -6,6 +6,7 @@ mod check;
 mod events;
 mod license_api;
 mod metering;
+mod scim;
 mod ui;
 
 use std::sync::Arc;

@@ -1,0 +1,606 @@
+//! SCIM 2.0 (RFC 7643/7644) user provisioning for identity providers
+//! (Microsoft Entra ID, Okta), with a token of scope `scim`. A user's
+//! `entitlements` carry plan names: provisioning assigns them under the same
+//! no-overcommit rules; `active: false` blocks login and releases the user's
+//! licenses; DELETE releases them too.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use lisens_store::{Associate, NewAssociate, StoreError, TokenScope};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::AppState;
+
+const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
+const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+fn scim_json(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/scim+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A SCIM error response.
+pub struct ScimError {
+    status: StatusCode,
+    scim_type: Option<&'static str>,
+    detail: String,
+}
+
+impl ScimError {
+    fn new(status: StatusCode, scim_type: Option<&'static str>, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            scim_type,
+            detail: detail.into(),
+        }
+    }
+
+    fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, Some("invalidValue"), detail)
+    }
+}
+
+impl IntoResponse for ScimError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"schemas": [ERROR_SCHEMA], "status": self.status.as_u16().to_string(), "detail": self.detail});
+        if let Some(t) = self.scim_type {
+            body["scimType"] = json!(t);
+        }
+        scim_json(self.status, body)
+    }
+}
+
+impl From<StoreError> for ScimError {
+    fn from(e: StoreError) -> Self {
+        let code = e.code();
+        match &e {
+            StoreError::Duplicate(_) => Self::new(StatusCode::CONFLICT, Some("uniqueness"), e.to_string()),
+            StoreError::UnknownUser(_) => Self::new(StatusCode::NOT_FOUND, None, e.to_string()),
+            StoreError::Invalid(_) => Self::invalid(e.to_string()),
+            StoreError::Assign(_) | StoreError::ReadOnly => {
+                Self::new(StatusCode::CONFLICT, None, format!("{code}: {e}"))
+            }
+            StoreError::Database(_) | StoreError::Migration(_) => {
+                tracing::error!("SCIM: {e}");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    None,
+                    "the database is unavailable",
+                )
+            }
+            _ => Self::new(StatusCode::BAD_REQUEST, None, format!("{code}: {e}")),
+        }
+    }
+}
+
+/// An identity provider: a `scim` or `admin` token.
+pub struct ScimCaller;
+
+impl FromRequestParts<AppState> for ScimCaller {
+    type Rejection = ScimError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ScimError> {
+        let secret = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ScimError::new(
+                    StatusCode::UNAUTHORIZED,
+                    None,
+                    "a bearer token with scope scim is required",
+                )
+            })?;
+        match state.view.get().token_scope(secret.trim()) {
+            Some(TokenScope::Scim | TokenScope::Admin) => Ok(ScimCaller),
+            Some(_) => Err(ScimError::new(
+                StatusCode::FORBIDDEN,
+                None,
+                "this token's scope does not allow SCIM",
+            )),
+            None => Err(ScimError::new(
+                StatusCode::UNAUTHORIZED,
+                None,
+                "unknown or revoked token",
+            )),
+        }
+    }
+}
+
+fn user_json(a: &Associate, plans: &[String], base: &str) -> Value {
+    json!({
+        "schemas": [USER_SCHEMA],
+        "id": a.id.to_string(),
+        "userName": a.login_name,
+        "displayName": a.full_name,
+        "name": {"formatted": a.full_name},
+        "emails": if a.email.is_empty() { json!([]) } else { json!([{"value": a.email, "primary": true}]) },
+        "active": *a.active,
+        "entitlements": plans.iter().map(|p| json!({"value": p})).collect::<Vec<_>>(),
+        "meta": {"resourceType": "User", "created": a.created_at, "lastModified": a.updated_at,
+                 "location": format!("{base}/scim/v2/Users/{}", a.id)},
+    })
+}
+
+async fn plans_of(state: &AppState, login: &str) -> Result<Vec<String>, ScimError> {
+    let status = state.store.license_status().await?;
+    let plans: Vec<String> = status
+        .owners
+        .iter()
+        .flat_map(|o| &o.modules)
+        .filter(|m| m.plan)
+        .map(|m| m.name.clone())
+        .collect();
+    Ok(state
+        .store
+        .holdings(login)
+        .await?
+        .into_iter()
+        .filter(|h| h.direct && plans.contains(&h.module))
+        .map(|h| h.module)
+        .collect())
+}
+
+async fn by_id(state: &AppState, id: &str) -> Result<Associate, ScimError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ScimError::new(StatusCode::NOT_FOUND, None, format!("no user {id:?}")))?;
+    state
+        .store
+        .associate_by_id(id)
+        .await?
+        .ok_or_else(|| ScimError::new(StatusCode::NOT_FOUND, None, format!("no user {id}")))
+}
+
+/// The parts of a SCIM user lisens keeps.
+#[derive(Default)]
+struct Fields {
+    display_name: Option<String>,
+    email: Option<String>,
+    active: Option<bool>,
+    entitlements: Option<Vec<String>>,
+}
+
+fn fields(v: &Value) -> Result<Fields, ScimError> {
+    let mut f = Fields::default();
+    if let Some(d) = v.get("displayName") {
+        f.display_name = Some(
+            d.as_str()
+                .ok_or_else(|| ScimError::invalid("displayName must be a string"))?
+                .to_owned(),
+        );
+    } else if let Some(n) = v.get("name").and_then(|n| n.get("formatted")) {
+        f.display_name = Some(
+            n.as_str()
+                .ok_or_else(|| ScimError::invalid("name.formatted must be a string"))?
+                .to_owned(),
+        );
+    }
+    if let Some(e) = v.get("emails") {
+        let list = e
+            .as_array()
+            .ok_or_else(|| ScimError::invalid("emails must be a list"))?;
+        let pick = list
+            .iter()
+            .find(|e| e.get("primary") == Some(&json!(true)))
+            .or(list.first());
+        f.email = Some(
+            pick.and_then(|e| e.get("value"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        );
+    }
+    if let Some(a) = v.get("active") {
+        f.active = Some(
+            a.as_bool()
+                .ok_or_else(|| ScimError::invalid("active must be true or false"))?,
+        );
+    }
+    if let Some(e) = v.get("entitlements") {
+        f.entitlements = Some(entitlements(e)?);
+    }
+    Ok(f)
+}
+
+fn entitlements(v: &Value) -> Result<Vec<String>, ScimError> {
+    v.as_array()
+        .ok_or_else(|| ScimError::invalid("entitlements must be a list"))?
+        .iter()
+        .map(|e| {
+            e.get("value")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| ScimError::invalid("an entitlement needs a value"))
+        })
+        .collect()
+}
+
+/// Makes the user's plans exactly `wanted`, or nothing changes: plans that
+/// cannot be given are taken back and the error names the module.
+async fn sync_plans(state: &AppState, login: &str, wanted: &[String]) -> Result<(), ScimError> {
+    let have = plans_of(state, login).await?;
+    let mut added: Vec<String> = Vec::new();
+    for p in wanted.iter().filter(|p| !have.contains(p)) {
+        if let Err(e) = state.store.assign(login, p).await {
+            for a in &added {
+                let _ = state.store.unassign(login, a).await;
+            }
+            return Err(e.into());
+        }
+        added.push(p.clone());
+    }
+    for p in have.iter().filter(|p| !wanted.contains(p)) {
+        state.store.unassign(login, p).await?;
+    }
+    Ok(())
+}
+
+/// Applies kept fields to an existing user.
+async fn apply(state: &AppState, a: &Associate, f: Fields) -> Result<(), ScimError> {
+    if f.display_name.is_some() || f.email.is_some() {
+        let name = f.display_name.unwrap_or_else(|| a.full_name.clone());
+        let email = f.email.unwrap_or_else(|| a.email.clone());
+        state.store.update_associate(&a.login_name, &name, &email).await?;
+    }
+    match f.active {
+        Some(false) if *a.active => {
+            // Deactivating blocks login and releases the user's licenses.
+            state.store.deactivate_associate(&a.login_name).await?;
+            state.store.release_licenses(&a.login_name).await?;
+        }
+        Some(true) if !*a.active => state.store.activate_associate(&a.login_name).await?,
+        _ => {}
+    }
+    if let Some(plans) = f.entitlements {
+        if f.active != Some(false) {
+            sync_plans(state, &a.login_name, &plans).await?;
+        }
+    }
+    state.view.refresh().await?;
+    Ok(())
+}
+
+fn base_url(headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+fn parse_body(body: &Bytes) -> Result<Value, ScimError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, Some("invalidSyntax"), e.to_string()))
+}
+
+async fn respond(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    login: &str,
+    status: StatusCode,
+) -> Result<Response, ScimError> {
+    let a = state.store.associate(login).await?;
+    let plans = plans_of(state, login).await?;
+    Ok(scim_json(status, user_json(&a, &plans, &base_url(headers))))
+}
+
+pub async fn create(
+    _: ScimCaller,
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let v = parse_body(&body)?;
+    let login = v
+        .get("userName")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ScimError::invalid("userName is required"))?
+        .to_owned();
+    let f = fields(&v)?;
+    let new = NewAssociate {
+        login_name: login.clone(),
+        full_name: f.display_name.clone().unwrap_or_else(|| login.clone()),
+        email: f.email.clone().unwrap_or_default(),
+        is_admin: false,
+        password_hash: None,
+    };
+    state.store.create_associate(&new).await?;
+    if f.active == Some(false) {
+        state.store.deactivate_associate(&login).await?;
+    } else if let Some(plans) = &f.entitlements {
+        // All or nothing: a refused plan refuses the whole provisioning.
+        if let Err(e) = sync_plans(&state, &login, plans).await {
+            let _ = state.store.delete_associate(&login).await;
+            return Err(e);
+        }
+    }
+    state.view.refresh().await?;
+    respond(&state, &headers, &login, StatusCode::CREATED).await
+}
+
+pub async fn get(
+    _: ScimCaller,
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ScimError> {
+    let a = by_id(&state, &id).await?;
+    respond(&state, &headers, &a.login_name, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    filter: Option<String>,
+    #[serde(rename = "startIndex")]
+    start_index: Option<usize>,
+    count: Option<usize>,
+}
+
+/// `userName eq "value"` is the filter identity providers use to find a user.
+fn parse_filter(filter: &str) -> Result<String, ScimError> {
+    let rest = filter.trim();
+    let (attr, rest) = rest
+        .split_once(char::is_whitespace)
+        .ok_or_else(|| bad_filter(filter))?;
+    let (op, value) = rest
+        .trim()
+        .split_once(char::is_whitespace)
+        .ok_or_else(|| bad_filter(filter))?;
+    if !attr.eq_ignore_ascii_case("userName") || !op.eq_ignore_ascii_case("eq") {
+        return Err(bad_filter(filter));
+    }
+    let value = value.trim();
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .map(|v| v.replace("\\\"", "\""))
+        .ok_or_else(|| bad_filter(filter))
+}
+
+fn bad_filter(filter: &str) -> ScimError {
+    ScimError::new(
+        StatusCode::BAD_REQUEST,
+        Some("invalidFilter"),
+        format!("unsupported filter {filter:?}: use userName eq \"...\""),
+    )
+}
+
+pub async fn list(
+    _: ScimCaller,
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ScimError> {
+    let Query(q) = q.map_err(|e| ScimError::invalid(e.body_text()))?;
+    let mut users = state.store.list_associates().await?;
+    if let Some(f) = &q.filter {
+        let name = parse_filter(f)?;
+        users.retain(|u| u.login_name.eq_ignore_ascii_case(&name));
+    }
+    let total = users.len();
+    let start = q.start_index.unwrap_or(1).max(1);
+    let count = q.count.unwrap_or(100).min(1000);
+    let base = base_url(&headers);
+    let mut resources = Vec::new();
+    for a in users.iter().skip(start - 1).take(count) {
+        resources.push(user_json(a, &plans_of(&state, &a.login_name).await?, &base));
+    }
+    Ok(scim_json(
+        StatusCode::OK,
+        json!({"schemas": [LIST_SCHEMA], "totalResults": total, "startIndex": start, "itemsPerPage": resources.len(), "Resources": resources}),
+    ))
+}
+
+pub async fn replace(
+    _: ScimCaller,
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let a = by_id(&state, &id).await?;
+    let v = parse_body(&body)?;
+    if let Some(name) = v.get("userName").and_then(Value::as_str) {
+        if name != a.login_name {
+            return Err(ScimError::new(
+                StatusCode::BAD_REQUEST,
+                Some("mutability"),
+                "userName cannot be changed",
+            ));
+        }
+    }
+    let mut f = fields(&v)?;
+    f.entitlements.get_or_insert_with(Vec::new);
+    f.active.get_or_insert(true);
+    apply(&state, &a, f).await?;
+    respond(&state, &headers, &a.login_name, StatusCode::OK).await
+}
+
+pub async fn patch(
+    _: ScimCaller,
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
+    let a = by_id(&state, &id).await?;
+    let v = parse_body(&body)?;
+    if !v
+        .get("schemas")
+        .and_then(Value::as_array)
+        .is_some_and(|s| s.iter().any(|x| x == PATCH_SCHEMA))
+    {
+        return Err(ScimError::new(
+            StatusCode::BAD_REQUEST,
+            Some("invalidSyntax"),
+            "a PatchOp request is expected",
+        ));
+    }
+    let ops = v.get("Operations").and_then(Value::as_array).ok_or_else(|| {
+        ScimError::new(
+            StatusCode::BAD_REQUEST,
+            Some("invalidSyntax"),
+            "Operations is required",
+        )
+    })?;
+    let mut f = Fields::default();
+    let mut plans = plans_of(&state, &a.login_name).await?;
+    let mut plans_touched = false;
+    for op in ops {
+        let kind = op
+            .get("op")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let path = op.get("path").and_then(Value::as_str);
+        let value = op.get("value").cloned().unwrap_or(Value::Null);
+        match (kind.as_str(), path) {
+            ("add" | "replace", None) => {
+                let more = fields(&value)?;
+                f.display_name = more.display_name.or(f.display_name);
+                f.email = more.email.or(f.email);
+                f.active = more.active.or(f.active);
+                if let Some(e) = more.entitlements {
+                    plans_touched = true;
+                    if kind == "add" {
+                        plans.extend(e)
+                    } else {
+                        plans = e
+                    }
+                }
+            }
+            ("add" | "replace", Some(p)) => match p {
+                "active" => {
+                    f.active = Some(
+                        value
+                            .as_bool()
+                            .or_else(|| value.as_str().map(|s| s.eq_ignore_ascii_case("true")))
+                            .ok_or_else(|| ScimError::invalid("active must be true or false"))?,
+                    )
+                }
+                "displayName" | "name.formatted" => {
+                    f.display_name = Some(
+                        value
+                            .as_str()
+                            .ok_or_else(|| ScimError::invalid("a name is a string"))?
+                            .to_owned(),
+                    )
+                }
+                "emails" => f.email = fields(&json!({"emails": value}))?.email,
+                "entitlements" => {
+                    plans_touched = true;
+                    let e = entitlements(&value)?;
+                    if kind == "add" {
+                        plans.extend(e)
+                    } else {
+                        plans = e
+                    }
+                }
+                other => {
+                    return Err(ScimError::new(
+                        StatusCode::BAD_REQUEST,
+                        Some("invalidPath"),
+                        format!("unsupported path {other:?}"),
+                    ))
+                }
+            },
+            ("remove", Some("entitlements")) => {
+                plans_touched = true;
+                plans.clear();
+            }
+            ("remove", Some(p)) if p.starts_with("entitlements[") => {
+                plans_touched = true;
+                let wanted = p.split('"').nth(1).unwrap_or_default().to_owned();
+                plans.retain(|x| *x != wanted);
+            }
+            ("remove", Some("emails")) => f.email = Some(String::new()),
+            ("remove", Some(other)) => {
+                return Err(ScimError::new(
+                    StatusCode::BAD_REQUEST,
+                    Some("invalidPath"),
+                    format!("cannot remove {other:?}"),
+                ))
+            }
+            _ => {
+                return Err(ScimError::new(
+                    StatusCode::BAD_REQUEST,
+                    Some("invalidSyntax"),
+                    format!("unsupported operation {kind:?}"),
+                ))
+            }
+        }
+    }
+    if plans_touched {
+        plans.sort();
+        plans.dedup();
+        f.entitlements = Some(plans);
+    }
+    apply(&state, &a, f).await?;
+    respond(&state, &headers, &a.login_name, StatusCode::OK).await
+}
+
+pub async fn delete(
+    _: ScimCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ScimError> {
+    let a = by_id(&state, &id).await?;
+    // Releasing first keeps the license history of who lost what.
+    state.store.release_licenses(&a.login_name).await?;
+    state.store.delete_associate(&a.login_name).await?;
+    state.view.refresh().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn service_provider_config(_: ScimCaller) -> Response {
+    scim_json(
+        StatusCode::OK,
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            "patch": {"supported": true},
+            "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+            "filter": {"supported": true, "maxResults": 1000},
+            "changePassword": {"supported": false},
+            "sort": {"supported": false},
+            "etag": {"supported": false},
+            "authenticationSchemes": [{"type": "oauthbearertoken", "name": "Bearer token", "description": "An API token with scope scim"}],
+        }),
+    )
+}
+
+pub async fn resource_types(_: ScimCaller) -> Response {
+    scim_json(
+        StatusCode::OK,
+        json!({
+            "schemas": [LIST_SCHEMA], "totalResults": 1,
+            "Resources": [{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"], "id": "User", "name": "User",
+                           "endpoint": "/Users", "schema": USER_SCHEMA}],
+        }),
+    )
+}
+
+pub async fn schemas(_: ScimCaller) -> Response {
+    let attr = |name: &str, kind: &str, multi: bool| json!({"name": name, "type": kind, "multiValued": multi, "required": name == "userName", "mutability": if name == "userName" { "immutable" } else { "readWrite" }, "returned": "default", "uniqueness": if name == "userName" { "server" } else { "none" }});
+    scim_json(
+        StatusCode::OK,
+        json!({
+            "schemas": [LIST_SCHEMA], "totalResults": 1,
+            "Resources": [{"id": USER_SCHEMA, "name": "User", "description": "A CRM user; entitlements are plan names",
+                           "attributes": [attr("userName", "string", false), attr("displayName", "string", false),
+                                          attr("emails", "complex", true), attr("active", "boolean", false),
+                                          attr("entitlements", "complex", true)]}],
+        }),
+    )
+}

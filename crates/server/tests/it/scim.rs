@@ -1,0 +1,197 @@
+//! SCIM 2.0 driven over HTTP the way an identity provider does it.
+
+use lisens_store::TokenScope;
+use serde_json::{json, Value};
+
+use crate::{spawn_app, TestApp};
+
+async fn call(
+    app: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/scim+json")
+            .body(b.to_string());
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        },
+    )
+}
+
+#[tokio::test]
+async fn an_identity_provider_creates_finds_patches_and_deletes_users_with_plans() {
+    let app = spawn_app().await;
+    let scim = app.token(TokenScope::Scim).await;
+    let check = app.token(TokenScope::Check).await;
+    app.refresh().await;
+    use reqwest::Method as M;
+
+    let (status, spc) = call(&app, &scim, M::GET, "/scim/v2/ServiceProviderConfig", None).await;
+    assert_eq!((status, spc["patch"]["supported"].as_bool()), (200, Some(true)));
+    assert_eq!(call(&app, &check, M::GET, "/scim/v2/Users", None).await.0, 403);
+
+    let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "anna@example.com",
+                      "displayName": "Anna Berg", "emails": [{"value": "anna@example.com", "primary": true}],
+                      "active": true, "entitlements": [{"value": "essentials"}]});
+    let (status, created) = call(&app, &scim, M::POST, "/scim/v2/Users", Some(user.clone())).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["entitlements"][0]["value"], "essentials");
+    app.refresh().await;
+    let now = time::OffsetDateTime::now_utc();
+    assert!(
+        app.state
+            .view
+            .get()
+            .access
+            .can_login("anna@example.com", now)
+            .is_granted(),
+        "the plan lets her log in"
+    );
+
+    let (status, dup) = call(&app, &scim, M::POST, "/scim/v2/Users", Some(user)).await;
+    assert_eq!(
+        (status, dup["scimType"].as_str()),
+        (409, Some("uniqueness")),
+        "{dup}"
+    );
+    assert_eq!(dup["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+
+    let (_, found) = call(
+        &app,
+        &scim,
+        M::GET,
+        "/scim/v2/Users?filter=userName%20eq%20%22anna@example.com%22",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            found["totalResults"].as_u64(),
+            found["Resources"][0]["id"].as_str()
+        ),
+        (Some(1), Some(id.as_str()))
+    );
+    let (status, bad) = call(
+        &app,
+        &scim,
+        M::GET,
+        "/scim/v2/Users?filter=emails%20co%20%22x%22",
+        None,
+    )
+    .await;
+    assert_eq!((status, bad["scimType"].as_str()), (400, Some("invalidFilter")));
+
+    // Two more users fill the plan (count 2): the third is refused with a clear detail.
+    let (status, _) = call(
+        &app,
+        &scim,
+        M::POST,
+        "/scim/v2/Users",
+        Some(json!({"userName": "bo", "entitlements": [{"value": "essentials"}]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, refused) = call(
+        &app,
+        &scim,
+        M::POST,
+        "/scim/v2/Users",
+        Some(json!({"userName": "cy", "entitlements": [{"value": "essentials"}]})),
+    )
+    .await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("LICENSE_OVERCOMMITTED"),
+        "{refused}"
+    );
+    let (_, cy) = call(
+        &app,
+        &scim,
+        M::GET,
+        "/scim/v2/Users?filter=userName%20eq%20%22cy%22",
+        None,
+    )
+    .await;
+    assert_eq!(
+        cy["totalResults"], 0,
+        "a refused provisioning leaves nothing behind"
+    );
+
+    // active=false blocks login and releases the plan.
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    let (status, patched) = call(
+        &app,
+        &scim,
+        M::PATCH,
+        &format!("/scim/v2/Users/{id}"),
+        Some(patch),
+    )
+    .await;
+    assert_eq!(
+        (status, patched["active"].as_bool()),
+        (200, Some(false)),
+        "{patched}"
+    );
+    assert_eq!(patched["entitlements"], json!([]));
+    app.refresh().await;
+    assert_eq!(
+        app.state
+            .view
+            .get()
+            .access
+            .can_login("anna@example.com", now)
+            .code()
+            .as_deref(),
+        Some("USER_INACTIVE")
+    );
+    let status = app.store.license_status().await.unwrap();
+    assert_eq!(
+        status.module("essentials").unwrap().1.in_use,
+        1,
+        "her seat was released"
+    );
+
+    let (status, _) = call(
+        &app,
+        &scim,
+        M::PATCH,
+        &format!("/scim/v2/Users/{id}"),
+        Some(json!({"Operations": []})),
+    )
+    .await;
+    assert_eq!(status, 400, "a PatchOp needs its schema");
+    let (status, _) = call(&app, &scim, M::DELETE, &format!("/scim/v2/Users/{id}"), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        call(&app, &scim, M::GET, &format!("/scim/v2/Users/{id}"), None)
+            .await
+            .0,
+        404
+    );
+    let (status, _) = call(
+        &app,
+        &scim,
+        M::POST,
+        "/scim/v2/Users",
+        Some(json!({"displayName": "no userName"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+}
