@@ -171,18 +171,7 @@ impl Store {
 
     /// Activates a user again.
     pub async fn activate_associate(&self, login: &str) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query("UPDATE associate SET active = 1, updated_at = $2 WHERE login_name = $1")
-            .bind(login)
-            .bind(now_rfc3339())
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::UnknownUser(login.to_owned()));
-        }
-        Self::bump_version(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        self.set_active(login, true).await
     }
 
     /// Takes every license from a user (plans first, then what is left).
@@ -226,9 +215,14 @@ impl Store {
     /// no longer count as an active user for billing.
     pub async fn deactivate_associate(&self, login: &str) -> Result<(), StoreError> {
         crate::assign::ensure_writable(&self.license_status().await?)?;
+        self.set_active(login, false).await
+    }
+
+    async fn set_active(&self, login: &str, active: bool) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("UPDATE associate SET active = 0, updated_at = $2 WHERE login_name = $1")
+        let done = sqlx::query("UPDATE associate SET active = $2, updated_at = $3 WHERE login_name = $1")
             .bind(login)
+            .bind(i64::from(active))
             .bind(now_rfc3339())
             .execute(&mut *tx)
             .await?;
