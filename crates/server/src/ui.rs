@@ -97,6 +97,7 @@ impl axum::extract::FromRequestParts<AppState> for UiAdmin {
 }
 
 /// What every page's frame needs.
+/// What every page's frame (base.html) shows; pages reach it by Deref.
 struct Frame<'a> {
     t: &'a Tr,
     csrf: &'a str,
@@ -138,32 +139,14 @@ fn render(t: &impl Template) -> Response {
 #[derive(Template)]
 #[template(path = "message.html")]
 struct MessagePage<'a> {
-    t: &'a Tr,
-    csrf: &'a str,
-    user_name: &'a str,
-    admin: bool,
-    languages: &'a [(&'static str, &'static str, &'static str)],
-    motd: Vec<String>,
-    notice: Option<String>,
-    error: Option<String>,
+    f: Frame<'a>,
     title: String,
     body: String,
 }
 
 fn page_status(status: StatusCode, u: &UiUser, title: String, body: String) -> Response {
     let f = frame(u, None, None);
-    let page = MessagePage {
-        t: f.t,
-        csrf: f.csrf,
-        user_name: f.user_name,
-        admin: f.admin,
-        languages: f.languages,
-        motd: f.motd.clone(),
-        notice: None,
-        error: None,
-        title,
-        body,
-    };
+    let page = MessagePage { f, title, body };
     (status, render(&page)).into_response()
 }
 
@@ -339,14 +322,7 @@ struct Group {
 #[derive(Template)]
 #[template(path = "licenses.html")]
 struct LicensesPage<'a> {
-    t: &'a Tr,
-    csrf: &'a str,
-    user_name: &'a str,
-    admin: bool,
-    languages: &'a [(&'static str, &'static str, &'static str)],
-    motd: Vec<String>,
-    notice: Option<String>,
-    error: Option<String>,
+    f: Frame<'a>,
     tabs: Vec<(String, bool)>,
     status_tab: bool,
     demo: bool,
@@ -463,14 +439,7 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
         });
     let f = frame(u, q.notice.map(|k| u.t.t(&k)), q.error);
     render(&LicensesPage {
-        t: f.t,
-        csrf: f.csrf,
-        user_name: f.user_name,
-        admin: f.admin,
-        languages: f.languages,
-        motd: f.motd.clone(),
-        notice: f.notice,
-        error: f.error,
+        f,
         tabs,
         status_tab,
         demo: status.demo.is_some(),
@@ -573,14 +542,7 @@ pub async fn licenses_status(
 #[derive(Template)]
 #[template(path = "module.html")]
 struct ModulePage<'a> {
-    t: &'a Tr,
-    csrf: &'a str,
-    user_name: &'a str,
-    admin: bool,
-    languages: &'a [(&'static str, &'static str, &'static str)],
-    motd: Vec<String>,
-    notice: Option<String>,
-    error: Option<String>,
+    f: Frame<'a>,
     m: ModuleStatus,
     type_label: String,
     holders: Vec<lisens_store::Holder>,
@@ -621,14 +583,7 @@ pub async fn module(
     let type_label = u.t.t(&format!("type-{}", m.module_type));
     let f = frame(&u, None, None);
     render(&ModulePage {
-        t: f.t,
-        csrf: f.csrf,
-        user_name: f.user_name,
-        admin: f.admin,
-        languages: f.languages,
-        motd: f.motd.clone(),
-        notice: None,
-        error: None,
+        f,
         m: m.clone(),
         type_label,
         holders,
@@ -642,14 +597,7 @@ pub async fn module(
 #[derive(Template)]
 #[template(path = "activate.html")]
 struct ActivatePage<'a> {
-    t: &'a Tr,
-    csrf: &'a str,
-    user_name: &'a str,
-    admin: bool,
-    languages: &'a [(&'static str, &'static str, &'static str)],
-    motd: Vec<String>,
-    notice: Option<String>,
-    error: Option<String>,
+    f: Frame<'a>,
     pending: Option<PendingLicense>,
 }
 
@@ -679,17 +627,7 @@ pub async fn activate_dialog(
         Err(e) => return store_error(&u, e),
     };
     let f = frame(&u, None, None);
-    render(&ActivatePage {
-        t: f.t,
-        csrf: f.csrf,
-        user_name: f.user_name,
-        admin: f.admin,
-        languages: f.languages,
-        motd: f.motd.clone(),
-        notice: None,
-        error: None,
-        pending,
-    })
+    render(&ActivatePage { f, pending })
 }
 
 #[derive(Deserialize)]
@@ -726,14 +664,7 @@ pub async fn activate_submit(
 #[derive(Template)]
 #[template(path = "excess.html")]
 struct ExcessPage<'a> {
-    t: &'a Tr,
-    csrf: &'a str,
-    user_name: &'a str,
-    admin: bool,
-    languages: &'a [(&'static str, &'static str, &'static str)],
-    motd: Vec<String>,
-    notice: Option<String>,
-    error: Option<String>,
+    f: Frame<'a>,
     owner: String,
     module: String,
     in_use: i64,
@@ -757,14 +688,7 @@ async fn excess_page(u: &UiUser, state: &AppState, module: &str, error: Option<S
     };
     let f = frame(u, None, error);
     render(&ExcessPage {
-        t: f.t,
-        csrf: f.csrf,
-        user_name: f.user_name,
-        admin: f.admin,
-        languages: f.languages,
-        motd: f.motd.clone(),
-        notice: None,
-        error: f.error,
+        f,
         owner: pending.owner_name.clone(),
         module: module.to_owned(),
         in_use: c.in_use,
@@ -917,14 +841,7 @@ struct UserRow {
 #[derive(Template)]
 #[template(path = "users.html")]
 struct UsersPage<'a> {
-    t: &'a Tr,
-    csrf: &'a str,
-    user_name: &'a str,
-    admin: bool,
-    languages: &'a [(&'static str, &'static str, &'static str)],
-    motd: Vec<String>,
-    notice: Option<String>,
-    error: Option<String>,
+    f: Frame<'a>,
     matrix: bool,
     columns: Vec<Column>,
     rows: Vec<UserRow>,
@@ -989,14 +906,7 @@ async fn users_page(u: &UiUser, state: &AppState, q: UsersQuery, matrix: bool) -
     }
     let f = frame(u, None, q.error);
     render(&UsersPage {
-        t: f.t,
-        csrf: f.csrf,
-        user_name: f.user_name,
-        admin: f.admin,
-        languages: f.languages,
-        motd: f.motd.clone(),
-        notice: None,
-        error: f.error,
+        f,
         matrix,
         columns,
         rows,
@@ -1070,14 +980,7 @@ pub async fn toggle(
 #[derive(Template)]
 #[template(path = "me.html")]
 struct MePage<'a> {
-    t: &'a Tr,
-    csrf: &'a str,
-    user_name: &'a str,
-    admin: bool,
-    languages: &'a [(&'static str, &'static str, &'static str)],
-    motd: Vec<String>,
-    notice: Option<String>,
-    error: Option<String>,
+    f: Frame<'a>,
     holdings: Vec<Holding>,
 }
 
@@ -1087,17 +990,7 @@ pub async fn me(u: UiUser, State(state): State<AppState>) -> Response {
         Err(e) => return store_error(&u, e),
     };
     let f = frame(&u, None, None);
-    render(&MePage {
-        t: f.t,
-        csrf: f.csrf,
-        user_name: f.user_name,
-        admin: f.admin,
-        languages: f.languages,
-        motd: f.motd.clone(),
-        notice: None,
-        error: None,
-        holdings,
-    })
+    render(&MePage { f, holdings })
 }
 
 fn urlencode(s: &str) -> String {
@@ -1129,14 +1022,7 @@ struct ServiceView {
 #[derive(Template)]
 #[template(path = "metering.html")]
 struct MeteringPage<'a> {
-    t: &'a Tr,
-    csrf: &'a str,
-    user_name: &'a str,
-    admin: bool,
-    languages: &'a [(&'static str, &'static str, &'static str)],
-    motd: Vec<String>,
-    notice: Option<String>,
-    error: Option<String>,
+    f: Frame<'a>,
     month: String,
     billable: i64,
     services: Vec<ServiceView>,
@@ -1241,16 +1127,30 @@ pub async fn metering(
         .collect();
     let f = frame(&u, None, None);
     render(&MeteringPage {
-        t: f.t,
-        csrf: f.csrf,
-        user_name: f.user_name,
-        admin: f.admin,
-        languages: f.languages,
-        motd: f.motd.clone(),
-        notice: None,
-        error: None,
+        f,
         month: report.month.clone(),
         billable: report.billable_users as i64,
         services,
     })
 }
+
+macro_rules! framed {
+    ($($page:ident),*) => {$(
+        impl<'a> std::ops::Deref for $page<'a> {
+            type Target = Frame<'a>;
+            fn deref(&self) -> &Frame<'a> {
+                &self.f
+            }
+        }
+    )*};
+}
+framed!(
+    MessagePage,
+    LicensesPage,
+    ModulePage,
+    ActivatePage,
+    ExcessPage,
+    UsersPage,
+    MePage,
+    MeteringPage
+);
