@@ -912,6 +912,7 @@ async fn metering(database: &str, cmd: MeteringCommand) -> Outcome {
                 occurred_at: at.unwrap_or_else(now),
             };
             let r = store.ingest(&[event], zone).await.map_err(batch_failure)?;
+            store.check_thresholds(zone).await?;
             println!(
                 "{} (id {id})",
                 if r.accepted == 1 {
@@ -960,6 +961,7 @@ async fn metering(database: &str, cmd: MeteringCommand) -> Outcome {
                 accepted += res.accepted;
                 duplicates += res.duplicates;
             }
+            store.check_thresholds(zone).await?;
             println!("{accepted} events counted, {duplicates} already counted");
         }
         MeteringCommand::Report { month, json } => {

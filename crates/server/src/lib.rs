@@ -51,6 +51,7 @@ impl AppState {
         view.spawn_refresher(REFRESH_EVERY);
         // Jobs whose process died are marked failed now and every 10 s.
         store.fail_dead_jobs().await?;
+        let zone = time_zone()?;
         let reaper = Arc::downgrade(&store);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(10));
@@ -63,10 +64,12 @@ impl AppState {
                 if let Err(e) = store.purge_metering_events(metering_retention_days()).await {
                     tracing::warn!("purging old metering events: {e}");
                 }
+                if let Err(e) = store.check_thresholds(zone).await {
+                    tracing::warn!("metering thresholds: {e}");
+                }
             }
         });
         let secure_cookies = std::env::var("LISENS_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true");
-        let zone = time_zone()?;
         Ok(Self {
             store,
             view,

@@ -162,9 +162,10 @@ impl Store {
         if !errors.is_empty() {
             return Err(StoreError::BatchInvalid(errors));
         }
-        let status = self.license_status().await?;
-        let users = status.users.active_users;
         let received = now_rfc3339();
+        if self.backend == crate::Backend::Postgres {
+            return self.ingest_pg(&checked, &received).await;
+        }
         let mut tx = self.begin_write().await?;
         // One multi-row insert; the ids it returns are the new ones.
         let mut sql = String::from(
@@ -227,27 +228,79 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let month = month_of(now, zone);
+        tx.commit().await?;
+        let accepted = seen.len();
+        Ok(IngestResult {
+            accepted,
+            duplicates: checked.len() - accepted,
+        })
+    }
+
+    /// PostgreSQL: one statement inserts the new events and adds them to the
+    /// monthly totals (a data-modifying CTE), so a batch is a single round
+    /// trip and its rows never come back to us.
+    async fn ingest_pg(&self, checked: &[Checked], received: &str) -> Result<IngestResult, StoreError> {
+        let mut values = String::new();
+        for i in 0..checked.len() {
+            let b = i * 6;
+            if i > 0 {
+                values.push(',');
+            }
+            values.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6
+            ));
+        }
+        let gauge = Service::Storage.as_str();
+        let sql = format!(
+            "WITH ins AS (INSERT INTO metering_event (id, service, quantity, occurred_at, month, received_at) \
+             VALUES {values} ON CONFLICT (id) DO NOTHING RETURNING service, month, quantity), \
+             agg AS (SELECT service, month, CAST(CASE WHEN service = '{gauge}' THEN MAX(quantity) ELSE SUM(quantity) END AS BIGINT) AS value \
+             FROM ins GROUP BY service, month), \
+             upd AS (INSERT INTO metering_month (service, month, value) SELECT service, month, value FROM agg \
+             ON CONFLICT (service, month) DO UPDATE SET value = CASE WHEN metering_month.service = '{gauge}' \
+             THEN GREATEST(metering_month.value, excluded.value) ELSE metering_month.value + excluded.value END RETURNING 1) \
+             SELECT CAST(COUNT(*) AS BIGINT) FROM ins"
+        );
+        let mut q = sqlx::query_as::<_, (i64,)>(&sql);
+        for c in checked {
+            q = q
+                .bind(&c.id)
+                .bind(c.service.as_str())
+                .bind(c.quantity)
+                .bind(&c.occurred_at)
+                .bind(&c.month)
+                .bind(received);
+        }
+        let (accepted,) = q.fetch_one(&self.pool).await?;
+        let accepted = accepted as usize;
+        Ok(IngestResult {
+            accepted,
+            duplicates: checked.len() - accepted,
+        })
+    }
+
+    /// Records this month's billable users (the highest count seen) and
+    /// raises the 80 % / 100 % threshold messages. The server runs it every
+    /// few seconds, and the CLI after it reports usage, so ingest itself
+    /// stays a single transaction that never reads the license.
+    pub async fn check_thresholds(&self, zone: UtcOffset) -> Result<(), StoreError> {
+        let status = self.license_status().await?;
+        let month = month_of(OffsetDateTime::now_utc(), zone);
         sqlx::query(
             "INSERT INTO metering_users (month, max_users) VALUES ($1, $2) ON CONFLICT (month) DO UPDATE SET \
              max_users = CASE WHEN excluded.max_users > metering_users.max_users THEN excluded.max_users ELSE metering_users.max_users END",
         )
         .bind(&month)
-        .bind(users)
-        .execute(&mut *tx)
+        .bind(status.users.active_users)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
-        let accepted = seen.len();
-        let current: Vec<Service> = totals
-            .keys()
-            .filter(|(_, m)| *m == month)
-            .map(|(s, _)| *s)
-            .collect();
-        self.raise_threshold_alerts(&status, &current, &month).await?;
-        Ok(IngestResult {
-            accepted,
-            duplicates: checked.len() - accepted,
-        })
+        self.raise_threshold_alerts(&status, &Service::ALL, &month).await
     }
 
     /// The report of a month, from the maintained totals.
@@ -324,7 +377,7 @@ impl Store {
     }
 
     /// Raises a system message the first time a service passes 80 % and 100 %
-    /// of its threshold in the current month.
+    /// of its threshold in the month.
     async fn raise_threshold_alerts(
         &self,
         status: &LicenseStatus,
@@ -344,13 +397,13 @@ impl Store {
             let Some(policy) = policies.get(service) else {
                 continue;
             };
-            let (usage,): (i64,) =
+            let usage: Option<(i64,)> =
                 sqlx::query_as("SELECT value FROM metering_month WHERE service = $1 AND month = $2")
                     .bind(service.as_str())
                     .bind(month)
-                    .fetch_one(&self.pool)
+                    .fetch_optional(&self.pool)
                     .await?;
-            let usage = usage.max(0) as u64;
+            let usage = usage.map_or(0, |(u,)| u.max(0) as u64);
             let threshold = policy.threshold(billable);
             let percent = usage
                 .saturating_mul(100)

@@ -101,6 +101,7 @@ async fn usage_is_counted_once_per_id_against_the_signed_threshold() {
             .await
             .unwrap();
         assert_eq!((r.accepted, r.duplicates), (3, 1));
+        db.store.check_thresholds(offset!(UTC)).await.unwrap();
         let report = db.store.usage_report(&this_month(), offset!(UTC)).await.unwrap();
         assert_eq!(report.billable_users, 2);
         let chat = report
@@ -144,6 +145,7 @@ async fn usage_is_counted_once_per_id_against_the_signed_threshold() {
             .ingest(&[ev("e3", "chat_sessions", 5)], offset!(UTC))
             .await
             .unwrap();
+        db.store.check_thresholds(offset!(UTC)).await.unwrap();
         let again = db.store.events(&Default::default(), 0, 50).await.unwrap();
         assert_eq!(
             again.iter().filter(|e| e.key == "metering-threshold").count(),
