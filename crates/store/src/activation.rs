@@ -367,6 +367,31 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        // Plans whose set= changes: only their holders' links need to move.
+        let old_sets: std::collections::HashMap<String, String> =
+            sqlx::query_as::<_, (String, String)>(&format!(
+                "SELECT module_name, extra_info FROM module_license WHERE owner_id = $1 AND extra_flags = {}",
+                lisens_core::ExtraFlags::Plan.code()
+            ))
+            .bind(owner_id)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+        let changed_plans: Vec<String> = license
+            .modules()
+            .iter()
+            .filter(|m| m.is_plan())
+            .filter(|m| {
+                let new = m.extra_info.set().map(|s| s.to_string()).unwrap_or_default();
+                let old = old_sets
+                    .get(m.name.as_str())
+                    .and_then(|e| lisens_core::ExtraInfo::parse(e).ok())
+                    .and_then(|e| e.set().map(|s| s.to_string()));
+                old.is_some_and(|old| old != new)
+            })
+            .map(|m| m.name.to_string())
+            .collect();
         // Move updated rows out of the way of the unique (name, version)
         // index first, then write them.
         for (id, _) in plan.iter().filter(|(id, _)| id.is_some()) {
@@ -379,7 +404,9 @@ impl Store {
             write_module_row(&mut tx, owner_id, *id, vm).await?;
         }
         update_owner_row(&mut tx, owner_id, license).await?;
-        reconcile_plan_links(&mut tx, owner_id, license).await?;
+        if !changed_plans.is_empty() {
+            reconcile_plan_links(&mut tx, owner_id, license, &changed_plans).await?;
+        }
         sqlx::query("DELETE FROM pending_license WHERE owner_name = $1")
             .bind(owner)
             .execute(&mut *tx)
@@ -617,6 +644,7 @@ async fn reconcile_plan_links(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     owner_id: i64,
     license: &VerifiedLicense,
+    changed_plans: &[String],
 ) -> Result<(), StoreError> {
     use std::collections::{BTreeSet, HashMap};
     let rows: Vec<(i64, String)> =
@@ -648,8 +676,37 @@ async fn reconcile_plan_links(
         .map(|(id, _)| id.to_string())
         .collect::<Vec<_>>()
         .join(",");
+    let plan_ids = changed_plans
+        .iter()
+        .filter_map(|p| id_of.get(p.as_str()))
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    if plan_ids.is_empty() {
+        return Ok(());
+    }
+    let holders: Vec<(i64,)> = sqlx::query_as(&format!(
+        "SELECT assoc_id FROM license_assoc_link WHERE direct = 1 AND module_license_id IN ({plan_ids})"
+    ))
+    .fetch_all(&mut **tx)
+    .await?;
+    if holders.is_empty() {
+        return Ok(());
+    }
+    let users = holders
+        .iter()
+        .map(|(u,)| u.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
     let links: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
-        "SELECT assoc_id, module_license_id, direct FROM license_assoc_link WHERE module_license_id IN ({ids})"
+        "SELECT assoc_id, module_license_id, direct FROM license_assoc_link \
+         WHERE module_license_id IN ({ids}) AND assoc_id IN ({users})"
+    ))
+    .fetch_all(&mut **tx)
+    .await?;
+    // Holders per module, for the count check of newly granted modules.
+    let counts_now: Vec<(i64, i64)> = sqlx::query_as(&format!(
+        "SELECT module_license_id, COUNT(*) FROM license_assoc_link WHERE module_license_id IN ({ids}) GROUP BY module_license_id"
     ))
     .fetch_all(&mut **tx)
     .await?;
@@ -657,10 +714,7 @@ async fn reconcile_plan_links(
     for (user, module, direct) in &links {
         by_user.entry(*user).or_default().push((*module, *direct != 0));
     }
-    let mut in_use: HashMap<i64, i64> = HashMap::new();
-    for (_, module, _) in &links {
-        *in_use.entry(*module).or_insert(0) += 1;
-    }
+    let mut in_use: HashMap<i64, i64> = counts_now.into_iter().collect();
     let counts: HashMap<&str, i64> = license
         .modules()
         .iter()
