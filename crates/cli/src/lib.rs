@@ -364,6 +364,20 @@ enum LicenseCommand {
         #[arg(long = "public-key")]
         public_key: PathBuf,
     },
+    /// Trust one more vendor key for an owner (key rotation: the vendor signs with a new key).
+    TrustKey {
+        #[arg(long)]
+        owner: String,
+        #[arg(long = "public-key")]
+        public_key: PathBuf,
+    },
+    /// Stop trusting a key for an owner (once its licenses are signed by the new one).
+    RetireKey {
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        key_id: String,
+    },
     /// Ask the issuer for a new license now.
     CheckNow {
         #[arg(long)]
@@ -1153,6 +1167,17 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
                 Received::Loaded => println!("license loaded"),
                 other => println!("{other:?}"),
             }
+            Ok(())
+        }
+        LicenseCommand::TrustKey { owner, public_key } => {
+            let key = lisens_issuer::read_public_key(&public_key)?;
+            Store::open(database).await?.trust_key(&owner, &key).await?;
+            println!("{owner} now also trusts key {}", key.id());
+            Ok(())
+        }
+        LicenseCommand::RetireKey { owner, key_id } => {
+            Store::open(database).await?.retire_key(&owner, &key_id).await?;
+            println!("{owner} no longer trusts key {key_id}");
             Ok(())
         }
         LicenseCommand::CheckNow { json } => {

@@ -190,6 +190,63 @@ impl Store {
         })
     }
 
+    /// Trusts one more key for an owner: the vendor rotates keys by signing
+    /// with a new one; licenses signed by either verify until one is retired.
+    pub async fn trust_key(&self, owner: &str, key: &PublicKey) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM module_owner WHERE owner_name = $1")
+            .bind(owner)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if known.is_none() {
+            return Err(StoreError::Invalid(format!(
+                "no owner {owner:?}: load its first license instead"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO trusted_key (owner_name, key_id, public_key, added_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (owner_name, key_id) DO NOTHING",
+        )
+        .bind(owner)
+        .bind(key.id().as_str())
+        .bind(key.to_text().trim())
+        .bind(crate::now_rfc3339())
+        .execute(&mut *tx)
+        .await?;
+        Self::bump_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stops trusting a key for an owner. The key that signed the active
+    /// license cannot be retired (the license would stop counting).
+    pub async fn retire_key(&self, owner: &str, key_id: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let active: Option<(String,)> =
+            sqlx::query_as("SELECT key_id FROM module_owner WHERE owner_name = $1")
+                .bind(owner)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if active.as_ref().is_some_and(|(k,)| k == key_id) {
+            return Err(StoreError::Invalid(format!(
+                "key {key_id} signed the active license of {owner}: load a license signed by the new key first"
+            )));
+        }
+        let done = sqlx::query("DELETE FROM trusted_key WHERE owner_name = $1 AND key_id = $2")
+            .bind(owner)
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!(
+                "{owner} does not trust a key {key_id}"
+            )));
+        }
+        Self::bump_version(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Every key a received license may be checked with: the pinned keys,
     /// else every key trusted for an owner.
     pub async fn receiving_keys(&self) -> Result<Vec<PublicKey>, StoreError> {

@@ -459,3 +459,138 @@ fn a_new_license_file_is_activated_or_kept_pending_until_excess_is_removed() {
         ]
     );
 }
+
+#[test]
+fn the_vendor_rotates_its_key_and_the_installation_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = sqlite_url(d);
+    let (old, new) = (d.join("old"), d.join("new"));
+    ok(&lisens(&["issuer", "keygen", "--dir", p(&old)], &db));
+    ok(&lisens(&["issuer", "keygen", "--dir", p(&new)], &db));
+    let sign = |key: &std::path::Path, version: u32, name: &str| {
+        let spec = d.join(format!("{name}.toml"));
+        std::fs::write(&spec, spec_with(version, &[])).unwrap();
+        let lic = d.join(format!("{name}.lic"));
+        ok(&lisens(
+            &[
+                "issuer",
+                "issue",
+                "--key",
+                p(&key.join("issuer.key")),
+                "--spec",
+                p(&spec),
+                "--out",
+                p(&lic),
+            ],
+            &db,
+        ));
+        lic
+    };
+    let v1 = sign(&old, 1, "v1");
+    ok(&lisens(
+        &[
+            "license",
+            "load",
+            p(&v1),
+            "--public-key",
+            p(&old.join("issuer.pub")),
+        ],
+        &db,
+    ));
+    let v2 = sign(&new, 2, "v2");
+    fails_with(
+        &lisens(
+            &[
+                "license",
+                "load",
+                p(&v2),
+                "--public-key",
+                p(&new.join("issuer.pub")),
+            ],
+            &db,
+        ),
+        "LICENSE_OWNER_KEY_MISMATCH",
+    );
+    ok(&lisens(
+        &[
+            "license",
+            "trust-key",
+            "--owner",
+            "SuperOffice",
+            "--public-key",
+            p(&new.join("issuer.pub")),
+        ],
+        &db,
+    ));
+    let out = ok(&lisens(
+        &[
+            "license",
+            "load",
+            p(&v2),
+            "--public-key",
+            p(&new.join("issuer.pub")),
+        ],
+        &db,
+    ));
+    assert!(out.starts_with("New license activated"), "{out}");
+    let status: Value = serde_json::from_str(&ok(&lisens(&["license", "status", "--json"], &db))).unwrap();
+    assert_eq!(
+        (
+            status["owners"][0]["valid"].as_bool(),
+            status["owners"][0]["license_version"].as_i64()
+        ),
+        (Some(true), Some(2))
+    );
+
+    let active_id = status["owners"][0]["key_id"].as_str().unwrap().to_owned();
+    fails_with(
+        &lisens(
+            &[
+                "license",
+                "retire-key",
+                "--owner",
+                "SuperOffice",
+                "--key-id",
+                &active_id,
+            ],
+            &db,
+        ),
+        "INVALID_INPUT",
+    );
+    let out = ok(&lisens(&["license", "inspect", p(&v1), "--json"], &db));
+    let v1_key = serde_json::from_str::<Value>(&out).unwrap()["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(&lisens(
+        &[
+            "license",
+            "retire-key",
+            "--owner",
+            "SuperOffice",
+            "--key-id",
+            &v1_key,
+        ],
+        &db,
+    ));
+    let status: Value = serde_json::from_str(&ok(&lisens(&["license", "status", "--json"], &db))).unwrap();
+    assert_eq!(
+        status["owners"][0]["valid"], true,
+        "the active license is signed by the new key"
+    );
+    let v3_old = sign(&old, 3, "v3-old");
+    fails_with(
+        &lisens(
+            &[
+                "license",
+                "load",
+                p(&v3_old),
+                "--public-key",
+                p(&old.join("issuer.pub")),
+            ],
+            &db,
+        ),
+        "LICENSE_OWNER_KEY_MISMATCH",
+    );
+}
