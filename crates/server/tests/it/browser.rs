@@ -175,14 +175,16 @@ async fn an_administrator_reads_licenses_assigns_in_the_matrix_and_switches_to_s
     shot(&b.client, "module-holders").await;
 
     b.client.goto(&app.url("/users/licenses")).await.unwrap();
-    for u in ["anna", "bo"] {
+    // Each click reloads the matrix: wait for the new page before the next
+    // click, or the next button found may belong to the page going away.
+    for (u, count) in [("anna", "1/2"), ("bo", "2/2")] {
         find(&b, Locator::Id(&format!("cell-{u}-essentials")))
             .await
             .click()
             .await
             .unwrap();
+        page_with(&b, count).await;
     }
-    page_with(&b, "2/2").await;
     find(&b, Locator::Id("cell-cy-essentials"))
         .await
         .click()
