@@ -29,3 +29,9 @@ pub use names::{LicenseCount, LoginName, ModuleName, OwnerName, SerialNumber};
 /// it (`maintenanceTo`) does not cover this version: no upgrades after
 /// maintenance ends, so such a license is refused at load.
 pub const RELEASE_DATE: time::Date = time::macros::date!(2026 - 11 - 25);
+
+/// Compares two secrets (tokens, CSRF tokens, hashes) without stopping at the
+/// first difference, so the time taken does not reveal how much matched.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -289,12 +289,7 @@ async fn customer_page(
 }
 
 fn csrf_ok(state: &IssuerState, token: &str) -> bool {
-    token.len() == state.csrf.len()
-        && token
-            .bytes()
-            .zip(state.csrf.bytes())
-            .fold(0u8, |a, (x, y)| a | (x ^ y))
-            == 0
+    lisens_core::constant_time_eq(token, &state.csrf)
 }
 
 #[derive(Deserialize)]

@@ -33,9 +33,8 @@ pub enum Principal {
     Session(Box<Session>),
 }
 
-pub(crate) fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+pub(crate) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -49,7 +48,7 @@ pub(crate) fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 /// active. A user kept out by an active No Login event is logged out here,
 /// at their next request.
 pub(crate) async fn session_of(parts: &Parts, state: &AppState) -> Result<Option<Session>, ApiError> {
-    let Some(secret) = cookie(parts, SESSION_COOKIE) else {
+    let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
         return Ok(None);
     };
     let Some(session) = state.store.session(secret).await?.filter(|s| *s.user.active) else {
@@ -102,9 +101,7 @@ async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiErro
     Ok(Principal::Session(Box::new(session)))
 }
 
-pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub(crate) use lisens_core::constant_time_eq;
 
 /// A caller allowed to run access checks: a `check` or `admin` token, or an
 /// administrator's session.

@@ -129,16 +129,8 @@ pub async fn create(
 }
 
 pub async fn delete(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let secret = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_owned());
-    if let Some(secret) = secret {
-        state.store.delete_session(&secret).await?;
+    if let Some(secret) = auth::cookie(&headers, SESSION_COOKIE) {
+        state.store.delete_session(secret).await?;
     }
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear_cookie())]).into_response())
 }

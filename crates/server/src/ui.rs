@@ -265,7 +265,7 @@ pub async fn logout(
     if !csrf_ok(&u, &f.csrf) {
         return bad_csrf(&u);
     }
-    if let Some(secret) = crate::auth::cookie(&parts, crate::auth::SESSION_COOKIE) {
+    if let Some(secret) = crate::auth::cookie(&parts.headers, crate::auth::SESSION_COOKIE) {
         let _ = state.store.delete_session(secret).await;
     }
     ([(header::SET_COOKIE, clear_cookie())], Redirect::to("/login")).into_response()

@@ -303,11 +303,9 @@ impl Store {
                 gone += 1;
             }
         }
-        let stale = (time::OffsetDateTime::now_utc() - time::Duration::seconds(JOB_HEARTBEAT_STALE_SECS))
-            .replace_nanosecond(0)
-            .expect("0 is a valid nanosecond")
-            .format(&time::format_description::well_known::Rfc3339)
-            .expect("RFC 3339 formats UTC");
+        let stale = crate::format_utc(
+            time::OffsetDateTime::now_utc() - time::Duration::seconds(JOB_HEARTBEAT_STALE_SECS),
+        );
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE system_event SET status = 'failed', finished_at = $2, \

@@ -140,16 +140,7 @@ impl IssuerStore {
                 .fetch_optional(&self.pool)
                 .await?;
         let presented = token_hash(secret);
-        // Both sides are SHA-256 hex of the same length; compare without
-        // stopping at the first difference.
-        let matches = row.is_some_and(|(stored,)| {
-            stored.len() == presented.len()
-                && stored
-                    .bytes()
-                    .zip(presented.bytes())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0
-        });
+        let matches = row.is_some_and(|(stored,)| lisens_core::constant_time_eq(&stored, &presented));
         if !matches {
             return Ok(None);
         }

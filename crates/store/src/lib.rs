@@ -305,7 +305,12 @@ pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend), StoreError>
 }
 
 pub(crate) fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
+    format_utc(time::OffsetDateTime::now_utc())
+}
+
+/// A time as stored: RFC 3339 in UTC, whole seconds (text sorts as time).
+pub(crate) fn format_utc(t: time::OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
         .replace_nanosecond(0)
         .expect("0 is a valid nanosecond")
         .format(&time::format_description::well_known::Rfc3339)

@@ -438,11 +438,7 @@ impl Store {
     /// Deletes raw events received before the retention period; the monthly
     /// totals stay.
     pub async fn purge_metering_events(&self, keep_days: i64) -> Result<u64, StoreError> {
-        let cutoff = (OffsetDateTime::now_utc() - time::Duration::days(keep_days.max(1)))
-            .replace_nanosecond(0)
-            .expect("0 is a valid nanosecond")
-            .format(&Rfc3339)
-            .expect("RFC 3339 formats UTC");
+        let cutoff = crate::format_utc(OffsetDateTime::now_utc() - time::Duration::days(keep_days.max(1)));
         let done = sqlx::query("DELETE FROM metering_event WHERE received_at < $1")
             .bind(cutoff)
             .execute(&self.pool)

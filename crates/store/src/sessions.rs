@@ -21,15 +21,10 @@ impl Store {
     pub async fn create_session(&self, assoc_id: i64, secret: &str, csrf: &str) -> Result<(), StoreError> {
         let now = time::OffsetDateTime::now_utc();
         let expires = now + time::Duration::hours(SESSION_HOURS);
-        let fmt = |t: time::OffsetDateTime| {
-            t.replace_nanosecond(0)
-                .expect("0 is a valid nanosecond")
-                .format(&time::format_description::well_known::Rfc3339)
-                .expect("RFC 3339 formats UTC")
-        };
+
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM web_session WHERE expires_at < $1")
-            .bind(fmt(now))
+            .bind(crate::format_utc(now))
             .execute(&mut *tx)
             .await?;
         sqlx::query(
@@ -38,8 +33,8 @@ impl Store {
         .bind(token_hash(secret))
         .bind(assoc_id)
         .bind(csrf)
-        .bind(fmt(now))
-        .bind(fmt(expires))
+        .bind(crate::format_utc(now))
+        .bind(crate::format_utc(expires))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
