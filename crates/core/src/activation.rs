@@ -13,8 +13,9 @@ use crate::model::{ModuleLicense, Owner};
 use crate::names::ModuleName;
 
 /// One changed module. `added` and `new_free` may be negative.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ModuleChange {
+    #[schema(value_type = String)]
     pub name: ModuleName,
     pub description: String,
     pub in_use: i64,
@@ -31,7 +32,7 @@ pub struct ModuleChange {
 
 /// The changes between the current license and a new one, only the changed
 /// modules, in the new license's order (dropped modules last).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LicenseDiff {
     pub changes: Vec<ModuleChange>,
 }

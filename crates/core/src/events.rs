@@ -141,7 +141,7 @@ pub struct ActiveEvent {
 }
 
 /// The flags the CRM's components read, from the active events.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Flags {
     pub no_login: bool,
     pub no_freetext: bool,

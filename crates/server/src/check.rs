@@ -13,7 +13,8 @@ use crate::auth::CheckCaller;
 use crate::error::ApiError;
 use crate::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CheckParams {
     user: Option<String>,
@@ -21,7 +22,7 @@ pub struct CheckParams {
     system: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CheckAnswer {
     granted: bool,
     /// Why it was denied (`MISSING_LICENSE:web`, `USER_INACTIVE`, ...).
@@ -51,6 +52,16 @@ fn module(name: &str) -> Result<ModuleName, ApiError> {
     ModuleName::parse(name).map_err(|e| ApiError::bad_request("INVALID_INPUT", e.to_string()))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/license/check", tag = "access",
+    params(CheckParams), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The decision", body = CheckAnswer),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn check(
     _caller: CheckCaller,
     State(state): State<AppState>,

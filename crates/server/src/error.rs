@@ -38,6 +38,49 @@ impl ApiError {
     }
 }
 
+/// The RFC 7807 problem document every API error is (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// The stable code, the same the CLI prints (`UNKNOWN_USER`, `INVALID_BODY`, ...).
+    pub code: String,
+    pub detail: String,
+    /// A batch's per-item errors (metering ingest, bulk assignment).
+    #[schema(nullable = false)]
+    pub errors: Option<Vec<lisens_store::metering::ItemError>>,
+}
+
+/// A JSON body or the problem that explains why it is not one: 413
+/// `BODY_TOO_LARGE` past the body limit, 400 `INVALID_BODY` otherwise.
+pub fn json_body<T>(
+    body: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, ApiError> {
+    body.map(|axum::Json(b)| b).map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", e.body_text())
+        } else {
+            ApiError::bad_request("INVALID_BODY", e.body_text())
+        }
+    })
+}
+
+/// A raw body, or 413 `BODY_TOO_LARGE`.
+pub fn raw_body(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::body::Bytes, ApiError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", e.body_text())
+        } else {
+            ApiError::bad_request("INVALID_BODY", e.body_text())
+        }
+    })
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let status = match &e {
@@ -49,11 +92,14 @@ impl From<StoreError> for ApiError {
                     "the database is unavailable",
                 );
             }
-            StoreError::UnknownUser(_) | StoreError::NoPending(_) | StoreError::UnknownSerial(_) => {
-                StatusCode::NOT_FOUND
-            }
+            StoreError::UnknownUser(_)
+            | StoreError::NotFound(_)
+            | StoreError::NoPending(_)
+            | StoreError::UnknownSerial(_) => StatusCode::NOT_FOUND,
             StoreError::License(_) | StoreError::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            StoreError::TooManyAssigned(_) | StoreError::Conflict => StatusCode::CONFLICT,
+            StoreError::TooManyAssigned(_) | StoreError::Conflict | StoreError::BulkRefused(_) => {
+                StatusCode::CONFLICT
+            }
             StoreError::Duplicate(_)
             | StoreError::OwnerExists(_)
             | StoreError::Assign(_)
@@ -65,7 +111,9 @@ impl From<StoreError> for ApiError {
             | StoreError::BatchInvalid(_) => StatusCode::BAD_REQUEST,
         };
         let extra = match &e {
-            StoreError::BatchInvalid(items) => Some(json!({ "errors": items })),
+            StoreError::BatchInvalid(items) | StoreError::BulkRefused(items) => {
+                Some(json!({ "errors": items }))
+            }
             _ => None,
         };
         Self {

@@ -7,19 +7,27 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use lisens_core::events::{EventKey, EventScope, EventStatus, Flags};
 use lisens_store::{EventFilter, NewEvent};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::{AdminCaller, CheckCaller};
 use crate::error::ApiError;
 use crate::AppState;
 
 /// `GET /api/v1/system-events/flags`: No Login, No Freetext, No Travel.
+#[utoipa::path(
+    get, path = "/api/v1/system-events/flags", tag = "system events", security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "No Login, No Freetext, No Travel", body = lisens_core::events::Flags),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn flags(_: CheckCaller, State(state): State<AppState>) -> Json<Flags> {
     Json(Flags::of(&state.view.get().access.events))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<String>,
@@ -39,6 +47,15 @@ fn bad(e: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request("INVALID_INPUT", e.to_string())
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/system-events", tag = "system events", params(ListQuery), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "A page of system events", body = EventPage),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn list(
     _: AdminCaller,
     State(state): State<AppState>,
@@ -67,10 +84,15 @@ pub async fn list(
         since: q.since,
     };
     let items = state.store.events(&filter, q.offset, q.limit).await?;
-    Ok(Json(json!({"offset": q.offset, "limit": q.limit, "items": items})).into_response())
+    Ok(Json(EventPage {
+        offset: q.offset,
+        limit: q.limit,
+        items,
+    })
+    .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddBody {
     key: String,
@@ -87,12 +109,22 @@ fn system_scope() -> String {
     "system".into()
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/system-events", tag = "system events", request_body = AddBody, security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "Added", body = CreatedId),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn add(
     admin: AdminCaller,
     State(state): State<AppState>,
     body: Result<Json<AddBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(b) = body.map_err(|e| ApiError::bad_request("INVALID_BODY", e.body_text()))?;
+    let b = crate::error::json_body(body)?;
     let event = NewEvent {
         key: EventKey::parse_admin(&b.key).map_err(bad)?,
         scope: EventScope::parse(&b.scope).map_err(bad)?,
@@ -104,10 +136,10 @@ pub async fn add(
     };
     let id = state.store.add_event(&event).await?;
     state.view.refresh().await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": id}))).into_response())
+    Ok((StatusCode::CREATED, Json(CreatedId { id })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndBody {
     #[serde(default = "finished")]
@@ -118,15 +150,50 @@ fn finished() -> String {
     "finished".into()
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/system-events/{id}/end", tag = "system events", security(("bearer" = []), ("session" = [])),
+    params(("id" = i64, Path, description = "Event id")),
+    request_body(content = Option<EndBody>, description = "Optional; the default status is finished"),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn end(
     _: AdminCaller,
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    body: Option<Json<EndBody>>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let status = body.map(|Json(b)| b.status).unwrap_or_else(finished);
+    // The body is optional; when given it must be an EndBody.
+    let body = crate::error::raw_body(body)?;
+    let status = if body.iter().all(u8::is_ascii_whitespace) {
+        finished()
+    } else {
+        serde_json::from_slice::<EndBody>(&body)
+            .map_err(|e| ApiError::bad_request("INVALID_BODY", e.to_string()))?
+            .status
+    };
     let status = EventStatus::parse(&status).map_err(bad)?;
     state.store.end_event(id, status).await?;
     state.view.refresh().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A page of system events.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EventPage {
+    pub offset: i64,
+    pub limit: i64,
+    pub items: Vec<lisens_store::SystemEvent>,
+}
+
+/// The id of what was created.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedId {
+    pub id: i64,
 }

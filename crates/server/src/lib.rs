@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod issuer_client;
 mod license_api;
 mod metering_api;
+pub mod openapi;
 mod scim;
 pub mod session;
 mod ui;
@@ -25,11 +26,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use lisens_store::{AccessView, Store, StoreError};
-use serde_json::json;
 use tokio::net::TcpListener;
 
 /// How often each process polls the data version for changes made elsewhere.
 pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
+
+/// The largest request body taken (1 MiB; a 1,000-event metering batch is ~100 KiB).
+pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// Shared by every request.
 #[derive(Clone)]
@@ -145,6 +148,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/users", get(users_api::list).post(users_api::create))
         .route("/api/v1/users/{login}", get(users_api::show))
+        .route("/api/v1/assignments", axum::routing::post(users_api::bulk))
         .route(
             "/api/v1/users/{login}/deactivate",
             axum::routing::post(users_api::deactivate),
@@ -204,26 +208,75 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/modules/{module}/holders", get(license_api::holders))
         .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint") })
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .route("/api/openapi.json", get(openapi::json))
+        .route("/api/docs", get(openapi::docs))
+        // Extractors refuse bigger bodies with 413 BODY_TOO_LARGE.
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+/// A request taken.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Requested {
+    /// Always `requested`.
+    pub status: String,
+}
+
+/// Whether the server can reach its database.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub code: Option<String>,
 }
 
 /// "Check for a new license now": every server process's poller asks the
 /// issuer at its next tick (within LISENS_ISSUER_POLL_SECS).
+#[utoipa::path(
+    post, path = "/api/v1/license/check-now", tag = "license", security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 202, description = "Every server process asks the issuer at its next tick", body = Requested),
+        (status = 400, description = "No issuer is configured (register the installation first)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 async fn check_now(_: auth::AdminCaller, State(state): State<AppState>) -> Result<Response, error::ApiError> {
     state.store.request_issuer_check().await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"status": "requested"}))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Requested {
+            status: "requested".into(),
+        }),
+    )
+        .into_response())
 }
 
 /// 200 when the database answers, 503 otherwise.
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = Health),
+        (status = 503, description = "The database does not answer", body = Health)
+    )
+)]
 async fn healthz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => Json(json!({"status": "ok"})).into_response(),
+        Ok(()) => Json(Health {
+            status: "ok".into(),
+            code: None,
+        })
+        .into_response(),
         Err(e) => {
             tracing::warn!("health check: database unreachable: {e}");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "code": "DATABASE_UNAVAILABLE"})),
+                Json(Health {
+                    status: "unavailable".into(),
+                    code: Some("DATABASE_UNAVAILABLE".into()),
+                }),
             )
                 .into_response()
         }

@@ -10,22 +10,45 @@ use axum::Json;
 use lisens_core::VerifiedLicense;
 use lisens_store::{Actor, StoreError};
 use serde::Deserialize;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::auth::AdminCaller;
 use crate::error::ApiError;
 use crate::AppState;
 
+#[utoipa::path(
+    get, path = "/api/v1/license/status", tag = "license", security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Owners, modules with in use / available, user counts", body = lisens_store::LicenseStatus),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn status(_: AdminCaller, State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(state.store.license_status().await?).into_response())
 }
 
 /// "Load license from file": the body is the license file's text.
+#[utoipa::path(
+    post, path = "/api/v1/license/file", tag = "license", security(("bearer" = []), ("session" = [])),
+    request_body(content = String, content_type = "text/plain", description = "The license file's text (armored)"),
+    responses(
+        (status = 200, description = "Activated, or pending an administrator's confirmation", body = lisens_store::Received),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused by the license (count, prerequisite, read-only) or a duplicate", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The license file or the license itself is refused", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn load(
     admin: AdminCaller,
     State(state): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = crate::error::raw_body(body)?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("FILE_NOT_UTF8", "the license file is not UTF-8 text"))?;
     let keys = state.store.receiving_keys().await?;
@@ -58,6 +81,14 @@ pub async fn load(
     Ok(Json(received).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/license/pending", tag = "license", security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Licenses waiting for activation, with their diffs", body = Vec<lisens_store::PendingLicense>),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn pending(_: AdminCaller, State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut out = Vec::new();
     for owner in state.store.pending_owners().await? {
@@ -66,17 +97,28 @@ pub async fn pending(_: AdminCaller, State(state): State<AppState>) -> Result<Re
     Ok(Json(out).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OwnerBody {
     owner: String,
 }
 
-fn json_body<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request("INVALID_BODY", e.body_text()))
-}
+use crate::error::json_body;
 
+#[utoipa::path(
+    post, path = "/api/v1/license/activate", tag = "license", security(("bearer" = []), ("session" = [])),
+    request_body = OwnerBody,
+    responses(
+        (status = 200, description = "The pending license is now active", body = Activated),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused by the license (count, prerequisite, read-only) or a duplicate", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The license file or the license itself is refused", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn activate(
     admin: AdminCaller,
     State(state): State<AppState>,
@@ -94,16 +136,33 @@ pub async fn activate(
         )
         .await?;
     state.view.refresh().await?;
-    Ok(Json(json!({"result": "activated", "diff": diff})).into_response())
+    Ok(Json(Activated {
+        result: "activated".into(),
+        diff,
+    })
+    .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveExcessBody {
     module: String,
     users: Vec<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/license/remove-excess", tag = "license", security(("bearer" = []), ("session" = [])),
+    request_body = RemoveExcessBody,
+    responses(
+        (status = 204, description = "The users no longer hold the module (all or none)"),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused by the license (count, prerequisite, read-only) or a duplicate", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn remove_excess(
     admin: AdminCaller,
     State(state): State<AppState>,
@@ -131,7 +190,8 @@ pub async fn remove_excess(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     #[serde(default)]
@@ -144,6 +204,17 @@ fn default_limit() -> i64 {
     100
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/modules/{module}/holders", tag = "license", security(("bearer" = []), ("session" = [])),
+    params(("module" = String, Path, description = "Module name"), Page),
+    responses(
+        (status = 200, description = "A page of the module's holders", body = HolderPage),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn holders(
     _: AdminCaller,
     State(state): State<AppState>,
@@ -158,9 +229,38 @@ pub async fn holders(
         ));
     }
     let holders = state.store.module_holders(&module, p.offset, p.limit).await?;
-    Ok(Json(json!({"offset": p.offset, "limit": p.limit, "items": holders})).into_response())
+    Ok(Json(HolderPage {
+        offset: p.offset,
+        limit: p.limit,
+        items: holders,
+    })
+    .into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/license/history", tag = "license", security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The last 200 license events, newest first", body = Vec<lisens_store::LicenseEvent>),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn history(_: AdminCaller, State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(state.store.license_events(200).await?).into_response())
+}
+
+/// A pending license that is now active.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Activated {
+    /// Always `activated`.
+    pub result: String,
+    pub diff: lisens_core::activation::LicenseDiff,
+}
+
+/// A page of a module's holders.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HolderPage {
+    pub offset: i64,
+    pub limit: i64,
+    pub items: Vec<lisens_store::Holder>,
 }

@@ -15,11 +15,23 @@ use crate::AppState;
 
 /// `POST /api/v1/metering/events`: a JSON array of up to 1,000
 /// `{id, service, quantity, occurred_at}`, all or nothing.
+#[utoipa::path(
+    post, path = "/api/v1/metering/events", tag = "metering", security(("bearer" = []), ("session" = [])),
+    request_body(content = Vec<lisens_store::metering::UsageEvent>, description = "Up to 1,000 events, all or nothing"),
+    responses(
+        (status = 200, description = "Accepted (re-sent ids are counted once)", body = lisens_store::metering::IngestResult),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn ingest(
     _: MeteringCaller,
     State(state): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = crate::error::raw_body(body)?;
     let batch: Vec<UsageEvent> = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("INVALID_BODY", format!("expected a JSON array of events: {e}"))
     })?;
@@ -27,7 +39,8 @@ pub async fn ingest(
     Ok(Json(result).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MonthQuery {
     month: Option<String>,
@@ -41,6 +54,15 @@ pub(crate) async fn report(state: &AppState, month: Option<String>) -> Result<Us
     Ok(state.store.usage_report(&month, state.zone).await?)
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/metering/usage", tag = "metering", params(MonthQuery), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Usage, threshold, overage and price per service", body = lisens_store::metering::UsageReport),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn usage(
     _: AdminCaller,
     State(state): State<AppState>,
@@ -51,6 +73,15 @@ pub async fn usage(
 }
 
 /// The report as CSV (for the dashboard's export).
+#[utoipa::path(
+    get, path = "/metering/usage.csv", tag = "metering", params(MonthQuery), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The month's report as CSV", body = String, content_type = "text/csv"),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn usage_csv(
     _: AdminCaller,
     State(state): State<AppState>,

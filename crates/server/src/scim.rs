@@ -280,9 +280,20 @@ fn base_url(headers: &axum::http::HeaderMap) -> String {
     format!("http://{host}")
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, ScimError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, Some("invalidSyntax"), e.to_string()))
+fn parse_body(body: &Result<Bytes, axum::extract::rejection::BytesRejection>) -> Result<Value, ScimError> {
+    let body = body
+        .as_ref()
+        .map_err(|e| ScimError::new(e.status(), Some("invalidValue"), e.body_text()))?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, Some("invalidSyntax"), e.to_string()))?;
+    if !v.is_object() {
+        return Err(ScimError::new(
+            StatusCode::BAD_REQUEST,
+            Some("invalidSyntax"),
+            "the body must be a JSON object",
+        ));
+    }
+    Ok(v)
 }
 
 async fn respond(
@@ -296,11 +307,20 @@ async fn respond(
     Ok(scim_json(status, user_json(&a, &plans, &base_url(headers))))
 }
 
+#[utoipa::path(
+    post, path = "/scim/v2/Users", tag = "scim", security(("bearer" = [])),
+    request_body(content = ScimUserDoc, content_type = "application/scim+json"),
+    responses((status = 201, description = "Provisioned (entitlements assigned, all or nothing)", body = ScimUserDoc, content_type = "application/scim+json"), (status = 400, description = "invalidSyntax, invalidFilter, invalidValue or mutability", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 409, description = "uniqueness (userName taken) or a refused plan", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 413, description = "The body is over the limit", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+)]
 pub async fn create(
     _: ScimCaller,
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ScimError> {
     let v = parse_body(&body)?;
     let login = v
@@ -330,6 +350,13 @@ pub async fn create(
     respond(&state, &headers, &login, StatusCode::CREATED).await
 }
 
+#[utoipa::path(
+    get, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 200, description = "The user", body = ScimUserDoc, content_type = "application/scim+json"), (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 404, description = "No such user", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+)]
 pub async fn get(
     _: ScimCaller,
     State(state): State<AppState>,
@@ -340,7 +367,8 @@ pub async fn get(
     respond(&state, &headers, &a.login_name, StatusCode::OK).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     filter: Option<String>,
     #[serde(rename = "startIndex")]
@@ -377,6 +405,12 @@ fn bad_filter(filter: &str) -> ScimError {
     )
 }
 
+#[utoipa::path(
+    get, path = "/scim/v2/Users", tag = "scim", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, description = "A page of users", body = ScimUserList, content_type = "application/scim+json"), (status = 400, description = "invalidSyntax, invalidFilter, invalidValue or mutability", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+)]
 pub async fn list(
     _: ScimCaller,
     State(state): State<AppState>,
@@ -403,16 +437,32 @@ pub async fn list(
     ))
 }
 
+#[utoipa::path(
+    put, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id")),
+    request_body(content = ScimUserDoc, content_type = "application/scim+json"),
+    responses((status = 200, description = "Replaced", body = ScimUserDoc, content_type = "application/scim+json"), (status = 400, description = "invalidSyntax, invalidFilter, invalidValue or mutability", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 404, description = "No such user", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 409, description = "uniqueness (userName taken) or a refused plan", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 413, description = "The body is over the limit", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+)]
 pub async fn replace(
     _: ScimCaller,
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ScimError> {
     let a = by_id(&state, &id).await?;
     let v = parse_body(&body)?;
-    if let Some(name) = v.get("userName").and_then(Value::as_str) {
+    // PUT replaces the whole resource, so its required attribute must be there.
+    let name = v
+        .get("userName")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ScimError::invalid("userName is required"))?;
+    {
         if name != a.login_name {
             return Err(ScimError::new(
                 StatusCode::BAD_REQUEST,
@@ -428,12 +478,23 @@ pub async fn replace(
     respond(&state, &headers, &a.login_name, StatusCode::OK).await
 }
 
+#[utoipa::path(
+    patch, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id")),
+    request_body(content = ScimPatchDoc, content_type = "application/scim+json"),
+    responses((status = 200, description = "Patched", body = ScimUserDoc, content_type = "application/scim+json"), (status = 400, description = "invalidSyntax, invalidFilter, invalidValue or mutability", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 404, description = "No such user", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 409, description = "uniqueness (userName taken) or a refused plan", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 413, description = "The body is over the limit", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+)]
 pub async fn patch(
     _: ScimCaller,
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ScimError> {
     let a = by_id(&state, &id).await?;
     let v = parse_body(&body)?;
@@ -551,6 +612,13 @@ pub async fn patch(
     respond(&state, &headers, &a.login_name, StatusCode::OK).await
 }
 
+#[utoipa::path(
+    delete, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 204, description = "Deleted; licenses released"), (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 404, description = "No such user", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+)]
 pub async fn delete(
     _: ScimCaller,
     State(state): State<AppState>,
@@ -564,6 +632,11 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    get, path = "/scim/v2/ServiceProviderConfig", tag = "scim", security(("bearer" = [])),
+    responses((status = 200, description = "RFC 7643 section 5", body = Object, content_type = "application/scim+json"), (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+)]
 pub async fn service_provider_config(_: ScimCaller) -> Response {
     scim_json(
         StatusCode::OK,
@@ -580,6 +653,11 @@ pub async fn service_provider_config(_: ScimCaller) -> Response {
     )
 }
 
+#[utoipa::path(
+    get, path = "/scim/v2/ResourceTypes", tag = "scim", security(("bearer" = [])),
+    responses((status = 200, description = "The User resource type", body = ScimListDoc, content_type = "application/scim+json"), (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+)]
 pub async fn resource_types(_: ScimCaller) -> Response {
     scim_json(
         StatusCode::OK,
@@ -591,6 +669,11 @@ pub async fn resource_types(_: ScimCaller) -> Response {
     )
 }
 
+#[utoipa::path(
+    get, path = "/scim/v2/Schemas", tag = "scim", security(("bearer" = [])),
+    responses((status = 200, description = "The User schema", body = ScimListDoc, content_type = "application/scim+json"), (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
+        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+)]
 pub async fn schemas(_: ScimCaller) -> Response {
     let attr = |name: &str, kind: &str, multi: bool| json!({"name": name, "type": kind, "multiValued": multi, "required": name == "userName", "mutability": if name == "userName" { "immutable" } else { "readWrite" }, "returned": "default", "uniqueness": if name == "userName" { "server" } else { "none" }});
     scim_json(
@@ -603,4 +686,92 @@ pub async fn schemas(_: ScimCaller) -> Response {
                                           attr("entitlements", "complex", true)]}],
         }),
     )
+}
+
+/// A SCIM error (RFC 7644 section 3.12), for the OpenAPI document.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ScimErrorDoc {
+    /// `["urn:ietf:params:scim:api:messages:2.0:Error"]`
+    pub schemas: Vec<String>,
+    /// The HTTP status, as a string.
+    pub status: String,
+    #[serde(rename = "scimType")]
+    #[schema(nullable = false)]
+    pub scim_type: Option<String>,
+    pub detail: String,
+}
+
+/// A SCIM e-mail address.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ScimEmail {
+    pub value: String,
+    #[schema(nullable = false)]
+    pub primary: Option<bool>,
+}
+
+/// A plan name carried as an entitlement.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ScimValue {
+    pub value: String,
+}
+
+/// A SCIM User (RFC 7643 section 4.1) as lisens reads and writes it:
+/// `entitlements` carry plan names.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(non_snake_case)]
+pub struct ScimUserDoc {
+    pub schemas: Vec<String>,
+    /// Set by lisens (read only).
+    #[schema(nullable = false)]
+    pub id: Option<String>,
+    pub userName: String,
+    #[schema(nullable = false)]
+    pub displayName: Option<String>,
+    #[schema(nullable = false)]
+    pub active: Option<bool>,
+    #[schema(nullable = false)]
+    pub emails: Option<Vec<ScimEmail>>,
+    #[schema(nullable = false)]
+    pub entitlements: Option<Vec<ScimValue>>,
+    #[schema(nullable = false, value_type = Object)]
+    pub meta: Option<Value>,
+}
+
+/// A SCIM list response of users.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(non_snake_case)]
+pub struct ScimUserList {
+    pub schemas: Vec<String>,
+    pub totalResults: usize,
+    pub startIndex: usize,
+    pub itemsPerPage: usize,
+    pub Resources: Vec<ScimUserDoc>,
+}
+
+/// A SCIM list response of resource types or schemas.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(non_snake_case)]
+pub struct ScimListDoc {
+    pub schemas: Vec<String>,
+    pub totalResults: usize,
+    #[schema(value_type = Vec<Object>)]
+    pub Resources: Vec<Value>,
+}
+
+/// One PATCH operation: `add`, `replace` or `remove`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ScimPatchOp {
+    pub op: String,
+    #[schema(nullable = false)]
+    pub path: Option<String>,
+    #[schema(nullable = false, value_type = Object)]
+    pub value: Option<Value>,
+}
+
+/// A SCIM PATCH request (RFC 7644 section 3.5.2).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(non_snake_case)]
+pub struct ScimPatchDoc {
+    pub schemas: Vec<String>,
+    pub Operations: Vec<ScimPatchOp>,
 }

@@ -8,14 +8,13 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use lisens_store::{Associate, StoreError};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::{self, AdminCaller, UserCaller, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     pub login: String,
@@ -115,19 +114,39 @@ pub fn clear_cookie() -> HeaderValue {
     HeaderValue::from_static("lisens_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/session", tag = "session", request_body = LoginBody,
+    responses(
+        (status = 201, description = "Logged in; the session cookie is set", body = SessionInfo),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins (RATE_LIMITED)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     body: Result<Json<LoginBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(b) = body.map_err(|e| ApiError::bad_request("INVALID_BODY", e.body_text()))?;
+    let b = crate::error::json_body(body)?;
     let (user, secret, csrf) = log_in(&state, &b.login, &b.password, Some(addr.ip())).await?;
     let mut headers = HeaderMap::new();
     headers.insert(header::SET_COOKIE, session_cookie(&state, &secret));
-    let body = json!({"login": user.login_name, "full_name": user.full_name, "is_admin": *user.is_admin, "csrf_token": csrf});
+    let body = SessionInfo {
+        login: user.login_name,
+        full_name: user.full_name,
+        is_admin: *user.is_admin,
+        csrf_token: csrf,
+    };
     Ok((StatusCode::CREATED, headers, Json(body)).into_response())
 }
 
+#[utoipa::path(
+    delete, path = "/api/v1/session", tag = "session",
+    responses((status = 204, description = "Logged out; the cookie is cleared"))
+)]
 pub async fn delete(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(secret) = auth::cookie(&headers, SESSION_COOKIE) {
         state.store.delete_session(secret).await?;
@@ -135,7 +154,7 @@ pub async fn delete(State(state): State<AppState>, headers: HeaderMap) -> Result
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear_cookie())]).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,
@@ -175,12 +194,22 @@ async fn set_password(state: &AppState, login: &str, password: String) -> Result
 }
 
 /// A user changes their own password (and every session of theirs ends).
+#[utoipa::path(
+    post, path = "/api/v1/session/password", tag = "session", request_body = PasswordChange, security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Changed; every session of the user ends"),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn change_password(
     caller: UserCaller,
     State(state): State<AppState>,
     body: Result<Json<PasswordChange>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(b) = body.map_err(|e| ApiError::bad_request("INVALID_BODY", e.body_text()))?;
+    let b = crate::error::json_body(body)?;
     let Some(session) = caller.session else {
         return Err(ApiError::bad_request(
             "SESSION_REQUIRED",
@@ -204,20 +233,42 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordReset {
     password: String,
 }
 
 /// An administrator sets a user's password.
+#[utoipa::path(
+    post, path = "/api/v1/users/{login}/password", tag = "users", request_body = PasswordReset, security(("bearer" = []), ("session" = [])),
+    params(("login" = String, Path, description = "Login name")),
+    responses(
+        (status = 204, description = "The password is set"),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn reset_password(
     _: AdminCaller,
     State(state): State<AppState>,
     Path(login): Path<String>,
     body: Result<Json<PasswordReset>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(b) = body.map_err(|e| ApiError::bad_request("INVALID_BODY", e.body_text()))?;
+    let b = crate::error::json_body(body)?;
     set_password(&state, &login, b.password).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The session just started. Send `csrf_token` as `X-CSRF-Token` with every
+/// state-changing request made with the session cookie.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionInfo {
+    pub login: String,
+    pub full_name: String,
+    pub is_admin: bool,
+    pub csrf_token: String,
 }

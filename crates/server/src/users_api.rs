@@ -5,9 +5,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use lisens_store::{NewAssociate, Window};
-use serde::Deserialize;
-use serde_json::json;
+use lisens_store::{Assignment, NewAssociate, Window};
+use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -17,12 +16,10 @@ use crate::AppState;
 
 type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
-fn body<T>(b: JsonBody<T>) -> Result<T, ApiError> {
-    b.map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request("INVALID_BODY", e.body_text()))
-}
+use crate::error::json_body as body;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     #[serde(default)]
@@ -35,6 +32,15 @@ fn default_limit() -> usize {
     100
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "users", params(Page), security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "A page of users", body = UserPage),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn list(
     _: AdminCaller,
     State(state): State<AppState>,
@@ -47,10 +53,16 @@ pub async fn list(
     let users = state.store.list_associates().await?;
     let total = users.len();
     let items: Vec<_> = users.into_iter().skip(p.offset).take(p.limit).collect();
-    Ok(Json(json!({"offset": p.offset, "limit": p.limit, "total": total, "items": items})).into_response())
+    Ok(Json(UserPage {
+        offset: p.offset,
+        limit: p.limit,
+        total,
+        items,
+    })
+    .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     login: String,
@@ -63,6 +75,17 @@ pub struct NewUser {
     password: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/users", tag = "users", request_body = NewUser, security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "Created", body = Created),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused by the license (count, prerequisite, read-only) or a duplicate", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn create(
     _: AdminCaller,
     State(state): State<AppState>,
@@ -105,7 +128,7 @@ pub async fn create(
     };
     let id = state.store.create_associate(&new).await?;
     state.view.refresh().await?;
-    Ok((StatusCode::CREATED, Json(json!({"id": id, "login": b.login}))).into_response())
+    Ok((StatusCode::CREATED, Json(Created { id, login: b.login })).into_response())
 }
 
 fn own(caller: &UserCaller, login: &str) -> Result<(), ApiError> {
@@ -116,6 +139,17 @@ fn own(caller: &UserCaller, login: &str) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/users/{login}", tag = "users", security(("bearer" = []), ("session" = [])),
+    params(("login" = String, Path, description = "Login name")),
+    responses(
+        (status = 200, description = "The user and the licenses they hold", body = UserDetail),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn show(
     caller: UserCaller,
     State(state): State<AppState>,
@@ -124,9 +158,20 @@ pub async fn show(
     own(&caller, &login)?;
     let user = state.store.associate(&login).await?;
     let licenses = state.store.holdings(&login).await?;
-    Ok(Json(json!({"user": user, "licenses": licenses})).into_response())
+    Ok(Json(UserDetail { user, licenses }).into_response())
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/users/{login}/licenses", tag = "users", security(("bearer" = []), ("session" = [])),
+    params(("login" = String, Path, description = "Login name")),
+    responses(
+        (status = 200, description = "The licenses the user holds", body = Vec<lisens_store::Holding>),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn licenses(
     caller: UserCaller,
     State(state): State<AppState>,
@@ -136,6 +181,17 @@ pub async fn licenses(
     Ok(Json(state.store.holdings(&login).await?).into_response())
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/users/{login}/deactivate", tag = "users", security(("bearer" = []), ("session" = [])),
+    params(("login" = String, Path, description = "Login name")),
+    responses(
+        (status = 204, description = "Deactivated: may not log in; licenses released"),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn deactivate(
     _: AdminCaller,
     State(state): State<AppState>,
@@ -146,7 +202,7 @@ pub async fn deactivate(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
     module: String,
@@ -162,6 +218,19 @@ fn time_of(v: Option<String>, what: &str) -> Result<Option<OffsetDateTime>, ApiE
     .transpose()
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/users/{login}/licenses", tag = "users", request_body = AssignBody, security(("bearer" = []), ("session" = [])),
+    params(("login" = String, Path, description = "Login name")),
+    responses(
+        (status = 204, description = "Assigned (with the plan's set= modules)"),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused by the license (count, prerequisite, read-only) or a duplicate", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn assign(
     _: AdminCaller,
     State(state): State<AppState>,
@@ -178,6 +247,18 @@ pub async fn assign(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    delete, path = "/api/v1/users/{login}/licenses/{module}", tag = "users", security(("bearer" = []), ("session" = [])),
+    params(("login" = String, Path, description = "Login name"), ("module" = String, Path, description = "Module name")),
+    responses(
+        (status = 204, description = "Unassigned (with plan-implied modules no longer needed)"),
+        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused by the license (count, prerequisite, read-only) or a duplicate", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn unassign(
     _: AdminCaller,
     State(state): State<AppState>,
@@ -186,4 +267,116 @@ pub async fn unassign(
     state.store.unassign(&login, &module).await?;
     state.view.refresh().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A page of users.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UserPage {
+    pub offset: usize,
+    pub limit: usize,
+    pub total: usize,
+    pub items: Vec<lisens_store::Associate>,
+}
+
+/// A created user.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Created {
+    pub id: i64,
+    pub login: String,
+}
+
+/// A user with the licenses they hold.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UserDetail {
+    pub user: lisens_store::Associate,
+    pub licenses: Vec<lisens_store::Holding>,
+}
+
+/// What a bulk change does.
+#[derive(Deserialize, utoipa::ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Assign,
+    Unassign,
+}
+
+/// One change of a bulk request.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkItem {
+    login: String,
+    module: String,
+    action: Action,
+    /// RFC 3339; assign only.
+    valid_from: Option<String>,
+    /// RFC 3339; assign only.
+    valid_to: Option<String>,
+}
+
+/// Up to 1,000 assign / unassign changes, applied in order, all or nothing.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkBody {
+    changes: Vec<BulkItem>,
+}
+
+/// How many changes a bulk request applied.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BulkResult {
+    pub applied: usize,
+}
+
+/// Assigns and unassigns licenses for many users in one transaction: either
+/// every change is applied, or none is and each refused change is listed
+/// (by index, with its code) in the problem's `errors`.
+#[utoipa::path(
+    post, path = "/api/v1/assignments", tag = "users", request_body = BulkBody,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Every change was applied", body = BulkResult),
+        (status = 400, description = "Bad input; a malformed item is listed in errors (BATCH_INVALID)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Some changes were refused (BULK_REFUSED, listed in errors) or the license is read-only; nothing was changed", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn bulk(
+    _: AdminCaller,
+    State(state): State<AppState>,
+    b: JsonBody<BulkBody>,
+) -> Result<Response, ApiError> {
+    let b = body(b)?;
+    let mut changes = Vec::with_capacity(b.changes.len());
+    let mut errors = Vec::new();
+    for (index, c) in b.changes.into_iter().enumerate() {
+        let window = match c.action {
+            Action::Unassign if c.valid_from.is_some() || c.valid_to.is_some() => Err(ApiError::bad_request(
+                "INVALID_INPUT",
+                "valid_from and valid_to are for assign",
+            )),
+            Action::Unassign => Ok(None),
+            Action::Assign => time_of(c.valid_from, "valid_from")
+                .and_then(|from| time_of(c.valid_to, "valid_to").map(|to| (from, to)))
+                .map(|(valid_from, valid_to)| Some(Window { valid_from, valid_to })),
+        };
+        match window {
+            Ok(window) => changes.push(Assignment {
+                login: c.login,
+                module: c.module,
+                window,
+            }),
+            Err(e) => errors.push(lisens_store::metering::ItemError {
+                index,
+                code: e.code,
+                detail: e.detail,
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(lisens_store::StoreError::BatchInvalid(errors).into());
+    }
+    let applied = state.store.change_all(&changes).await?;
+    state.view.refresh().await?;
+    Ok(Json(BulkResult { applied }).into_response())
 }

@@ -17,7 +17,7 @@ use crate::license::{stored_owner, update_owner_row, write_module_row, LicenseSt
 use crate::{now_rfc3339, Store, StoreError};
 
 /// What happened to a received license.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Received {
     /// The owner's first license, loaded.
@@ -31,7 +31,7 @@ pub enum Received {
 }
 
 /// A license waiting for an administrator, with its diff against the live counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PendingLicense {
     pub owner_name: String,
     pub license_version: i64,
@@ -44,7 +44,7 @@ pub struct PendingLicense {
 }
 
 /// One record of the license's history.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct LicenseEvent {
     pub id: i64,
     pub owner_name: String,
@@ -60,7 +60,7 @@ pub struct LicenseEvent {
 }
 
 /// A holder of a module, for "Remove excess licenses".
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Holder {
     pub login_name: String,
     pub full_name: String,

@@ -11,10 +11,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::license::LicenseStatus;
+use crate::metering::ItemError;
 use crate::{now_rfc3339, Store, StoreError};
 
 /// One license a user holds.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Holding {
     pub module: String,
     /// Assigned directly (plans are), rather than only through a plan's set=.
@@ -47,10 +48,56 @@ impl Store {
 
     /// `window`: Some to assign (links added hold inside it), None to unassign.
     async fn change(&self, login: &str, module: &str, window: Option<&Window>) -> Result<(), StoreError> {
+        let one = [Assignment {
+            login: login.to_owned(),
+            module: module.to_owned(),
+            window: window.cloned(),
+        }];
+        match self.changes_retrying(&one).await?.pop() {
+            Some(result) => result,
+            None => Ok(()),
+        }
+    }
+
+    /// Applies every change in order in one transaction, or none: when any
+    /// is refused, nothing is written and every refusal is listed by index
+    /// (`BatchInvalid` when an item is malformed, `BulkRefused` otherwise).
+    /// Returns how many changes were applied.
+    pub async fn change_all(&self, changes: &[Assignment]) -> Result<usize, StoreError> {
+        if changes.is_empty() || changes.len() > BULK_MAX {
+            return Err(StoreError::Invalid(format!(
+                "a bulk change has 1 to {BULK_MAX} items"
+            )));
+        }
+        let results = self.changes_retrying(changes).await?;
+        let errors: Vec<ItemError> = results
+            .iter()
+            .enumerate()
+            .filter_map(|(index, r)| {
+                r.as_ref().err().map(|e| ItemError {
+                    index,
+                    code: e.code().to_owned(),
+                    detail: e.to_string(),
+                })
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(changes.len())
+        } else if results.iter().any(|r| matches!(r, Err(StoreError::Invalid(_)))) {
+            Err(StoreError::BatchInvalid(errors))
+        } else {
+            Err(StoreError::BulkRefused(errors))
+        }
+    }
+
+    async fn changes_retrying(
+        &self,
+        changes: &[Assignment],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         // A license activated between reading the verified rows and locking
         // them changes what we planned against: read again and retry.
         for _ in 0..5 {
-            if let Some(done) = self.try_change(login, module, window).await? {
+            if let Some(done) = self.try_changes(changes).await? {
                 return Ok(done);
             }
         }
@@ -60,15 +107,35 @@ impl Store {
     }
 
     /// `Ok(None)`: the locked rows are not the ones the plan was made from.
-    async fn try_change(
+    /// Otherwise each change's outcome; written only when all are `Ok`.
+    async fn try_changes(
         &self,
-        login: &str,
-        module: &str,
-        window: Option<&Window>,
-    ) -> Result<Option<()>, StoreError> {
-        let assign = window.is_some();
-        let login = LoginName::parse(login).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let module = ModuleName::parse(module).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        changes: &[Assignment],
+    ) -> Result<Option<Vec<Result<(), StoreError>>>, StoreError> {
+        let mut results: Vec<Result<(), StoreError>> = Vec::with_capacity(changes.len());
+        let mut parsed: Vec<Option<(LoginName, ModuleName)>> = Vec::with_capacity(changes.len());
+        for c in changes {
+            let item = LoginName::parse(&c.login)
+                .and_then(|l| ModuleName::parse(&c.module).map(|m| (l, m)))
+                .map_err(|e| StoreError::Invalid(e.to_string()))
+                .and_then(|lm| match &c.window {
+                    Some(Window {
+                        valid_from: Some(from),
+                        valid_to: Some(to),
+                    }) if to < from => Err(StoreError::Invalid("valid_to is before valid_from".into())),
+                    _ => Ok(lm),
+                });
+            match item {
+                Ok(lm) => {
+                    parsed.push(Some(lm));
+                    results.push(Ok(()));
+                }
+                Err(e) => {
+                    parsed.push(None);
+                    results.push(Err(e));
+                }
+            }
+        }
         // Which rows are intact is a matter of signatures, not of this
         // transaction; counts are read again below, under the locks.
         let status = self.license_status().await?;
@@ -77,20 +144,53 @@ impl Store {
         let mut facts = facts(&status);
 
         let mut tx = self.begin_write().await?;
-        let user: Option<(i64,)> = sqlx::query_as(&format!(
-            "SELECT id FROM associate WHERE login_name = $1{}",
-            self.for_update()
-        ))
-        .bind(login.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (user_id,) = user.ok_or_else(|| StoreError::UnknownUser(login.to_string()))?;
+        // Lock the users (in id order, so two bulk changes never wait on
+        // each other in a cycle), then every module a change may add a
+        // holder to, in id order, then count.
+        let mut logins: Vec<&LoginName> = parsed.iter().flatten().map(|(l, _)| l).collect();
+        logins.sort();
+        logins.dedup();
+        let mut user_ids: BTreeMap<&LoginName, i64> = BTreeMap::new();
+        if let [login] = logins[..] {
+            let user: Option<(i64,)> = sqlx::query_as(&format!(
+                "SELECT id FROM associate WHERE login_name = $1{}",
+                self.for_update()
+            ))
+            .bind(login.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((id,)) = user {
+                user_ids.insert(login, id);
+            }
+        } else {
+            for login in &logins {
+                let user: Option<(i64,)> = sqlx::query_as("SELECT id FROM associate WHERE login_name = $1")
+                    .bind(login.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some((id,)) = user {
+                    user_ids.insert(login, id);
+                }
+            }
+            let mut order: Vec<i64> = user_ids.values().copied().collect();
+            order.sort_unstable();
+            for id in order {
+                sqlx::query(&format!(
+                    "SELECT id FROM associate WHERE id = $1{}",
+                    self.for_update()
+                ))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            }
+        }
 
-        // Lock every module this change may add a holder to, in id order
-        // (so two changes never wait on each other in a cycle), then count.
-        let mut candidates: Vec<&ModuleName> = vec![&module];
-        if let Some(set) = facts.get(&module).and_then(|f| f.plan_set.as_ref()) {
-            candidates.extend(set.iter());
+        let mut candidates: Vec<&ModuleName> = Vec::new();
+        for (_, module) in parsed.iter().flatten() {
+            candidates.push(module);
+            if let Some(set) = facts.get(module).and_then(|f| f.plan_set.as_ref()) {
+                candidates.extend(set.iter());
+            }
         }
         let mut lock_ids: Vec<i64> = candidates.iter().filter_map(|m| ids.get(*m).copied()).collect();
         lock_ids.sort_unstable();
@@ -131,61 +231,89 @@ impl Store {
             }
         }
 
-        let rows: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT module_license_id, direct FROM license_assoc_link WHERE assoc_id = $1")
-                .bind(user_id)
-                .fetch_all(&mut *tx)
-                .await?;
         let by_id: BTreeMap<i64, &ModuleName> = ids.iter().map(|(n, id)| (*id, n)).collect();
-        let held: Holdings = rows
-            .iter()
-            .filter_map(|(id, direct)| by_id.get(id).map(|n| ((*n).clone(), *direct != 0)))
-            .collect();
-
-        let change = if assign {
-            Change::Assign(module)
-        } else {
-            Change::Unassign(module)
-        };
-        let plan = plan_change(&facts, &held, &change)?;
-        if plan.is_empty() {
-            return Ok(Some(()));
-        }
         let now = now_rfc3339();
-        let window = window.cloned().unwrap_or_default();
-        for (m, direct) in &plan.add {
-            sqlx::query(
-                "INSERT INTO license_assoc_link (module_license_id, assoc_id, direct, valid_from, valid_to, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+        let mut added: Vec<ModuleName> = Vec::new();
+        let mut wrote = false;
+        for (i, item) in parsed.iter().enumerate() {
+            let Some((login, module)) = item else { continue };
+            let Some(&user_id) = user_ids.get(login) else {
+                results[i] = Err(StoreError::UnknownUser(login.to_string()));
+                continue;
+            };
+            let rows: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT module_license_id, direct FROM license_assoc_link WHERE assoc_id = $1",
             )
-            .bind(ids[m])
             .bind(user_id)
-            .bind(i64::from(*direct))
-            .bind(window.valid_from.map(format_time))
-            .bind(window.valid_to.map(format_time))
-            .bind(&now)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
-        }
-        for (m, direct) in &plan.set_direct {
-            sqlx::query(
-                "UPDATE license_assoc_link SET direct = $3 WHERE module_license_id = $1 AND assoc_id = $2",
-            )
-            .bind(ids[m])
-            .bind(user_id)
-            .bind(i64::from(*direct))
-            .execute(&mut *tx)
-            .await?;
-        }
-        for m in &plan.remove {
-            sqlx::query("DELETE FROM license_assoc_link WHERE module_license_id = $1 AND assoc_id = $2")
+            let held: Holdings = rows
+                .iter()
+                .filter_map(|(id, direct)| by_id.get(id).map(|n| ((*n).clone(), *direct != 0)))
+                .collect();
+            let change = match &changes[i].window {
+                Some(_) => Change::Assign(module.clone()),
+                None => Change::Unassign(module.clone()),
+            };
+            let plan = match plan_change(&facts, &held, &change) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    results[i] = Err(e.into());
+                    continue;
+                }
+            };
+            wrote |= !plan.is_empty();
+            let window = changes[i].window.clone().unwrap_or_default();
+            for (m, direct) in &plan.add {
+                sqlx::query(
+                    "INSERT INTO license_assoc_link (module_license_id, assoc_id, direct, valid_from, valid_to, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
                 .bind(ids[m])
                 .bind(user_id)
+                .bind(i64::from(*direct))
+                .bind(window.valid_from.map(format_time))
+                .bind(window.valid_to.map(format_time))
+                .bind(&now)
                 .execute(&mut *tx)
                 .await?;
+                if let Some(f) = facts.get_mut(m) {
+                    f.in_use = f.in_use.saturating_add(1);
+                }
+                added.push(m.clone());
+            }
+            for (m, direct) in &plan.set_direct {
+                sqlx::query(
+                    "UPDATE license_assoc_link SET direct = $3 WHERE module_license_id = $1 AND assoc_id = $2",
+                )
+                .bind(ids[m])
+                .bind(user_id)
+                .bind(i64::from(*direct))
+                .execute(&mut *tx)
+                .await?;
+            }
+            for m in &plan.remove {
+                sqlx::query("DELETE FROM license_assoc_link WHERE module_license_id = $1 AND assoc_id = $2")
+                    .bind(ids[m])
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(f) = facts.get_mut(m) {
+                    f.in_use = f.in_use.saturating_sub(1);
+                }
+            }
         }
-        // Never trust the plan alone: re-count what this change added to.
-        for (m, _) in &plan.add {
+        if results.iter().any(Result::is_err) {
+            // Dropping the transaction rolls back what the others wrote.
+            return Ok(Some(results));
+        }
+        if !wrote {
+            return Ok(Some(results));
+        }
+        // Never trust the plan alone: re-count what the changes added to.
+        added.sort();
+        added.dedup();
+        for m in &added {
             let (n,): (i64,) =
                 sqlx::query_as("SELECT COUNT(*) FROM license_assoc_link WHERE module_license_id = $1")
                     .bind(ids[m])
@@ -203,7 +331,7 @@ impl Store {
         }
         Self::bump_version(&mut tx).await?;
         tx.commit().await?;
-        Ok(Some(()))
+        Ok(Some(results))
     }
 
     /// The licenses a user holds, by module name.
@@ -226,6 +354,18 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// The most changes one bulk request may carry.
+pub const BULK_MAX: usize = 1000;
+
+/// One change of a bulk request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub login: String,
+    pub module: String,
+    /// `Some`: assign, holding inside this window; `None`: unassign.
+    pub window: Option<Window>,
 }
 
 /// When an assignment holds; `None` is open-ended.

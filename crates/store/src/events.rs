@@ -11,7 +11,7 @@ use crate::{now_rfc3339, Store, StoreError};
 /// A job whose heartbeat is older than this has died.
 pub const JOB_HEARTBEAT_STALE_SECS: i64 = 30;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SystemEvent {
     pub id: i64,
     #[sqlx(rename = "event_key")]
@@ -175,7 +175,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Invalid(format!("no active event {id}")));
+            return Err(StoreError::NotFound(format!("no active event {id}")));
         }
         Self::bump_version(&mut tx).await?;
         tx.commit().await?;

@@ -25,7 +25,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use access::AccessView;
 pub use activation::{Actor, Holder, LicenseEvent, PendingLicense, Received};
-pub use assign::{Holding, Window};
+pub use assign::{Assignment, Holding, Window, BULK_MAX};
 pub use events::{EventFilter, NewEvent, SystemEvent, JOB_HEARTBEAT_STALE_SECS};
 pub use issuer_db::{Customer, HistoryEntry, IssuerStore, Reissued};
 pub use issuer_link::{IssuerCheck, IssuerLink};
@@ -61,6 +61,9 @@ pub enum StoreError {
     Invalid(String),
     #[error("no user {0:?}")]
     UnknownUser(String),
+    /// Something else named by id that is not there (an event, a module).
+    #[error("{0}")]
+    NotFound(String),
     #[error(transparent)]
     Assign(#[from] lisens_core::assign::AssignError),
     #[error(transparent)]
@@ -71,6 +74,9 @@ pub enum StoreError {
     TooManyAssigned(Vec<String>),
     #[error("the batch was refused: {} bad item(s)", .0.len())]
     BatchInvalid(Vec<metering::ItemError>),
+    /// A bulk change of which some items were refused: nothing was written.
+    #[error("nothing was changed: {} of the changes were refused", .0.len())]
+    BulkRefused(Vec<metering::ItemError>),
     /// The data changed between reading and locking; the caller retries.
     #[error("the data changed meanwhile; try again")]
     Conflict,
@@ -107,6 +113,7 @@ impl StoreError {
             StoreError::Duplicate(_) => "ALREADY_EXISTS",
             StoreError::Invalid(_) => "INVALID_INPUT",
             StoreError::UnknownUser(_) => "USER_UNKNOWN",
+            StoreError::NotFound(_) => "NOT_FOUND",
             StoreError::Assign(e) => e.code(),
             StoreError::ReadOnly => "LICENSE_READ_ONLY",
             StoreError::Rejected(r) => r.code(),
@@ -116,6 +123,7 @@ impl StoreError {
             StoreError::UnknownSerial(_) => "SERIAL_UNKNOWN",
             StoreError::Conflict => "CONFLICT",
             StoreError::BatchInvalid(_) => "BATCH_INVALID",
+            StoreError::BulkRefused(_) => "BULK_REFUSED",
             StoreError::MaintenanceExpired { .. } => "LICENSE_MAINTENANCE_EXPIRED",
         }
     }

@@ -21,7 +21,7 @@ use crate::{now_rfc3339, Store, StoreError};
 /// What `lisens license status --json` prints: every owner with every module
 /// row, whether its signature still holds, and what is licensed, in use and
 /// available. The shape is documented in `docs/license-format.md`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LicenseStatus {
     pub owners: Vec<OwnerStatus>,
     pub users: UserCounts,
@@ -29,7 +29,7 @@ pub struct LicenseStatus {
     pub demo: Option<DemoStatus>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DemoStatus {
     pub until: String,
     pub max_users: usize,
@@ -37,7 +37,7 @@ pub struct DemoStatus {
 
 /// Counting users, both ways the vendor does, plus what pay-per-use
 /// customers are billed for.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct UserCounts {
     /// The capacity: the smaller of the valid `user` and `web` counts.
     pub licensed_user_web: i64,
@@ -63,7 +63,7 @@ impl LicenseStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct OwnerStatus {
     pub owner_name: String,
     pub company_name: String,
@@ -86,7 +86,7 @@ pub struct OwnerStatus {
     pub dates: lisens_core::access::OwnerDates,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ModuleStatus {
     #[serde(skip)]
     pub id: i64,

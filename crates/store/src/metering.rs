@@ -19,27 +19,28 @@ pub const MAX_BATCH: usize = 1000;
 const FUTURE_SLACK_MINUTES: i64 = 5;
 
 /// One usage event as sent by a CRM component.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageEvent {
     /// The idempotency key: a re-sent event is accepted and counted once.
     pub id: String,
     pub service: String,
     /// A count (or bytes for storage): a non-negative integer.
+    #[schema(value_type = u64)]
     pub quantity: serde_json::Value,
     /// RFC 3339.
     pub occurred_at: String,
 }
 
 /// Why an item of a batch was refused.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ItemError {
     pub index: usize,
     pub code: String,
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct IngestResult {
     pub accepted: usize,
     /// Events whose id was seen before (counted once, not again).
@@ -47,7 +48,7 @@ pub struct IngestResult {
 }
 
 /// One service in a month's report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ServiceUsage {
     pub service: String,
     pub usage: u64,
@@ -61,7 +62,7 @@ pub struct ServiceUsage {
     pub projected: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UsageReport {
     pub month: String,
     pub billable_users: u64,

@@ -18,7 +18,7 @@ pub struct NewAssociate {
 }
 
 /// A user as the API and CLI show it (never with its password hash).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, FromRow)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, FromRow, utoipa::ToSchema)]
 pub struct Associate {
     pub id: i64,
     pub login_name: String,
@@ -35,8 +35,9 @@ pub struct Associate {
 }
 
 /// A boolean stored as 0/1 on both backends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
+#[schema(value_type = bool)]
 pub struct IntBool(pub bool);
 
 impl From<i64> for IntBool {

@@ -43,7 +43,7 @@ fn operators_add_list_and_end_events() {
     let list: Value = serde_json::from_str(&ok(&lisens(&["events", "list", "--json"]))).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
     ok(&lisens(&["events", "end", "1"]));
-    fails_with(&lisens(&["events", "end", "1"]), "INVALID_INPUT");
+    fails_with(&lisens(&["events", "end", "1"]), "NOT_FOUND");
     let active: Value =
         serde_json::from_str(&ok(&lisens(&["events", "list", "--status", "active", "--json"]))).unwrap();
     assert_eq!(active[0]["key"], "motd");

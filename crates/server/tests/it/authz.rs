@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use crate::spawn_app;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub enum Access {
     Public,
     /// API: `check` or `admin` token, or an administrator's session.
     Check,
@@ -30,8 +30,10 @@ enum Access {
 
 use Access::*;
 
-const ROUTES: &[(&str, &str, Access)] = &[
+pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/healthz", Public),
+    ("GET", "/api/openapi.json", Public),
+    ("GET", "/api/docs", Public),
     ("GET", "/", Public),
     ("GET", "/login", Public),
     ("POST", "/login", Public),
@@ -80,6 +82,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/users/{login}/licenses", Admin),
     ("DELETE", "/api/v1/users/{login}/licenses/{module}", Admin),
     ("POST", "/api/v1/users/{login}/password", Admin),
+    ("POST", "/api/v1/assignments", Admin),
     ("GET", "/scim/v2/ServiceProviderConfig", Scim),
     ("GET", "/scim/v2/ResourceTypes", Scim),
     ("GET", "/scim/v2/Schemas", Scim),
@@ -90,6 +93,12 @@ const ROUTES: &[(&str, &str, Access)] = &[
     ("PATCH", "/scim/v2/Users/{id}", Scim),
     ("DELETE", "/scim/v2/Users/{id}", Scim),
 ];
+
+/// An API route (JSON or CSV for programs), not a page of the admin UI.
+/// (The OpenAPI document and its page describe the API; they are not in it.)
+pub fn is_api(path: &str, access: Access) -> bool {
+    !matches!(access, UiAdmin | UiUser) && !matches!(path, "/" | "/login" | "/api/openapi.json" | "/api/docs")
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Caller {

@@ -6,6 +6,7 @@ mod check;
 mod events;
 mod license_api;
 mod metering;
+mod openapi;
 mod scim;
 mod ui;
 

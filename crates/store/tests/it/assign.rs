@@ -536,3 +536,157 @@ async fn without_a_license_the_installation_runs_as_a_marked_demo() {
         db.finish().await;
     }
 }
+
+fn assign(login: &str, module: &str) -> lisens_store::Assignment {
+    lisens_store::Assignment {
+        login: login.into(),
+        module: module.into(),
+        window: Some(lisens_store::Window::default()),
+    }
+}
+
+fn unassign(login: &str, module: &str) -> lisens_store::Assignment {
+    lisens_store::Assignment {
+        window: None,
+        ..assign(login, module)
+    }
+}
+
+#[tokio::test]
+async fn a_bulk_change_is_applied_whole_or_not_at_all() {
+    for db in backends().await {
+        let k = key(1);
+        db.store
+            .load_license(&signed(SEED_SPEC, &k), &public(&k))
+            .await
+            .unwrap();
+        add_users(&db.store, &["anna", "bo", "cy", "di"]).await;
+        db.store.assign("anna", "essentials").await.unwrap();
+        let before = db.store.license_status().await.unwrap();
+
+        // The third plan is one too many; the unknown user and the bad
+        // module name are refused too; and nothing at all is written.
+        let err = db
+            .store
+            .change_all(&[
+                assign("bo", "essentials"),
+                assign("cy", "essentials"),
+                assign("nobody", "seats"),
+                unassign("anna", "essentials"),
+            ])
+            .await
+            .unwrap_err();
+        let lisens_store::StoreError::BulkRefused(items) = &err else {
+            panic!("{}: {err:?}", db.name)
+        };
+        let refused: Vec<(usize, &str)> = items.iter().map(|e| (e.index, e.code.as_str())).collect();
+        // In order: bo fills the last plan, so cy's is refused; anna's
+        // unassign comes after and cannot make room retroactively.
+        assert_eq!(
+            refused,
+            [(1, "LICENSE_OVERCOMMITTED"), (2, "USER_UNKNOWN")],
+            "{}",
+            db.name
+        );
+        assert_eq!(db.store.license_status().await.unwrap(), before, "{}", db.name);
+        assert!(db.store.holdings("bo").await.unwrap().is_empty());
+
+        let malformed = db
+            .store
+            .change_all(&[assign("bo", "seats"), assign("bo", "NOT A MODULE")])
+            .await
+            .unwrap_err();
+        assert_eq!(malformed.code(), "BATCH_INVALID", "{}", db.name);
+        assert!(db.store.holdings("bo").await.unwrap().is_empty());
+
+        // Freeing a plan first makes room for the rest, in order.
+        let applied = db
+            .store
+            .change_all(&[
+                unassign("anna", "essentials"),
+                assign("bo", "essentials"),
+                assign("cy", "essentials"),
+                assign("di", "seats"),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(applied, 4);
+        let s = db.store.license_status().await.unwrap();
+        assert_eq!(
+            (in_use(&s, "essentials"), in_use(&s, "user"), in_use(&s, "seats")),
+            (2, 2, 1),
+            "{}",
+            db.name
+        );
+        assert!(db.store.holdings("anna").await.unwrap().is_empty());
+        assert_eq!(
+            db.store.change_all(&[]).await.unwrap_err().code(),
+            "INVALID_INPUT"
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn racing_bulk_changes_never_exceed_a_count() {
+    const SPEC: &str = r#"
+[owner]
+name = "V"
+company_name = "Race AB"
+serial = "R-1"
+license_version = 1
+
+[[module]]
+name = "seats"
+type = "user"
+count = 10
+"#;
+    for db in backends().await {
+        let k = key(1);
+        db.store
+            .load_license(&signed(SPEC, &k), &public(&k))
+            .await
+            .unwrap();
+        let logins: Vec<String> = (0..40).map(|i| format!("u{i}")).collect();
+        add_users(&db.store, &logins.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        let stores = [Arc::new(db.reopen().await), Arc::new(db.reopen().await)];
+        // Eight bulk requests of four users each (overlapping in reverse
+        // order, to provoke lock-order cycles) and eight single assigners.
+        let mut tasks = Vec::new();
+        for b in 0..8 {
+            let store = stores[b % 2].clone();
+            let mut batch: Vec<_> = (0..4)
+                .map(|i| assign(&format!("u{}", (b * 3 + i) % 32), "seats"))
+                .collect();
+            if b % 2 == 1 {
+                batch.reverse();
+            }
+            tasks.push(tokio::spawn(async move {
+                store.change_all(&batch).await.map(|n| n as i64)
+            }));
+        }
+        for i in 32..40 {
+            let store = stores[i % 2].clone();
+            let login = format!("u{i}");
+            tasks.push(tokio::spawn(async move {
+                store.assign(&login, "seats").await.map(|()| 1)
+            }));
+        }
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => {}
+                Err(e) => assert!(
+                    matches!(e.code(), "BULK_REFUSED" | "LICENSE_OVERCOMMITTED"),
+                    "{}: {e}",
+                    db.name
+                ),
+            }
+        }
+        let s = db.store.license_status().await.unwrap();
+        assert!(in_use(&s, "seats") <= 10, "{}: {}", db.name, in_use(&s, "seats"));
+        for s in stores {
+            s.close().await;
+        }
+        db.finish().await;
+    }
+}

@@ -59,7 +59,7 @@ async fn events_are_added_listed_filtered_and_ended() {
                 .await
                 .unwrap_err()
                 .code(),
-            "INVALID_INPUT"
+            "NOT_FOUND"
         );
         let active = EventFilter {
             status: Some(EventStatus::Active),
