@@ -925,8 +925,8 @@ async fn metering(database: &str, cmd: MeteringCommand) -> Outcome {
                 quantity: quantity.into(),
                 occurred_at: at.unwrap_or_else(now),
             };
-            let r = store.ingest(&[event], zone).await.map_err(batch_failure)?;
-            store.check_thresholds(zone).await?;
+            let r = store.ingest(&[event], &zone).await.map_err(batch_failure)?;
+            store.check_thresholds(&zone).await?;
             println!(
                 "{} (id {id})",
                 if r.accepted == 1 {
@@ -943,12 +943,20 @@ async fn metering(database: &str, cmd: MeteringCommand) -> Outcome {
                 .from_reader(text.as_bytes());
             let mut batch = Vec::with_capacity(lisens_store::metering::MAX_BATCH);
             let (mut accepted, mut duplicates, mut line) = (0, 0, 1usize);
+            // A bar over the file's bytes on a terminal; nothing otherwise.
+            let bar = indicatif::ProgressBar::new(text.len() as u64).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {percent:>3}% {msg} ({elapsed}, about {eta} left)",
+                )
+                .expect("a valid template"),
+            );
             let flush = |batch: &mut Vec<UsageEvent>| {
                 let events = std::mem::take(batch);
-                let store = &store;
+                let (store, zone) = (&store, &zone);
                 async move { store.ingest(&events, zone).await }
             };
-            for record in reader.records() {
+            let mut records = reader.records();
+            while let Some(record) = records.next() {
                 line += 1;
                 let r = record.map_err(|e| Failure::new("CSV_MALFORMED", format!("line {line}: {e}")))?;
                 let quantity: i64 = r.get(2).unwrap_or("").trim().parse().map_err(|_| {
@@ -967,7 +975,8 @@ async fn metering(database: &str, cmd: MeteringCommand) -> Outcome {
                     let res = flush(&mut batch).await.map_err(batch_failure)?;
                     accepted += res.accepted;
                     duplicates += res.duplicates;
-                    eprintln!("{} events imported...", accepted + duplicates);
+                    bar.set_position(records.reader().position().byte());
+                    bar.set_message(format!("{} events", accepted + duplicates));
                 }
             }
             if !batch.is_empty() {
@@ -975,13 +984,14 @@ async fn metering(database: &str, cmd: MeteringCommand) -> Outcome {
                 accepted += res.accepted;
                 duplicates += res.duplicates;
             }
-            store.check_thresholds(zone).await?;
+            bar.finish_and_clear();
+            store.check_thresholds(&zone).await?;
             println!("{accepted} events counted, {duplicates} already counted");
         }
         MeteringCommand::Report { month, json } => {
             let month = month
-                .unwrap_or_else(|| lisens_core::metering::month_of(time::OffsetDateTime::now_utc(), zone));
-            output::usage(&store.usage_report(&month, zone).await?, json);
+                .unwrap_or_else(|| lisens_core::metering::month_of(time::OffsetDateTime::now_utc(), &zone));
+            output::usage(&store.usage_report(&month, &zone).await?, json);
         }
     }
     Ok(())

@@ -174,9 +174,87 @@ pub fn overage(usage: u64, threshold: u64) -> u64 {
     usage.saturating_sub(threshold)
 }
 
+/// The installation's time zone, in which metering months begin and end:
+/// `UTC` (the default), a fixed offset like `+01:00`, or an IANA name like
+/// `Europe/Oslo` (daylight saving time included; the time zone database is
+/// built into the binary).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Zone {
+    tz: jiff::tz::TimeZone,
+    name: String,
+}
+
+impl Default for Zone {
+    fn default() -> Self {
+        Self::utc()
+    }
+}
+
+impl Zone {
+    pub fn utc() -> Self {
+        Zone {
+            tz: jiff::tz::TimeZone::UTC,
+            name: "UTC".into(),
+        }
+    }
+
+    /// `UTC`, `Z`, `+HH:MM` / `-HH:MM`, or an IANA time zone name.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let s = s.trim();
+        if s.is_empty() || s == "UTC" || s == "Z" {
+            return Ok(Self::utc());
+        }
+        let bad = || {
+            ParseError::new(
+                "time zone",
+                format!("{s:?}: use UTC, an offset like +01:00 or a name like Europe/Oslo"),
+            )
+        };
+        if s.starts_with(['+', '-']) {
+            let offset = UtcOffset::parse(
+                s,
+                time::macros::format_description!("[offset_hour]:[offset_minute]"),
+            )
+            .map_err(|_| bad())?;
+            // Real time zones are within UTC-12:00 to UTC+14:00.
+            if offset.whole_seconds().abs() > 14 * 3600 {
+                return Err(bad());
+            }
+            let offset = jiff::tz::Offset::from_seconds(offset.whole_seconds()).map_err(|_| bad())?;
+            return Ok(Zone {
+                tz: jiff::tz::TimeZone::fixed(offset),
+                name: s.to_owned(),
+            });
+        }
+        let tz = jiff::tz::TimeZone::get(s).map_err(|_| bad())?;
+        Ok(Zone {
+            tz,
+            name: s.to_owned(),
+        })
+    }
+
+    /// As configured (`UTC`, `+01:00`, `Europe/Oslo`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The local calendar date of an instant in this zone.
+    pub fn date_of(&self, t: OffsetDateTime) -> Date {
+        let local = jiff::Timestamp::from_second(t.unix_timestamp())
+            .map(|ts| self.tz.to_datetime(ts))
+            .ok()
+            .and_then(|d| {
+                let month = Month::try_from(u8::try_from(d.month()).ok()?).ok()?;
+                Date::from_calendar_date(i32::from(d.year()), month, u8::try_from(d.day()).ok()?).ok()
+            });
+        // Outside jiff's range (beyond year 9999): the UTC date.
+        local.unwrap_or_else(|| t.to_offset(UtcOffset::UTC).date())
+    }
+}
+
 /// The calendar month (YYYY-MM) of a time in the installation's time zone.
-pub fn month_of(t: OffsetDateTime, zone: UtcOffset) -> String {
-    let local = t.to_offset(zone);
+pub fn month_of(t: OffsetDateTime, zone: &Zone) -> String {
+    let local = zone.date_of(t);
     format!("{:04}-{:02}", local.year(), u8::from(local.month()))
 }
 
@@ -202,11 +280,11 @@ pub fn previous_month(month: &str) -> Result<String, ParseError> {
 
 /// A projection of a month's final value from what it has so far: counters
 /// grow at their average daily rate; a gauge stays at its highest reading.
-pub fn project(service: Service, usage: u64, month: &str, now: OffsetDateTime, zone: UtcOffset) -> u64 {
+pub fn project(service: Service, usage: u64, month: &str, now: OffsetDateTime, zone: &Zone) -> u64 {
     let Ok(first) = parse_month(month) else {
         return usage;
     };
-    let local = now.to_offset(zone);
+    let local = zone.date_of(now);
     if service.is_gauge() || month_of(now, zone) != month {
         return usage;
     }
@@ -218,17 +296,34 @@ pub fn project(service: Service, usage: u64, month: &str, now: OffsetDateTime, z
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::{datetime, offset};
+    use time::macros::datetime;
 
     #[test]
     fn months_follow_the_installation_time_zone() {
+        let zone = |s: &str| Zone::parse(s).unwrap();
         let t = datetime!(2026-11-30 23:30 UTC);
-        assert_eq!(month_of(t, offset!(UTC)), "2026-11");
-        assert_eq!(month_of(t, offset!(+01:00)), "2026-12");
+        assert_eq!(month_of(t, &Zone::utc()), "2026-11");
+        assert_eq!(month_of(t, &zone("+01:00")), "2026-12");
         assert_eq!(
-            month_of(datetime!(2027-01-01 00:30 UTC), offset!(-02:00)),
+            month_of(datetime!(2027-01-01 00:30 UTC), &zone("-02:00")),
             "2026-12"
         );
+        // Oslo is UTC+1 in winter and UTC+2 in summer: 22:30 UTC on 31 March
+        // is already April there, which no fixed +01:00 gets right.
+        let oslo = zone("Europe/Oslo");
+        assert_eq!(month_of(datetime!(2026-03-31 22:30 UTC), &oslo), "2026-04");
+        assert_eq!(
+            month_of(datetime!(2026-03-31 22:30 UTC), &zone("+01:00")),
+            "2026-03"
+        );
+        assert_eq!(month_of(datetime!(2026-01-31 22:30 UTC), &oslo), "2026-01");
+        assert_eq!(month_of(datetime!(2026-01-31 23:30 UTC), &oslo), "2026-02");
+        assert_eq!(
+            month_of(datetime!(2026-12-01 04:59 UTC), &zone("America/New_York")),
+            "2026-11"
+        );
+        assert!(Zone::parse("Mars/Olympus").is_err() && Zone::parse("+25:00").is_err());
+        assert_eq!(oslo.name(), "Europe/Oslo");
         assert_eq!(previous_month("2027-01").unwrap(), "2026-12");
         assert!(parse_month("2026-13").is_err() && parse_month("26-01").is_err());
     }
@@ -262,12 +357,12 @@ mod tests {
     fn projection_scales_counters_not_gauges() {
         let now = datetime!(2026-11-10 12:00 UTC);
         assert_eq!(
-            project(Service::ChatSessions, 100, "2026-11", now, offset!(UTC)),
+            project(Service::ChatSessions, 100, "2026-11", now, &Zone::utc()),
             300
         );
-        assert_eq!(project(Service::Storage, 100, "2026-11", now, offset!(UTC)), 100);
+        assert_eq!(project(Service::Storage, 100, "2026-11", now, &Zone::utc()), 100);
         assert_eq!(
-            project(Service::ChatSessions, 100, "2026-10", now, offset!(UTC)),
+            project(Service::ChatSessions, 100, "2026-10", now, &Zone::utc()),
             100,
             "a past month is final"
         );

@@ -42,7 +42,7 @@ pub struct AppState {
     pub limiter: Arc<auth::LoginLimiter>,
     /// The installation's time zone for metering months (LISENS_TIME_ZONE:
     /// `UTC` or an offset like `+01:00`; default UTC).
-    pub zone: time::UtcOffset,
+    pub zone: lisens_core::metering::Zone,
     /// Mark session cookies Secure (set LISENS_SECURE_COOKIES=1 behind TLS).
     pub secure_cookies: bool,
 }
@@ -56,7 +56,9 @@ impl AppState {
         store.fail_dead_jobs().await?;
         let zone = time_zone()?;
         let reaper = Arc::downgrade(&store);
+        let reaper_zone = zone.clone();
         tokio::spawn(async move {
+            let zone = reaper_zone;
             let mut tick = tokio::time::interval(Duration::from_secs(10));
             loop {
                 tick.tick().await;
@@ -67,7 +69,7 @@ impl AppState {
                 if let Err(e) = store.purge_metering_events(metering_retention_days()).await {
                     tracing::warn!("purging old metering events: {e}");
                 }
-                if let Err(e) = store.check_thresholds(zone).await {
+                if let Err(e) = store.check_thresholds(&zone).await {
                     tracing::warn!("metering thresholds: {e}");
                 }
             }
@@ -91,21 +93,11 @@ fn metering_retention_days() -> i64 {
         .unwrap_or(400)
 }
 
-/// Reads LISENS_TIME_ZONE (`UTC`, `Z` or `+HH:MM`/`-HH:MM`).
-pub fn time_zone() -> Result<time::UtcOffset, StoreError> {
-    match std::env::var("LISENS_TIME_ZONE") {
-        Err(_) => Ok(time::UtcOffset::UTC),
-        Ok(v) if v.is_empty() || v == "UTC" || v == "Z" => Ok(time::UtcOffset::UTC),
-        Ok(v) => time::UtcOffset::parse(
-            &v,
-            time::macros::format_description!("[offset_hour]:[offset_minute]"),
-        )
-        .map_err(|_| {
-            StoreError::Invalid(format!(
-                "LISENS_TIME_ZONE={v:?}: use UTC or an offset like +01:00"
-            ))
-        }),
-    }
+/// Reads LISENS_TIME_ZONE: `UTC` (default), an offset like `+01:00`, or an
+/// IANA name like `Europe/Oslo`.
+pub fn time_zone() -> Result<lisens_core::metering::Zone, StoreError> {
+    let v = std::env::var("LISENS_TIME_ZONE").unwrap_or_default();
+    lisens_core::metering::Zone::parse(&v).map_err(|e| StoreError::Invalid(format!("LISENS_TIME_ZONE: {e}")))
 }
 
 /// The whole application.

@@ -35,7 +35,7 @@ pub async fn ingest(
     let batch: Vec<UsageEvent> = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("INVALID_BODY", format!("expected a JSON array of events: {e}"))
     })?;
-    let result = state.store.ingest(&batch, state.zone).await?;
+    let result = state.store.ingest(&batch, &state.zone).await?;
     Ok(Json(result).into_response())
 }
 
@@ -47,11 +47,11 @@ pub struct MonthQuery {
 }
 
 pub(crate) async fn report(state: &AppState, month: Option<String>) -> Result<UsageReport, ApiError> {
-    let month =
-        month.unwrap_or_else(|| lisens_core::metering::month_of(time::OffsetDateTime::now_utc(), state.zone));
+    let month = month
+        .unwrap_or_else(|| lisens_core::metering::month_of(time::OffsetDateTime::now_utc(), &state.zone));
     lisens_core::metering::parse_month(&month)
         .map_err(|e| ApiError::bad_request("INVALID_QUERY", e.to_string()))?;
-    Ok(state.store.usage_report(&month, state.zone).await?)
+    Ok(state.store.usage_report(&month, &state.zone).await?)
 }
 
 #[utoipa::path(

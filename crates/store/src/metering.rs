@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use lisens_core::metering::{month_of, overage, project, Policy, Service};
+use lisens_core::metering::{month_of, overage, project, Policy, Service, Zone};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
@@ -94,7 +94,7 @@ pub fn policies(status: &LicenseStatus) -> HashMap<Service, Policy> {
 impl Store {
     /// Ingests a batch, all or nothing: any bad item refuses the batch with
     /// every item's error.
-    pub async fn ingest(&self, batch: &[UsageEvent], zone: UtcOffset) -> Result<IngestResult, StoreError> {
+    pub async fn ingest(&self, batch: &[UsageEvent], zone: &Zone) -> Result<IngestResult, StoreError> {
         if batch.is_empty() || batch.len() > MAX_BATCH {
             return Err(StoreError::BatchInvalid(vec![ItemError {
                 index: 0,
@@ -239,28 +239,27 @@ impl Store {
 
     /// PostgreSQL: one statement inserts the new events and adds them to the
     /// monthly totals (a data-modifying CTE), so a batch is a single round
-    /// trip and its rows never come back to us.
+    /// trip and its rows never come back to us. The rows travel as one JSON
+    /// parameter (`json_to_recordset`) rather than 6,000 bound parameters,
+    /// which PostgreSQL parses and plans much faster.
     async fn ingest_pg(&self, checked: &[Checked], received: &str) -> Result<IngestResult, StoreError> {
-        let mut values = String::new();
-        for i in 0..checked.len() {
-            let b = i * 6;
-            if i > 0 {
-                values.push(',');
-            }
-            values.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6
-            ));
-        }
+        let rows: Vec<serde_json::Value> = checked
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "id": c.id, "service": c.service.as_str(), "quantity": c.quantity,
+                    "occurred_at": c.occurred_at, "month": c.month,
+                })
+            })
+            .collect();
+        let rows = serde_json::Value::Array(rows).to_string();
         let gauge = Service::Storage.as_str();
         let sql = format!(
-            "WITH ins AS (INSERT INTO metering_event (id, service, quantity, occurred_at, month, received_at) \
-             VALUES {values} ON CONFLICT (id) DO NOTHING RETURNING service, month, quantity), \
+            "WITH src AS (SELECT * FROM json_to_recordset(CAST($1 AS json)) \
+             AS x(id text, service text, quantity bigint, occurred_at text, month text)), \
+             ins AS (INSERT INTO metering_event (id, service, quantity, occurred_at, month, received_at) \
+             SELECT id, service, quantity, occurred_at, month, CAST($2 AS text) FROM src \
+             ON CONFLICT (id) DO NOTHING RETURNING service, month, quantity), \
              agg AS (SELECT service, month, CAST(CASE WHEN service = '{gauge}' THEN MAX(quantity) ELSE SUM(quantity) END AS BIGINT) AS value \
              FROM ins GROUP BY service, month), \
              upd AS (INSERT INTO metering_month (service, month, value) SELECT service, month, value FROM agg \
@@ -268,17 +267,11 @@ impl Store {
              THEN GREATEST(metering_month.value, excluded.value) ELSE metering_month.value + excluded.value END RETURNING 1) \
              SELECT CAST(COUNT(*) AS BIGINT) FROM ins"
         );
-        let mut q = sqlx::query_as::<_, (i64,)>(&sql);
-        for c in checked {
-            q = q
-                .bind(&c.id)
-                .bind(c.service.as_str())
-                .bind(c.quantity)
-                .bind(&c.occurred_at)
-                .bind(&c.month)
-                .bind(received);
-        }
-        let (accepted,) = q.fetch_one(&self.pool).await?;
+        let (accepted,): (i64,) = sqlx::query_as(&sql)
+            .bind(rows)
+            .bind(received)
+            .fetch_one(&self.pool)
+            .await?;
         let accepted = accepted as usize;
         Ok(IngestResult {
             accepted,
@@ -290,7 +283,7 @@ impl Store {
     /// raises the 80 % / 100 % threshold messages. The server runs it every
     /// few seconds, and the CLI after it reports usage, so ingest itself
     /// stays a single transaction that never reads the license.
-    pub async fn check_thresholds(&self, zone: UtcOffset) -> Result<(), StoreError> {
+    pub async fn check_thresholds(&self, zone: &Zone) -> Result<(), StoreError> {
         let status = self.license_status().await?;
         let month = month_of(OffsetDateTime::now_utc(), zone);
         sqlx::query(
@@ -305,7 +298,7 @@ impl Store {
     }
 
     /// The report of a month, from the maintained totals.
-    pub async fn usage_report(&self, month: &str, zone: UtcOffset) -> Result<UsageReport, StoreError> {
+    pub async fn usage_report(&self, month: &str, zone: &Zone) -> Result<UsageReport, StoreError> {
         lisens_core::metering::parse_month(month).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let status = self.license_status().await?;
         let policies = policies(&status);

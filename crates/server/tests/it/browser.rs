@@ -234,7 +234,7 @@ async fn an_administrator_reads_licenses_assigns_in_the_matrix_and_switches_to_s
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap(),
             }],
-            time::UtcOffset::UTC,
+            &lisens_core::metering::Zone::utc(),
         )
         .await
         .unwrap();

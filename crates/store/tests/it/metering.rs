@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
+use lisens_core::metering::Zone;
 use lisens_store::metering::UsageEvent;
-use time::macros::offset;
 
 use crate::{backends, key, public, signed};
 
@@ -50,7 +50,7 @@ fn ev(id: &str, service: &str, quantity: i64) -> UsageEvent {
 }
 
 fn this_month() -> String {
-    lisens_core::metering::month_of(time::OffsetDateTime::now_utc(), offset!(UTC))
+    lisens_core::metering::month_of(time::OffsetDateTime::now_utc(), &Zone::utc())
 }
 
 #[tokio::test]
@@ -82,7 +82,7 @@ async fn usage_is_counted_once_per_id_against_the_signed_threshold() {
                     ev("e2", "chat_sessions", 60),
                     ev("e1", "chat_sessions", 70),
                 ],
-                offset!(UTC),
+                &Zone::utc(),
             )
             .await
             .unwrap();
@@ -96,13 +96,13 @@ async fn usage_is_counted_once_per_id_against_the_signed_threshold() {
                     ev("g2", "storage", 1200),
                     ev("g3", "storage", 500),
                 ],
-                offset!(UTC),
+                &Zone::utc(),
             )
             .await
             .unwrap();
         assert_eq!((r.accepted, r.duplicates), (3, 1));
-        db.store.check_thresholds(offset!(UTC)).await.unwrap();
-        let report = db.store.usage_report(&this_month(), offset!(UTC)).await.unwrap();
+        db.store.check_thresholds(&Zone::utc()).await.unwrap();
+        let report = db.store.usage_report(&this_month(), &Zone::utc()).await.unwrap();
         assert_eq!(report.billable_users, 2);
         let chat = report
             .services
@@ -142,10 +142,10 @@ async fn usage_is_counted_once_per_id_against_the_signed_threshold() {
             db.name
         );
         db.store
-            .ingest(&[ev("e3", "chat_sessions", 5)], offset!(UTC))
+            .ingest(&[ev("e3", "chat_sessions", 5)], &Zone::utc())
             .await
             .unwrap();
-        db.store.check_thresholds(offset!(UTC)).await.unwrap();
+        db.store.check_thresholds(&Zone::utc()).await.unwrap();
         let again = db.store.events(&Default::default(), 0, 50).await.unwrap();
         assert_eq!(
             again.iter().filter(|e| e.key == "metering-threshold").count(),
@@ -178,7 +178,7 @@ async fn a_batch_with_a_bad_item_changes_nothing_and_says_which() {
             ancient,
             fraction,
         ];
-        let err = db.store.ingest(&batch, offset!(UTC)).await.unwrap_err();
+        let err = db.store.ingest(&batch, &Zone::utc()).await.unwrap_err();
         let lisens_store::StoreError::BatchInvalid(items) = err else {
             panic!("{err}")
         };
@@ -195,7 +195,7 @@ async fn a_batch_with_a_bad_item_changes_nothing_and_says_which() {
             "{}",
             db.name
         );
-        let report = db.store.usage_report(&this_month(), offset!(UTC)).await.unwrap();
+        let report = db.store.usage_report(&this_month(), &Zone::utc()).await.unwrap();
         assert!(
             report.services.iter().all(|s| s.usage == 0),
             "{}: nothing counted",
@@ -205,7 +205,7 @@ async fn a_batch_with_a_bad_item_changes_nothing_and_says_which() {
             .map(|i| ev(&format!("b{i}"), "chat_sessions", 1))
             .collect();
         assert_eq!(
-            db.store.ingest(&too_many, offset!(UTC)).await.unwrap_err().code(),
+            db.store.ingest(&too_many, &Zone::utc()).await.unwrap_err().code(),
             "BATCH_INVALID"
         );
         db.finish().await;
@@ -229,7 +229,7 @@ async fn two_copies_of_a_batch_racing_are_counted_once() {
             let store = stores[copy % 2].clone();
             let batch = batch.clone();
             tasks.push(tokio::spawn(
-                async move { store.ingest(&batch, offset!(UTC)).await },
+                async move { store.ingest(&batch, &Zone::utc()).await },
             ));
         }
         let mut accepted = 0;
@@ -237,7 +237,7 @@ async fn two_copies_of_a_batch_racing_are_counted_once() {
             accepted += t.await.unwrap().unwrap().accepted;
         }
         assert_eq!(accepted, 200, "{}", db.name);
-        let report = db.store.usage_report(&this_month(), offset!(UTC)).await.unwrap();
+        let report = db.store.usage_report(&this_month(), &Zone::utc()).await.unwrap();
         assert_eq!(
             report
                 .services
@@ -265,7 +265,7 @@ async fn a_tampered_policy_row_gives_no_threshold() {
             .await
             .unwrap();
         db.exec("UPDATE module_license SET extra_info = 'base=999999999;per_user=10' WHERE module_name = 'metered-chat-sessions'").await;
-        let report = db.store.usage_report(&this_month(), offset!(UTC)).await.unwrap();
+        let report = db.store.usage_report(&this_month(), &Zone::utc()).await.unwrap();
         let chat = report
             .services
             .iter()
