@@ -1168,10 +1168,16 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
         } => {
             let key = lisens_issuer::read_public_key(&public_key)?;
             let store = Store::open(database).await?;
-            let received =
-                lisens_server::issuer_client::register(&store, &issuer, &serial, &owner, &key, "cli")
-                    .await
-                    .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+            let received = lisens_server::issuer_client::register(
+                &store,
+                &issuer,
+                &serial,
+                &owner,
+                std::slice::from_ref(&key),
+                "cli",
+            )
+            .await
+            .map_err(|e| Failure::new(e.code(), e.to_string()))?;
             println!("registered serial {serial} with {issuer}");
             match received {
                 Received::Loaded => println!("license loaded"),

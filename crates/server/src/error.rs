@@ -123,6 +123,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::issuer_client::CheckError> for ApiError {
+    fn from(e: crate::issuer_client::CheckError) -> Self {
+        use crate::issuer_client::CheckError;
+        let status = match &e {
+            CheckError::Store(_) => {
+                let CheckError::Store(e) = e else { unreachable!() };
+                return e.into();
+            }
+            CheckError::NotConfigured => StatusCode::BAD_REQUEST,
+            CheckError::Unreachable(..) => StatusCode::BAD_GATEWAY,
+            CheckError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        Self::new(status, &e.code(), e.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({

@@ -208,7 +208,7 @@ pub async fn register(
     issuer_url: &str,
     serial: &str,
     company_name: &str,
-    key: &PublicKey,
+    keys: &[PublicKey],
     actor: &str,
 ) -> Result<Received, CheckError> {
     let url = issuer_url.trim_end_matches('/');
@@ -221,7 +221,7 @@ pub async fn register(
     let received = take(
         store,
         &answer.license,
-        std::slice::from_ref(key),
+        keys,
         Actor {
             name: actor,
             automatic: false,

@@ -189,6 +189,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/license/file", axum::routing::post(license_api::load))
         .route("/api/v1/license/pending", get(license_api::pending))
         .route(
+            "/api/v1/license/register",
+            axum::routing::post(license_api::register),
+        )
+        .route(
             "/api/v1/license/activate",
             axum::routing::post(license_api::activate),
         )

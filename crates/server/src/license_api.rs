@@ -228,6 +228,11 @@ pub async fn holders(
             "limit is 1 to 1000, offset at least 0",
         ));
     }
+    if state.store.license_status().await?.module(&module).is_none() {
+        return Err(
+            lisens_store::StoreError::NotFound(format!("no module {module:?} in the license")).into(),
+        );
+    }
     let holders = state.store.module_holders(&module, p.offset, p.limit).await?;
     Ok(Json(HolderPage {
         offset: p.offset,
@@ -263,4 +268,72 @@ pub struct HolderPage {
     pub offset: i64,
     pub limit: i64,
     pub items: Vec<lisens_store::Holder>,
+}
+
+/// Registration with the vendor's issuer.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    /// The issuer's address, `https://...` (or `http://` on a private network).
+    issuer_url: String,
+    /// The serial number the vendor gave on purchase.
+    serial: String,
+    /// The owner (company) name the vendor registered.
+    company_name: String,
+    /// The vendor's public key (the text of its `.pub` file); needed only
+    /// while this installation trusts no key yet.
+    public_key: Option<String>,
+}
+
+/// Registers this installation with the issuer by serial number and company
+/// name: the issuer answers with the license (activated, or pending an
+/// administrator's confirmation) and a secret for later checks.
+#[utoipa::path(
+    post, path = "/api/v1/license/register", tag = "license", request_body = RegisterBody,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Registered; the license is activated or pending", body = lisens_store::Received),
+        (status = 400, description = "Bad input, a malformed key, or no trusted key (LICENSE_KEY_REQUIRED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The license is refused here (a different owner, read-only, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The issuer refused (unknown serial, company mismatch, already registered) or its license is refused", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The issuer could not be reached (ISSUER_UNREACHABLE)", body = crate::error::Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn register(
+    admin: AdminCaller,
+    State(state): State<AppState>,
+    body: Result<Json<RegisterBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let b = json_body(body)?;
+    if !(b.issuer_url.starts_with("https://") || b.issuer_url.starts_with("http://")) {
+        return Err(ApiError::bad_request(
+            "INVALID_INPUT",
+            "issuer_url must be an http:// or https:// address",
+        ));
+    }
+    let keys = match &b.public_key {
+        Some(text) => vec![lisens_core::PublicKey::parse(text)
+            .map_err(|e| ApiError::bad_request("KEY_MALFORMED", e.to_string()))?],
+        None => state.store.receiving_keys().await?,
+    };
+    if keys.is_empty() {
+        return Err(ApiError::bad_request(
+            "LICENSE_KEY_REQUIRED",
+            "this installation trusts no key yet: send the vendor's public_key",
+        ));
+    }
+    let received = crate::issuer_client::register(
+        &state.store,
+        &b.issuer_url,
+        &b.serial,
+        &b.company_name,
+        &keys,
+        &admin.actor,
+    )
+    .await?;
+    state.view.refresh().await?;
+    Ok(Json(received).into_response())
 }

@@ -44,6 +44,7 @@ use utoipa::{Modify, OpenApi};
         crate::license_api::status,
         crate::license_api::load,
         crate::license_api::pending,
+        crate::license_api::register,
         crate::license_api::activate,
         crate::license_api::remove_excess,
         crate::license_api::history,

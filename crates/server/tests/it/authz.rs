@@ -67,6 +67,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/license/status", Admin),
     ("POST", "/api/v1/license/file", Admin),
     ("GET", "/api/v1/license/pending", Admin),
+    ("POST", "/api/v1/license/register", Admin),
     ("POST", "/api/v1/license/activate", Admin),
     ("POST", "/api/v1/license/remove-excess", Admin),
     ("GET", "/api/v1/license/history", Admin),

@@ -346,6 +346,13 @@ async fn every_operation_answers_as_documented() {
         .status,
         400
     );
+    let nope = api
+        .call(a, "GET", holders, "/api/v1/modules/nope/holders", Empty)
+        .await;
+    assert_eq!(
+        (nope.status, nope.body["code"].as_str()),
+        (404, Some("NOT_FOUND"))
+    );
     let pending = api
         .call(
             a,
@@ -456,13 +463,6 @@ async fn every_operation_answers_as_documented() {
         )
         .await;
     assert!(!history.body.as_array().unwrap().is_empty());
-    let now_check = "/api/v1/license/check-now";
-    assert_eq!(api.call(a, "POST", now_check, now_check, Empty).await.status, 400);
-    app.store
-        .set_issuer_link("http://127.0.0.1:9", "S-2", "secret")
-        .await
-        .unwrap();
-    assert_eq!(api.call(a, "POST", now_check, now_check, Empty).await.status, 202);
 
     // Bulk: all or nothing.
     let bulk = "/api/v1/assignments";
@@ -525,6 +525,42 @@ async fn every_operation_answers_as_documented() {
         {"login": "carol", "module": "essentials", "action": "unassign"},
         {"login": "alice", "module": "essentials", "action": "assign"}]});
     assert_eq!(api.call(a, "POST", bulk, bulk, Json(back)).await.status, 200);
+
+    let now_check = "/api/v1/license/check-now";
+    assert_eq!(
+        api.call(a, "POST", now_check, now_check, Empty).await.status,
+        400,
+        "not registered yet"
+    );
+    // Registration with a real issuer (in this process), signing with the
+    // key this installation already trusts.
+    let issuer = spawn_issuer().await;
+    let reg = "/api/v1/license/register";
+    let register =
+        |serial: &str, url: &str| json!({"issuer_url": url, "serial": serial, "company_name": "Seed AB"});
+    let unknown = api
+        .call(a, "POST", reg, reg, Json(register("S-404", &issuer)))
+        .await;
+    assert_eq!(
+        (unknown.status, unknown.body["code"].as_str()),
+        (422, Some("REGISTRATION_FAILED"))
+    );
+    let down = api
+        .call(a, "POST", reg, reg, Json(register("S-2", "http://127.0.0.1:9")))
+        .await;
+    assert_eq!(
+        (down.status, down.body["code"].as_str()),
+        (502, Some("ISSUER_UNREACHABLE"))
+    );
+    let bad_key =
+        json!({"issuer_url": issuer, "serial": "S-2", "company_name": "Seed AB", "public_key": "nope"});
+    assert_eq!(api.call(a, "POST", reg, reg, Json(bad_key)).await.status, 400);
+    let registered = api
+        .call(a, "POST", reg, reg, Json(register("S-2", &issuer)))
+        .await;
+    assert_eq!(registered.status, 200, "{}", registered.body);
+    assert_eq!(registered.body["result"], "activated");
+    assert_eq!(api.call(a, "POST", now_check, now_check, Empty).await.status, 202);
 
     // Unassign, passwords, deactivate.
     let un = "/api/v1/users/{login}/licenses/{module}";
@@ -948,4 +984,29 @@ async fn every_documented_body_refuses_bad_input_and_changes_nothing() {
         before,
         "a refused request changed stored data"
     );
+}
+
+/// The vendor's issuer in this process: customer S-2 ("Seed AB") at license
+/// version 3 (a larger essentials count than the installation's), signed
+/// with the installation's trusted test key.
+async fn spawn_issuer() -> String {
+    use lisens_issuer::http::{app, IssuerState};
+    use lisens_issuer::service::Issuer;
+    let dir = tempfile::tempdir().unwrap();
+    let db = lisens_store::IssuerStore::open(&format!("sqlite://{}", dir.path().join("issuer.db").display()))
+        .await
+        .unwrap();
+    std::mem::forget(dir);
+    let issuer = Issuer::new(db, SigningKey::from_seed([5; 32]));
+    issuer
+        .add_customer("S-2", "Seed AB", "", SEED_SPEC, "test")
+        .await
+        .unwrap();
+    issuer.set_count("S-2", "essentials", 4, "test").await.unwrap();
+    issuer.set_count("S-2", "essentials", 5, "test").await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = app(IssuerState::new(issuer, SEED_SPEC.to_owned()));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
 }
