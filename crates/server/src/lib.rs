@@ -28,6 +28,9 @@ use axum::{Json, Router};
 use lisens_store::{AccessView, Store, StoreError};
 use tokio::net::TcpListener;
 
+/// How often raw metering events past their retention are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
 /// How often each process polls the data version for changes made elsewhere.
 pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
 
@@ -60,14 +63,20 @@ impl AppState {
         tokio::spawn(async move {
             let zone = reaper_zone;
             let mut tick = tokio::time::interval(Duration::from_secs(10));
+            let mut last_purge = None;
             loop {
                 tick.tick().await;
                 let Some(store) = reaper.upgrade() else { return };
                 if let Err(e) = store.fail_dead_jobs().await {
                     tracing::warn!("marking dead jobs failed: {e}");
                 }
-                if let Err(e) = store.purge_metering_events(metering_retention_days()).await {
-                    tracing::warn!("purging old metering events: {e}");
+                // The purge scans metering_event (no index slows ingest for
+                // it), so it runs at start and then hourly.
+                if last_purge.is_none_or(|t: std::time::Instant| t.elapsed() >= PURGE_EVERY) {
+                    last_purge = Some(std::time::Instant::now());
+                    if let Err(e) = store.purge_metering_events(metering_retention_days()).await {
+                        tracing::warn!("purging old metering events: {e}");
+                    }
                 }
                 if let Err(e) = store.check_thresholds(&zone).await {
                     tracing::warn!("metering thresholds: {e}");

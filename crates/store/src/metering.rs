@@ -243,16 +243,25 @@ impl Store {
     /// parameter (`json_to_recordset`) rather than 6,000 bound parameters,
     /// which PostgreSQL parses and plans much faster.
     async fn ingest_pg(&self, checked: &[Checked], received: &str) -> Result<IngestResult, StoreError> {
-        let rows: Vec<serde_json::Value> = checked
+        #[derive(Serialize)]
+        struct Row<'a> {
+            id: &'a str,
+            service: &'static str,
+            quantity: i64,
+            occurred_at: &'a str,
+            month: &'a str,
+        }
+        let rows: Vec<Row> = checked
             .iter()
-            .map(|c| {
-                serde_json::json!({
-                    "id": c.id, "service": c.service.as_str(), "quantity": c.quantity,
-                    "occurred_at": c.occurred_at, "month": c.month,
-                })
+            .map(|c| Row {
+                id: &c.id,
+                service: c.service.as_str(),
+                quantity: c.quantity,
+                occurred_at: &c.occurred_at,
+                month: &c.month,
             })
             .collect();
-        let rows = serde_json::Value::Array(rows).to_string();
+        let rows = serde_json::to_string(&rows).expect("strings and numbers serialise");
         let gauge = Service::Storage.as_str();
         let sql = format!(
             "WITH src AS (SELECT * FROM json_to_recordset(CAST($1 AS json)) \
