@@ -3,6 +3,7 @@
 //! Every failure prints `error[CODE]: message` on stderr and exits 1; usage
 //! errors exit 2.
 
+mod config;
 mod demo;
 mod output;
 
@@ -31,6 +32,11 @@ pub struct Cli {
         default_value = "sqlite://lisens.db"
     )]
     database: String,
+
+    /// Settings file (default ./lisens.toml when it exists; LISENS_CONFIG).
+    /// Flags and environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -63,6 +69,30 @@ enum Command {
     /// Metered services: report usage, import it, and see the month against the threshold.
     #[command(subcommand)]
     Metering(MeteringCommand),
+    /// The settings file (lisens.toml).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Copy the (SQLite) database while the server runs: a consistent snapshot.
+    Backup {
+        /// The file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a backup in place of the (SQLite) database; stop the server first.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace an existing database file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print every setting's effective value and where it came from (secrets masked); fail on invalid ones.
+    Check,
 }
 
 #[derive(Subcommand)]
@@ -199,7 +229,7 @@ enum TokenCommand {
 #[derive(Args)]
 struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "LISENS_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
     /// Public key file(s) this server trusts; owners signed by other keys are invalid.
     #[arg(long = "public-key", env = "LISENS_PUBLIC_KEY", value_delimiter = ',')]
@@ -514,8 +544,18 @@ failure_from!(StoreError, IssuerError, LicenseError);
 type Outcome = Result<(), Failure>;
 
 pub fn main() -> ExitCode {
+    // The settings file becomes environment variables before anything else
+    // (flags and clap's env lookups) reads them, while only this thread runs.
+    let args: Vec<String> = std::env::args().collect();
+    let loaded = match config::apply(&args) {
+        Ok(l) => l,
+        Err(f) => return report(f),
+    };
     let cli = Cli::parse();
     init_tracing();
+    if let Command::Config(ConfigCommand::Check) = cli.command {
+        return config_check(&loaded);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return report(Failure::new("RUNTIME_ERROR", e.to_string())),
@@ -536,10 +576,119 @@ fn report(f: Failure) -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LISENS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    // LISENS_LOG_FORMAT=json: one JSON object per line, for log collectors.
+    let _ = if std::env::var("LISENS_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// `lisens config check`: every setting, its effective value (database
+/// passwords masked) and its source; exit 1 when any is invalid.
+fn config_check(loaded: &config::Loaded) -> ExitCode {
+    match &loaded.file {
+        Some(f) => println!("settings file: {}", f.display()),
+        None => println!("settings file: none (./lisens.toml not found, LISENS_CONFIG not set)"),
+    }
+    let mut bad = 0;
+    for s in config::SETTINGS {
+        let (value, check) = config::effective(s);
+        let source = match loaded.sources.get(s.key) {
+            Some(config::Source::Environment) => format!("environment {}", s.env),
+            Some(config::Source::File) => "file".to_owned(),
+            _ => "default".to_owned(),
+        };
+        let value = if value.is_empty() {
+            "(none)".to_owned()
+        } else {
+            value
+        };
+        match check {
+            Ok(()) => println!("{:<24} = {value:<40} # {source}; {}", s.key, s.about),
+            Err(e) => {
+                bad += 1;
+                println!("{:<24} = {value:<40} # {source}; INVALID: {e}", s.key);
+            }
+        }
+    }
+    if bad > 0 {
+        report(Failure::new(
+            "CONFIG_INVALID",
+            format!("{bad} setting(s) are invalid"),
+        ))
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `lisens restore`: checks the backup (integrity, migrations, every license
+/// row's signature is read) and moves it into place atomically.
+async fn restore(database: &str, from: &Path, force: bool) -> Outcome {
+    let target = database
+        .strip_prefix("sqlite://")
+        .map(PathBuf::from)
+        .ok_or_else(|| {
+            Failure::new(
+                "RESTORE_UNSUPPORTED",
+                "lisens restore puts back SQLite backups; for PostgreSQL use pg_restore (docs/operations.md)",
+            )
+        })?;
+    if !from.is_file() {
+        return Err(Failure::new(
+            "FILE_NOT_FOUND",
+            format!("{}: no such file", from.display()),
+        ));
+    }
+    if target.exists() && !force {
+        return Err(Failure::new(
+            "DATABASE_EXISTS",
+            format!(
+                "{} exists: stop the server and pass --force to replace it",
+                target.display()
+            ),
+        ));
+    }
+    // Check a copy, so the backup itself is never changed (opening applies
+    // migrations when the backup is from an older release).
+    let staging = target.with_extension("restoring");
+    let _ = std::fs::remove_file(&staging);
+    std::fs::copy(from, &staging)
+        .map_err(|e| Failure::new("FILE_UNREADABLE", format!("{}: {e}", from.display())))?;
+    let checked = async {
+        let store = Store::open(&format!("sqlite://{}", staging.display())).await?;
+        store.integrity_check().await?;
+        let status = store.license_status().await?;
+        let users = store.list_associates().await?.len();
+        store.close().await;
+        Ok::<_, StoreError>((status, users))
+    }
+    .await;
+    let (status, users) = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staging);
+            return Err(Failure::new("BACKUP_INVALID", format!("{}: {e}", from.display())));
+        }
+    };
+    for suffix in ["-wal", "-shm"] {
+        let mut side = target.clone().into_os_string();
+        side.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(side));
+    }
+    std::fs::rename(&staging, &target)
+        .map_err(|e| Failure::new("RESTORE_FAILED", format!("{}: {e}", target.display())))?;
+    let modules: usize = status.owners.iter().map(|o| o.modules.len()).sum();
+    println!(
+        "restored {} from {}: {} owner(s), {modules} module row(s), {users} user(s)",
+        target.display(),
+        from.display(),
+        status.owners.len()
+    );
+    Ok(())
 }
 
 async fn run(cli: Cli) -> Outcome {
@@ -686,6 +835,19 @@ async fn run(cli: Cli) -> Outcome {
         Command::Site(cmd) => site(&cli.database, cmd).await,
         Command::Events(cmd) => events(&cli.database, cmd).await,
         Command::Metering(cmd) => metering(&cli.database, cmd).await,
+        Command::Config(ConfigCommand::Check) => Ok(()),
+        Command::Backup { out } => {
+            let store = Store::open(&cli.database).await?;
+            store.backup_to(&out).await?;
+            store.close().await;
+            println!(
+                "wrote a consistent copy of {} to {}",
+                config::mask_url(&cli.database),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Restore { from, force } => restore(&cli.database, &from, force).await,
         Command::Token(TokenCommand::Create { name, admin, scope }) => {
             let scope = match (admin, scope.as_deref()) {
                 (true, _) | (false, Some("admin")) => TokenScope::Admin,

@@ -7,6 +7,7 @@
 mod access;
 mod activation;
 mod assign;
+mod backup;
 mod events;
 mod issuer_db;
 mod issuer_link;

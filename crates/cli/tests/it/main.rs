@@ -5,6 +5,7 @@ mod demo;
 mod events;
 mod license;
 mod lifecycle;
+mod operations;
 mod users;
 
 use std::path::Path;

@@ -1,0 +1,149 @@
+//! Operating an installation: the settings file and `config check`, and
+//! backup / restore of the embedded database while it is being written.
+
+use std::process::Command;
+
+use crate::{fails_with, lisens, ok, p, sqlite_url};
+
+/// `lisens` with only the given environment (no LISENS_DATABASE_URL).
+fn bare(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lisens"));
+    c.args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LISENS_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("LISENS_LOG", "warn");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c.output().expect("run lisens")
+}
+
+#[test]
+fn the_settings_file_is_used_shown_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("from-file.db");
+    let file = dir.path().join("lisens.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "database = \"sqlite://{}\"\ntime_zone = \"Europe/Oslo\"\nmetering_retention_days = 30\nsecure_cookies = true\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let cfg = p(&file);
+
+    // The file's database is the one commands use.
+    ok(&bare(&["--config", cfg, "user", "add", "anna"], &[]));
+    assert!(db.exists(), "the database named in the file was created");
+    let out = ok(&bare(&["--config", cfg, "config", "check"], &[]));
+    assert!(out.contains(&format!("settings file: {cfg}")), "{out}");
+    let line = |key: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{key} ")))
+            .unwrap_or_else(|| panic!("no {key} in {out}"))
+            .to_owned()
+    };
+    assert!(line("time_zone").contains("Europe/Oslo") && line("time_zone").contains("# file"));
+    assert!(line("metering_retention_days").contains("30"));
+    assert!(line("listen").contains("127.0.0.1:8080") && line("listen").contains("# default"));
+
+    // The environment overrides the file, and secrets are masked.
+    let out = ok(&bare(
+        &["--config", cfg, "config", "check"],
+        &[
+            ("LISENS_TIME_ZONE", "+01:00"),
+            (
+                "LISENS_DATABASE_URL",
+                "postgres://lisens:s3cret-pw@db.example.com:5432/lisens",
+            ),
+        ],
+    ));
+    assert!(out.contains("# environment LISENS_TIME_ZONE"), "{out}");
+    assert!(
+        !out.contains("s3cret-pw") && out.contains("postgres://lisens:***@db.example.com"),
+        "{out}"
+    );
+
+    // An invalid value is named and fails the check; unknown keys and bad
+    // syntax stop every command with a code.
+    std::fs::write(&file, "time_zone = \"Mars/Olympus\"\nlisten = \"nowhere\"\n").unwrap();
+    let out = bare(&["--config", cfg, "config", "check"], &[]);
+    fails_with(&out, "CONFIG_INVALID");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("time_zone") && text.contains("INVALID"), "{text}");
+    std::fs::write(&file, "colour = \"blue\"\n").unwrap();
+    fails_with(&bare(&["--config", cfg, "user", "list"], &[]), "CONFIG_INVALID");
+    std::fs::write(&file, "database = [\n").unwrap();
+    fails_with(&bare(&["--config", cfg, "user", "list"], &[]), "CONFIG_INVALID");
+    fails_with(
+        &bare(
+            &["--config", p(&dir.path().join("missing.toml")), "user", "list"],
+            &[],
+        ),
+        "CONFIG_UNREADABLE",
+    );
+    // Without --config, LISENS_CONFIG names the file.
+    std::fs::write(&file, "log_format = \"xml\"\n").unwrap();
+    fails_with(
+        &bare(&["config", "check"], &[("LISENS_CONFIG", cfg)]),
+        "CONFIG_INVALID",
+    );
+}
+
+#[test]
+fn a_backup_taken_during_writes_restores_a_consistent_installation() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    for login in ["anna", "bo"] {
+        ok(&lisens(&["user", "add", login], &db));
+    }
+    // Writers keep adding users while the backup runs.
+    let writer_db = db.clone();
+    let writer = std::thread::spawn(move || {
+        for i in 0..6 {
+            ok(&lisens(&["user", "add", &format!("w{i}")], &writer_db));
+        }
+    });
+    let backup = dir.path().join("backup.db");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let out = ok(&lisens(&["backup", "--out", p(&backup)], &db));
+    assert!(out.contains("consistent copy"), "{out}");
+    writer.join().unwrap();
+    fails_with(&lisens(&["backup", "--out", p(&backup)], &db), "ALREADY_EXISTS");
+
+    // Restore into a new place: the users of the snapshot, none half-written.
+    let restored = format!("sqlite://{}", dir.path().join("restored.db").display());
+    let out = ok(&lisens(&["restore", "--from", p(&backup)], &restored));
+    assert!(out.contains("user(s)"), "{out}");
+    let listed = ok(&lisens(&["user", "list"], &restored));
+    assert!(listed.contains("anna") && listed.contains("bo"), "{listed}");
+    let all = ok(&lisens(&["user", "list"], &db));
+    assert!(listed.lines().count() <= all.lines().count());
+
+    // Restoring over a database needs --force; a damaged backup is refused
+    // and changes nothing.
+    fails_with(
+        &lisens(&["restore", "--from", p(&backup)], &db),
+        "DATABASE_EXISTS",
+    );
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, b"this is not a database").unwrap();
+    fails_with(
+        &lisens(&["restore", "--from", p(&junk), "--force"], &db),
+        "BACKUP_INVALID",
+    );
+    assert_eq!(ok(&lisens(&["user", "list"], &db)), all);
+    ok(&lisens(&["restore", "--from", p(&backup), "--force"], &db));
+    assert_eq!(ok(&lisens(&["user", "list"], &db)), listed);
+
+    // PostgreSQL installations are told to use pg_dump / pg_restore.
+    let pg = "postgres://postgres@127.0.0.1:5432/test";
+    fails_with(
+        &lisens(&["restore", "--from", p(&backup)], pg),
+        "RESTORE_UNSUPPORTED",
+    );
+}
