@@ -137,6 +137,23 @@ impl FromRequestParts<AppState> for MeteringCaller {
     }
 }
 
+/// A metrics scraper: a `metrics` or `admin` token, or an administrator.
+pub struct MetricsCaller;
+
+impl FromRequestParts<AppState> for MetricsCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match principal(parts, state).await? {
+            Principal::Token(TokenScope::Admin | TokenScope::Metrics) => Ok(MetricsCaller),
+            Principal::Session(s) if *s.user.is_admin => Ok(MetricsCaller),
+            _ => Err(ApiError::forbidden(
+                "metrics need a metrics or admin token, or an administrator",
+            )),
+        }
+    }
+}
+
 /// An administrator: an `admin` token, or an administrator's session.
 pub struct AdminCaller {
     /// Who, for the record ("api" for tokens).

@@ -81,5 +81,6 @@ pub async fn check(
             ))
         }
     };
+    crate::metrics::global().check(decision.is_granted());
     Ok(Json(decision.into()))
 }

@@ -121,6 +121,7 @@ pub async fn check_now(store: &Store) -> Result<CheckOutcome, CheckError> {
         Err(CheckError::NotConfigured) => return result,
         Err(e) => (false, e.code(), e.to_string()),
     };
+    crate::metrics::global().issuer_poll(if ok { "ok" } else { "failed" });
     store.record_issuer_check(ok, &status, &message).await?;
     if ok {
         store.end_system_events("issuer-unreachable").await?;

@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod issuer_client;
 mod license_api;
 mod metering_api;
+pub mod metrics;
 pub mod openapi;
 mod scim;
 pub mod session;
@@ -212,7 +213,25 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/license/history", get(license_api::history))
         .route("/api/v1/modules/{module}/holders", get(license_api::holders))
         .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint") })
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(metrics::track))
+        // Each request is logged with its id (the caller's X-Request-Id, or a
+        // new one), which the response carries back; the path is logged
+        // without its query string.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
+            tower_http::request_id::MakeRequestUuid,
+        ))
+        .route("/metrics", get(metrics::scrape))
         .route("/api/openapi.json", get(openapi::json))
         .route("/api/docs", get(openapi::docs))
         // Extractors refuse bigger bodies with 413 BODY_TOO_LARGE.

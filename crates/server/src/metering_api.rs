@@ -35,7 +35,12 @@ pub async fn ingest(
     let batch: Vec<UsageEvent> = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("INVALID_BODY", format!("expected a JSON array of events: {e}"))
     })?;
-    let result = state.store.ingest(&batch, &state.zone).await?;
+    let m = crate::metrics::global();
+    let result = state.store.ingest(&batch, &state.zone).await.inspect_err(|_| {
+        m.ingested("refused", batch.len() as u64);
+    })?;
+    m.ingested("accepted", result.accepted as u64);
+    m.ingested("duplicate", result.duplicates as u64);
     Ok(Json(result).into_response())
 }
 

@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         crate::healthz,
+        crate::metrics::scrape,
         crate::check::check,
         crate::check_now,
         crate::session::create,

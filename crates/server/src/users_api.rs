@@ -242,7 +242,11 @@ pub async fn assign(
         valid_from: time_of(b.valid_from, "valid_from")?,
         valid_to: time_of(b.valid_to, "valid_to")?,
     };
-    state.store.assign_during(&login, &b.module, &window).await?;
+    state
+        .store
+        .assign_during(&login, &b.module, &window)
+        .await
+        .inspect_err(|e| crate::metrics::global().refusal(e.code()))?;
     state.view.refresh().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -376,7 +380,13 @@ pub async fn bulk(
     if !errors.is_empty() {
         return Err(lisens_store::StoreError::BatchInvalid(errors).into());
     }
-    let applied = state.store.change_all(&changes).await?;
+    let applied = state.store.change_all(&changes).await.inspect_err(|e| {
+        if let lisens_store::StoreError::BulkRefused(items) = e {
+            for item in items {
+                crate::metrics::global().refusal(&item.code);
+            }
+        }
+    })?;
     state.view.refresh().await?;
     Ok(Json(BulkResult { applied }).into_response())
 }

@@ -21,6 +21,8 @@ pub enum TokenScope {
     Metering,
     /// SCIM provisioning only.
     Scim,
+    /// Reading `/metrics` only (for Prometheus).
+    Metrics,
 }
 
 impl TokenScope {
@@ -30,6 +32,7 @@ impl TokenScope {
             TokenScope::Check => "check",
             TokenScope::Metering => "metering",
             TokenScope::Scim => "scim",
+            TokenScope::Metrics => "metrics",
         }
     }
 
@@ -39,8 +42,9 @@ impl TokenScope {
             "check" => Ok(TokenScope::Check),
             "metering" => Ok(TokenScope::Metering),
             "scim" => Ok(TokenScope::Scim),
+            "metrics" => Ok(TokenScope::Metrics),
             other => Err(StoreError::Invalid(format!(
-                "unknown token scope {other:?}: use admin, check, metering or scim"
+                "unknown token scope {other:?}: use admin, check, metering, scim or metrics"
             ))),
         }
     }

@@ -26,12 +26,15 @@ pub enum Access {
     UiUser,
     /// SCIM: a `scim` or `admin` token (no sessions).
     Scim,
+    /// `/metrics`: a `metrics` or `admin` token, or an administrator.
+    Metrics,
 }
 
 use Access::*;
 
 pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/healthz", Public),
+    ("GET", "/metrics", Metrics),
     ("GET", "/api/openapi.json", Public),
     ("GET", "/api/docs", Public),
     ("GET", "/", Public),
@@ -135,7 +138,7 @@ fn expect(access: Access, caller: Caller) -> Expect {
         (_, Anonymous) => Unauthenticated,
         (Check, AdminSession | AdminToken | CheckToken) => Allowed,
         (Metering, AdminToken | MeteringToken) => Allowed,
-        (Admin, AdminSession | AdminToken) => Allowed,
+        (Admin | Metrics, AdminSession | AdminToken) => Allowed,
         (User, UserSession | AdminSession | AdminToken) => Allowed,
         _ => Forbidden,
     }

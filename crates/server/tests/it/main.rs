@@ -6,6 +6,7 @@ mod check;
 mod events;
 mod license_api;
 mod metering;
+mod metrics;
 mod openapi;
 mod scim;
 mod ui;
@@ -136,4 +137,24 @@ async fn unknown_paths_are_404_problems() {
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["code"], "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = spawn_app().await;
+    let resp = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36, "a new UUID: {id}");
+    let resp = app
+        .client
+        .get(app.url("/nope"))
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["x-request-id"],
+        "trace-42",
+        "the caller's id is kept"
+    );
 }

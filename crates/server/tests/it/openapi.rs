@@ -198,6 +198,14 @@ async fn every_operation_answers_as_documented() {
         api.call(None, "GET", "/healthz", "/healthz", Empty).await.status,
         200
     );
+    assert_eq!(
+        api.call(a, "GET", "/metrics", "/metrics", Empty).await.status,
+        200
+    );
+    assert_eq!(
+        api.call(None, "GET", "/metrics", "/metrics", Empty).await.status,
+        401
+    );
     // Users.
     for login in ["alice", "bob", "carol"] {
         let r = api
