@@ -197,19 +197,7 @@ pub fn apply(args: &[String]) -> Result<Loaded, Failure> {
     Ok(loaded)
 }
 
-/// A database URL with its password replaced by `***`.
-pub fn mask_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
+pub use lisens_store::mask_url;
 
 /// The effective value of a setting as `config check` prints it (secrets
 /// masked), and whether it is valid.

@@ -78,6 +78,20 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The audit log: who changed what, when, and from where (newest first).
+    Audit {
+        /// Only entries at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this actor (a login, token:SCOPE, cli:USER, issuer).
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// One JSON array instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Put a backup in place of the (SQLite) database; stop the server first.
     Restore {
         /// The backup file.
@@ -560,10 +574,99 @@ pub fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return report(Failure::new("RUNTIME_ERROR", e.to_string())),
     };
+    let database = cli.database.clone();
+    let audited = audited(&cli.command);
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            if let Some(action) = audited {
+                // The command's change is done; a failure to record it is
+                // reported but does not undo it.
+                if let Err(f) = runtime.block_on(record_cli(&database, &action, &args)) {
+                    eprintln!(
+                        "warning[{}]: the audit log was not written: {}",
+                        f.code, f.message
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
         Err(f) => report(f),
     }
+}
+
+/// The audit action of a command that changes the installation's data.
+fn audited(c: &Command) -> Option<String> {
+    let name = match c {
+        Command::License(l) => match l {
+            LicenseCommand::Register { .. } => "license register",
+            LicenseCommand::TrustKey { .. } => "license trust-key",
+            LicenseCommand::RetireKey { .. } => "license retire-key",
+            LicenseCommand::CheckNow { .. } => "license check-now",
+            LicenseCommand::Load { .. } => "license load",
+            LicenseCommand::Activate { .. } => "license activate",
+            LicenseCommand::RemoveExcess { .. } => "license remove-excess",
+            LicenseCommand::Assign { .. } => "license assign",
+            LicenseCommand::Unassign { .. } => "license unassign",
+            _ => return None,
+        },
+        Command::User(u) => match u {
+            UserCommand::Add { .. } => "user add",
+            UserCommand::Deactivate { .. } => "user deactivate",
+            UserCommand::Import { .. } => "user import",
+            UserCommand::List { .. } => return None,
+        },
+        Command::Site(s) => match s {
+            SiteCommand::List { .. } => return None,
+            _ => "site",
+        },
+        Command::Events(e) => match e {
+            EventsCommand::Add { .. } => "events add",
+            EventsCommand::End { .. } => "events end",
+            EventsCommand::List { .. } => return None,
+        },
+        Command::Token(TokenCommand::Create { .. }) => "token create",
+        Command::Token(TokenCommand::Revoke { .. }) => "token revoke",
+        Command::Restore { .. } => "restore",
+        _ => return None,
+    };
+    Some(format!("cli {name}"))
+}
+
+/// Records a command's change: the operating-system user, `local`, and the
+/// arguments (the settings file and database URL left out: they may hold a
+/// password).
+async fn record_cli(database: &str, action: &str, args: &[String]) -> Outcome {
+    let mut shown = Vec::new();
+    let mut skip = false;
+    for a in args.iter().skip(1) {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if a == "--database" || a == "--config" {
+            skip = true;
+            continue;
+        }
+        if a.starts_with("--database=") || a.starts_with("--config=") {
+            continue;
+        }
+        shown.push(a.as_str());
+    }
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let store = Store::open(database).await?;
+    store
+        .record_audit(&lisens_store::audit::NewAudit {
+            actor: format!("cli:{user}"),
+            address: "local".into(),
+            action: action.to_owned(),
+            target: String::new(),
+            detail: shown.join(" "),
+        })
+        .await?;
+    store.close().await;
+    Ok(())
 }
 
 fn report(f: Failure) -> ExitCode {
@@ -630,7 +733,7 @@ fn config_check(loaded: &config::Loaded) -> ExitCode {
 async fn restore(database: &str, from: &Path, force: bool) -> Outcome {
     let target = database
         .strip_prefix("sqlite://")
-        .map(PathBuf::from)
+        .map(|p| PathBuf::from(p.split('?').next().unwrap_or(p)))
         .ok_or_else(|| {
             Failure::new(
                 "RESTORE_UNSUPPORTED",
@@ -674,13 +777,15 @@ async fn restore(database: &str, from: &Path, force: bool) -> Outcome {
             return Err(Failure::new("BACKUP_INVALID", format!("{}: {e}", from.display())));
         }
     };
+    std::fs::rename(&staging, &target)
+        .map_err(|e| Failure::new("RESTORE_FAILED", format!("{}: {e}", target.display())))?;
+    // The replaced database's write-ahead log must not be applied to the
+    // restored file (the server is stopped, so nothing has it open).
     for suffix in ["-wal", "-shm"] {
         let mut side = target.clone().into_os_string();
         side.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(side));
     }
-    std::fs::rename(&staging, &target)
-        .map_err(|e| Failure::new("RESTORE_FAILED", format!("{}: {e}", target.display())))?;
     let modules: usize = status.owners.iter().map(|o| o.modules.len()).sum();
     println!(
         "restored {} from {}: {} owner(s), {modules} module row(s), {users} user(s)",
@@ -837,6 +942,12 @@ async fn run(cli: Cli) -> Outcome {
         Command::Metering(cmd) => metering(&cli.database, cmd).await,
         Command::Config(ConfigCommand::Check) => Ok(()),
         Command::Backup { out } => {
+            if !cli.database.starts_with("sqlite://") {
+                return Err(Failure::new(
+                    "BACKUP_UNSUPPORTED",
+                    "lisens backup copies SQLite databases; for PostgreSQL use pg_dump (docs/operations.md)",
+                ));
+            }
             let store = Store::open(&cli.database).await?;
             store.backup_to(&out).await?;
             store.close().await;
@@ -848,6 +959,35 @@ async fn run(cli: Cli) -> Outcome {
             Ok(())
         }
         Command::Restore { from, force } => restore(&cli.database, &from, force).await,
+        Command::Audit {
+            since,
+            actor,
+            limit,
+            json,
+        } => {
+            if let Some(s) = &since {
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| Failure::new("INVALID_INPUT", format!("--since {s:?} is not RFC 3339")))?;
+            }
+            if !(1..=10_000).contains(&limit) {
+                return Err(Failure::new("INVALID_INPUT", "--limit is 1 to 10000"));
+            }
+            let store = Store::open(&cli.database).await?;
+            let entries = store
+                .audit_log(&lisens_store::audit::AuditFilter { since, actor }, 0, limit)
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries).unwrap_or_default());
+            } else {
+                for e in &entries {
+                    println!(
+                        "{} {} from {}: {} {} {}",
+                        e.at, e.actor, e.address, e.action, e.target, e.detail
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Token(TokenCommand::Create { name, admin, scope }) => {
             let scope = match (admin, scope.as_deref()) {
                 (true, _) | (false, Some("admin")) => TokenScope::Admin,

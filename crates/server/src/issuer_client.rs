@@ -122,6 +122,26 @@ pub async fn check_now(store: &Store) -> Result<CheckOutcome, CheckError> {
         Err(e) => (false, e.code(), e.to_string()),
     };
     crate::metrics::global().issuer_poll(if ok { "ok" } else { "failed" });
+    if let Ok(CheckOutcome {
+        received: Some(received),
+        ..
+    }) = &result
+    {
+        let what = match received {
+            Received::Activated { .. } => "activated",
+            Received::Pending { .. } => "pending",
+            _ => "received",
+        };
+        store
+            .record_audit(&lisens_store::audit::NewAudit {
+                actor: "issuer".into(),
+                address: "local".into(),
+                action: "issuer license".into(),
+                target: String::new(),
+                detail: format!("a license from the issuer was {what}"),
+            })
+            .await?;
+    }
     store.record_issuer_check(ok, &status, &message).await?;
     if ok {
         store.end_system_events("issuer-unreachable").await?;

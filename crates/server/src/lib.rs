@@ -3,6 +3,7 @@
 //! Handlers hold no business rule: they parse, call the store or the access
 //! view, and map errors to `application/problem+json` with stable codes.
 
+mod audit;
 pub mod auth;
 mod check;
 pub mod error;
@@ -45,7 +46,7 @@ pub struct AppState {
     pub view: Arc<AccessView>,
     pub limiter: Arc<auth::LoginLimiter>,
     /// The installation's time zone for metering months (LISENS_TIME_ZONE:
-    /// `UTC` or an offset like `+01:00`; default UTC).
+    /// `UTC`, an IANA name like `Europe/Oslo`, or an offset like `+01:00`).
     pub zone: lisens_core::metering::Zone,
     /// Mark session cookies Secure (set LISENS_SECURE_COOKIES=1 behind TLS).
     pub secure_cookies: bool,
@@ -213,6 +214,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/license/history", get(license_api::history))
         .route("/api/v1/modules/{module}/holders", get(license_api::holders))
         .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(axum::middleware::from_fn(metrics::track))
         // Each request is logged with its id (the caller's X-Request-Id, or a
         // new one), which the response carries back; the path is logged
@@ -232,6 +234,8 @@ pub fn app(state: AppState) -> Router {
             tower_http::request_id::MakeRequestUuid,
         ))
         .route("/metrics", get(metrics::scrape))
+        .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/audit.csv", get(audit::export))
         .route("/api/openapi.json", get(openapi::json))
         .route("/api/docs", get(openapi::docs))
         // Extractors refuse bigger bodies with 413 BODY_TOO_LARGE.

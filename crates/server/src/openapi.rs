@@ -21,6 +21,8 @@ use utoipa::{Modify, OpenApi};
     paths(
         crate::healthz,
         crate::metrics::scrape,
+        crate::audit::list,
+        crate::audit::export,
         crate::check::check,
         crate::check_now,
         crate::session::create,

@@ -7,6 +7,7 @@
 mod access;
 mod activation;
 mod assign;
+pub mod audit;
 mod backup;
 mod events;
 mod issuer_db;
@@ -273,6 +274,24 @@ impl Store {
     }
 }
 
+/// A database URL with its password replaced by `***` (for messages and logs).
+pub fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, _)) => (r, "?..."),
+        None => (rest, ""),
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{query}"),
+            None => format!("{scheme}://{userinfo}@{host}{query}"),
+        },
+        None => format!("{scheme}://{rest}{query}"),
+    }
+}
+
 /// Connects to `sqlite://PATH` (created when missing; WAL, busy timeout,
 /// foreign keys) or `postgres://...`.
 pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend), StoreError> {
@@ -291,7 +310,7 @@ pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend), StoreError>
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         (Backend::Postgres, url.to_owned())
     } else {
-        return Err(StoreError::BadUrl(url.to_owned()));
+        return Err(StoreError::BadUrl(mask_url(url)));
     };
     let options = AnyConnectOptions::from_str(&url)?;
     let pool_options = match backend {

@@ -140,10 +140,29 @@ fn a_backup_taken_during_writes_restores_a_consistent_installation() {
     ok(&lisens(&["restore", "--from", p(&backup), "--force"], &db));
     assert_eq!(ok(&lisens(&["user", "list"], &db)), listed);
 
+    // Every change made from the command line is in the audit log, with the
+    // operating-system user; reads are not.
+    let audit: serde_json::Value =
+        serde_json::from_str(&ok(&lisens(&["audit", "--json", "--limit", "1000"], &db))).unwrap();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions.first(), Some(&"cli restore"), "{actions:?}");
+    assert!(actions.contains(&"cli user add"), "{actions:?}");
+    assert!(!actions.iter().any(|a| a.contains("list")));
+    assert!(audit[0]["actor"].as_str().unwrap().starts_with("cli:"));
+    assert_eq!(audit[0]["address"], "local");
+    fails_with(&lisens(&["audit", "--since", "yesterday"], &db), "INVALID_INPUT");
+
     // PostgreSQL installations are told to use pg_dump / pg_restore.
     let pg = "postgres://postgres@127.0.0.1:5432/test";
     fails_with(
         &lisens(&["restore", "--from", p(&backup)], pg),
         "RESTORE_UNSUPPORTED",
     );
+    let out = dir.path().join("pg.db");
+    fails_with(&lisens(&["backup", "--out", p(&out)], pg), "BACKUP_UNSUPPORTED");
 }

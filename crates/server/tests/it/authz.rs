@@ -35,6 +35,8 @@ use Access::*;
 pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/healthz", Public),
     ("GET", "/metrics", Metrics),
+    ("GET", "/api/v1/audit", Admin),
+    ("GET", "/api/v1/audit.csv", Admin),
     ("GET", "/api/openapi.json", Public),
     ("GET", "/api/docs", Public),
     ("GET", "/", Public),

@@ -1,5 +1,6 @@
 //! HTTP tests against the real app on 127.0.0.1, port 0.
 
+mod audit;
 mod authz;
 mod browser;
 mod check;

@@ -846,6 +846,22 @@ async fn every_operation_answers_as_documented() {
         403
     );
 
+    // The audit log of all of the above.
+    let audit = api
+        .call(a, "GET", "/api/v1/audit", "/api/v1/audit?limit=1000", Empty)
+        .await;
+    assert!(audit.body["items"].as_array().unwrap().len() > 20);
+    let csv = api
+        .call(a, "GET", "/api/v1/audit.csv", "/api/v1/audit.csv", Empty)
+        .await;
+    assert!(csv.body.as_str().unwrap().starts_with("id,at,actor"));
+    assert_eq!(
+        api.call(a, "GET", "/api/v1/audit", "/api/v1/audit?limit=0", Empty)
+            .await
+            .status,
+        400
+    );
+
     // Every documented operation answered 2xx at least once above.
     let mut missing = Vec::new();
     for (path, item) in api.doc["paths"].as_object().unwrap() {
