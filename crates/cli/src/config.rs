@@ -69,6 +69,18 @@ pub const SETTINGS: &[Setting] = &[
         about: "days raw metering events are kept",
     },
     Setting {
+        key: "max_in_flight",
+        env: "LISENS_MAX_IN_FLIGHT",
+        default: "512",
+        about: "requests served at once; more get 503 OVERLOADED",
+    },
+    Setting {
+        key: "request_timeout_secs",
+        env: "LISENS_REQUEST_TIMEOUT_SECS",
+        default: "30",
+        about: "longest a request may take",
+    },
+    Setting {
         key: "secure_cookies",
         env: "LISENS_SECURE_COOKIES",
         default: "false",
@@ -230,10 +242,12 @@ pub fn effective(s: &Setting) -> (String, Result<(), String>) {
             "text" | "json" => Ok(()),
             _ => Err("text or json".to_owned()),
         },
-        "issuer_poll_secs" | "metering_retention_days" => match value.parse::<u64>() {
-            Ok(n) if n > 0 => Ok(()),
-            _ => Err("a whole number above 0".to_owned()),
-        },
+        "issuer_poll_secs" | "metering_retention_days" | "max_in_flight" | "request_timeout_secs" => {
+            match value.parse::<u64>() {
+                Ok(n) if n > 0 => Ok(()),
+                _ => Err("a whole number above 0".to_owned()),
+            }
+        }
         "time_zone" => lisens_core::metering::Zone::parse(&value)
             .map(|_| ())
             .map_err(|e| e.to_string()),

@@ -11,6 +11,7 @@ mod events_api;
 pub mod i18n;
 pub mod issuer_client;
 mod license_api;
+pub mod limits;
 mod metering_api;
 pub mod metrics;
 pub mod openapi;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub zone: lisens_core::metering::Zone,
     /// Mark session cookies Secure (set LISENS_SECURE_COOKIES=1 behind TLS).
     pub secure_cookies: bool,
+    /// Requests at once and the longest a request may take.
+    pub limits: limits::Limits,
 }
 
 impl AppState {
@@ -92,6 +95,7 @@ impl AppState {
             limiter: Arc::default(),
             secure_cookies,
             zone,
+            limits: limits::Limits::from_env(),
         })
     }
 }
@@ -229,6 +233,7 @@ pub fn app(state: AppState) -> Router {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }),
         )
+        .layer(axum::middleware::from_fn_with_state(state.limits.clone(), limits::enforce))
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
         .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
             tower_http::request_id::MakeRequestUuid,

@@ -6,6 +6,7 @@ mod browser;
 mod check;
 mod events;
 mod license_api;
+mod limits;
 mod metering;
 mod metrics;
 mod openapi;

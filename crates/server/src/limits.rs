@@ -1,0 +1,89 @@
+//! Back-pressure: at most `max_in_flight` requests are served at once (more
+//! are refused at once with 503 `OVERLOADED` and `Retry-After`, so memory
+//! stays bounded under overload instead of queueing), and a request that
+//! takes longer than `request_timeout` is abandoned with 503
+//! `REQUEST_TIMEOUT` (its transaction, if any, rolls back). Bodies are
+//! bounded by `BODY_LIMIT`. Health checks are never refused, so a load
+//! balancer does not take an overloaded but working server out of rotation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
+
+use crate::error::ApiError;
+
+/// The limits of one server process.
+#[derive(Clone)]
+pub struct Limits {
+    permits: Arc<Semaphore>,
+    pub max_in_flight: usize,
+    pub request_timeout: Duration,
+}
+
+impl Limits {
+    pub fn new(max_in_flight: usize, request_timeout: Duration) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            max_in_flight: max_in_flight.max(1),
+            request_timeout,
+        }
+    }
+
+    /// LISENS_MAX_IN_FLIGHT (default 512) and LISENS_REQUEST_TIMEOUT_SECS (default 30).
+    pub fn from_env() -> Self {
+        let num = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(default)
+        };
+        Self::new(
+            num("LISENS_MAX_IN_FLIGHT", 512) as usize,
+            Duration::from_secs(num("LISENS_REQUEST_TIMEOUT_SECS", 30)),
+        )
+    }
+}
+
+pub async fn enforce(State(limits): State<Limits>, req: Request, next: Next) -> Response {
+    if req.uri().path() == "/healthz" {
+        return next.run(req).await;
+    }
+    let Ok(_permit) = limits.permits.clone().try_acquire_owned() else {
+        let mut resp = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "OVERLOADED",
+            format!(
+                "the server is at its limit of {} requests at once; try again shortly",
+                limits.max_in_flight
+            ),
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return resp;
+    };
+    match tokio::time::timeout(limits.request_timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!(
+                "a request ran past {:?} and was abandoned",
+                limits.request_timeout
+            );
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "REQUEST_TIMEOUT",
+                format!(
+                    "the request took longer than {} s",
+                    limits.request_timeout.as_secs()
+                ),
+            )
+            .into_response()
+        }
+    }
+}

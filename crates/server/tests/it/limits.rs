@@ -1,0 +1,136 @@
+//! Overload and shutdown: past its limit the server refuses at once with 503
+//! OVERLOADED instead of queueing, abandons requests that run too long, keeps
+//! answering health checks, and on shutdown finishes what it accepted.
+
+use std::time::Duration;
+
+use lisens_server::limits::Limits;
+use serde_json::json;
+
+use crate::{spawn_app, TestApp};
+
+/// Serves the app's state again with other limits; returns the address and a
+/// trigger for graceful shutdown.
+async fn serve_with(
+    app: &TestApp,
+    limits: Limits,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let mut state = app.state.clone();
+    state.limits = limits;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        lisens_server::serve(listener, state, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (address, tx, server)
+}
+
+async fn with_password(app: &TestApp, login: &str) {
+    let hash = lisens_server::auth::hash_password("correct horse battery").unwrap();
+    app.store
+        .create_associate(&lisens_store::NewAssociate {
+            login_name: login.into(),
+            full_name: login.into(),
+            email: String::new(),
+            is_admin: true,
+            password_hash: Some(hash),
+        })
+        .await
+        .unwrap();
+}
+
+/// A login: an Argon2id verification, the slowest honest request there is.
+async fn login(client: &reqwest::Client, address: &str, who: &str) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(format!("{address}/api/v1/session"))
+        .json(&json!({"login": who, "password": "correct horse battery"}))
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn past_its_limit_the_server_sheds_load_with_503_and_keeps_answering() {
+    let app = spawn_app().await;
+    for i in 0..24 {
+        with_password(&app, &format!("admin{i}")).await;
+    }
+    let (address, _stop, _server) = serve_with(&app, Limits::new(2, Duration::from_secs(30))).await;
+    let client = reqwest::Client::new();
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let (client, address) = (client.clone(), address.clone());
+            tokio::spawn(async move { login(&client, &address, &format!("admin{i}")).await.unwrap() })
+        })
+        .collect();
+    let (mut served, mut shed) = (0, 0);
+    for t in tasks {
+        let resp = t.await.unwrap();
+        match resp.status().as_u16() {
+            201 => served += 1,
+            503 => {
+                assert_eq!(resp.headers()["retry-after"], "1");
+                let body: serde_json::Value = resp.json().await.unwrap();
+                assert_eq!(body["code"], "OVERLOADED");
+                shed += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(served >= 2 && shed >= 1, "served {served}, shed {shed}");
+    // Health checks pass even under load, and the server works after it.
+    let health = client.get(format!("{address}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(login(&client, &address, "admin0").await.unwrap().status(), 201);
+}
+
+#[tokio::test]
+async fn a_request_past_the_timeout_is_abandoned_with_a_problem() {
+    let app = spawn_app().await;
+    with_password(&app, "slow").await;
+    let (address, _stop, _server) = serve_with(&app, Limits::new(64, Duration::from_millis(1))).await;
+    let client = reqwest::Client::new();
+    let resp = login(&client, &address, "slow").await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "REQUEST_TIMEOUT");
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_requests_in_flight() {
+    let app = spawn_app().await;
+    for i in 0..6 {
+        with_password(&app, &format!("admin{i}")).await;
+    }
+    let (address, stop, server) = serve_with(&app, Limits::new(64, Duration::from_secs(30))).await;
+    let client = reqwest::Client::new();
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let (client, address) = (client.clone(), address.clone());
+            tokio::spawn(async move { login(&client, &address, &format!("admin{i}")).await })
+        })
+        .collect();
+    // Let the requests arrive, then ask the server to stop while they run.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    stop.send(()).unwrap();
+    for t in tasks {
+        let resp = t.await.unwrap().expect("an accepted request is answered");
+        assert_eq!(resp.status(), 201);
+    }
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops once they are done")
+        .unwrap();
+    assert!(
+        client.get(format!("{address}/healthz")).send().await.is_err(),
+        "no new connections after shutdown"
+    );
+}
