@@ -49,3 +49,4 @@ set = ["user", "web"]
 pub fn small_content() -> LicenseContent {
     parse_spec(SMALL_SPEC, datetime!(2026-11-25 08:00 UTC)).expect("small spec is valid")
 }
+mod fuzz_regressions;
