@@ -243,15 +243,32 @@ pub async fn holders(
 }
 
 #[utoipa::path(
-    get, path = "/api/v1/license/history", tag = "license", security(("bearer" = []), ("session" = [])),
+    get, path = "/api/v1/license/history", tag = "license", params(Page), security(("bearer" = []), ("session" = [])),
     responses(
-        (status = 200, description = "The last 200 license events, newest first", body = Vec<lisens_store::LicenseEvent>),
+        (status = 200, description = "A page of the license events, newest first", body = HistoryPage),
         (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
-pub async fn history(_: AdminCaller, State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(state.store.license_events(200).await?).into_response())
+pub async fn history(
+    _: AdminCaller,
+    State(state): State<AppState>,
+    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = page.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
+    if !(1..=1000).contains(&p.limit) || p.offset < 0 {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "limit is 1 to 1000, offset at least 0",
+        ));
+    }
+    let items = state.store.license_events_page(p.offset, p.limit).await?;
+    Ok(Json(HistoryPage {
+        offset: p.offset,
+        limit: p.limit,
+        items,
+    })
+    .into_response())
 }
 
 /// A pending license that is now active.
@@ -260,6 +277,14 @@ pub struct Activated {
     /// Always `activated`.
     pub result: String,
     pub diff: lisens_core::activation::LicenseDiff,
+}
+
+/// A page of the license history, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HistoryPage {
+    pub offset: i64,
+    pub limit: i64,
+    pub items: Vec<lisens_store::LicenseEvent>,
 }
 
 /// A page of a module's holders.

@@ -632,11 +632,21 @@ impl Store {
 
     /// The license history, newest first.
     pub async fn license_events(&self, limit: i64) -> Result<Vec<LicenseEvent>, StoreError> {
+        self.license_events_page(0, limit).await
+    }
+
+    /// A page of the license history, newest first.
+    pub async fn license_events_page(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<LicenseEvent>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT id, owner_name, kind, from_version, to_version, automatic, actor, at, code, detail \
-             FROM license_event ORDER BY id DESC LIMIT $1",
+             FROM license_event ORDER BY id DESC LIMIT $1 OFFSET $2",
         )
         .bind(limit.clamp(1, 1000))
+        .bind(offset.max(0))
         .fetch_all(&self.pool)
         .await?)
     }

@@ -6,6 +6,8 @@ mod events;
 mod license;
 mod lifecycle;
 mod operations;
+mod scaleout;
+mod soak;
 mod users;
 
 use std::path::Path;
