@@ -424,11 +424,10 @@ async fn contention(url: &str, label: &str) -> Result<Row> {
 /// Activation for an installation with 100,000 users and 300,000
 /// assignments, beside a bare GROUP BY of the holders plus rewriting the
 /// module rows.
-async fn activation(url: &str, label: &str) -> Result<Row> {
+async fn activation(url: &str, label: &str, users: usize) -> Result<Row> {
     let store = loaded_store(url).await?;
     sqlx::any::install_default_drivers();
     let raw = sqlx::AnyPool::connect(url).await?;
-    let users = 100_000;
     for chunk in (0..users).collect::<Vec<_>>().chunks(1000) {
         let values: Vec<String> = chunk
             .iter()
@@ -498,7 +497,11 @@ async fn activation(url: &str, label: &str) -> Result<Row> {
     raw.close().await;
     store.close().await;
     Ok(Row {
-        what: format!("{label}: activate a license, 100,000 users, 300,000 assignments"),
+        what: format!(
+            "{label}: activate a license, {} users, {} assignments",
+            thousands(users as i64),
+            thousands(3 * users as i64)
+        ),
         ours,
         baseline_what: "bare GROUP BY of the holders + rewriting the module rows".into(),
         baseline: base,
@@ -660,7 +663,7 @@ async fn main() -> Result<()> {
         .iter()
         .position(|a| a == "--pg")
         .and_then(|i| args.get(i + 1).cloned());
-    // --only a,b runs a subset: verification, status, check, contention,
+    // --only a,b runs a subset: verification, status, check, contention, growth,
     // activation, metering.
     let only: Option<Vec<String>> = args
         .iter()
@@ -691,10 +694,53 @@ async fn main() -> Result<()> {
         rows.push(contention(&sqlite("c.db"), "SQLite").await?);
     }
     if runs("activation") {
-        rows.push(activation(&sqlite("a.db"), "SQLite").await?);
+        rows.push(activation(&sqlite("a.db"), "SQLite", 100_000).await?);
     }
     if runs("metering") {
         rows.extend(metering(&sqlite("m.db"), "SQLite", report_events).await?);
+    }
+    // Cost growth: the same operations at 1x, 10x and 100x the data (SQLite).
+    let mut growth: Vec<(String, [Duration; 3])> = Vec::new();
+    if runs("growth") {
+        let sizes = [100usize, 1_000, 10_000];
+        let mut verify = [Duration::ZERO; 3];
+        let mut warm = [Duration::ZERO; 3];
+        for (i, n) in sizes.iter().enumerate() {
+            verify[i] = verification(*n).ours;
+            warm[i] = status(&sqlite(&format!("g{n}.db")), "SQLite", *n).await?[1].ours;
+        }
+        growth.push((
+            "verify a license file of 100 / 1,000 / 10,000 rows".into(),
+            verify,
+        ));
+        growth.push((
+            "SQLite: license status (warm), 100 / 1,000 / 10,000 rows".into(),
+            warm,
+        ));
+        let mut activate = [Duration::ZERO; 3];
+        for (i, n) in [1_000usize, 10_000, 100_000].iter().enumerate() {
+            activate[i] = activation(&sqlite(&format!("ga{n}.db")), "SQLite", *n)
+                .await?
+                .ours;
+        }
+        growth.push((
+            "SQLite: activate a license, 1,000 / 10,000 / 100,000 users".into(),
+            activate,
+        ));
+        let (mut report, mut scan) = ([Duration::ZERO; 3], [Duration::ZERO; 3]);
+        for (i, n) in [100_000i64, 1_000_000, 10_000_000].iter().enumerate() {
+            let r = metering(&sqlite(&format!("gm{n}.db")), "SQLite", *n).await?;
+            report[i] = r[1].ours;
+            scan[i] = r[1].baseline;
+        }
+        growth.push((
+            "SQLite: monthly report from totals, 100,000 / 1M / 10M events".into(),
+            report,
+        ));
+        growth.push((
+            "SQLite: the scan it replaces (baseline), 100,000 / 1M / 10M events".into(),
+            scan,
+        ));
     }
     if let Some(admin) = pg {
         sqlx::any::install_default_drivers();
@@ -715,13 +761,30 @@ async fn main() -> Result<()> {
                 "status" => status(&url, "PostgreSQL", 1000).await,
                 "contention" => contention(&url, "PostgreSQL").await.map(|r| vec![r]),
                 "metering" => metering(&url, "PostgreSQL", report_events).await,
-                _ => activation(&url, "PostgreSQL").await.map(|r| vec![r]),
+                _ => activation(&url, "PostgreSQL", 100_000).await.map(|r| vec![r]),
             };
             sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
                 .execute(&pool)
                 .await?;
             rows.extend(result?);
         }
+    }
+    if !growth.is_empty() {
+        println!("| operation | 1x | 10x | 100x | 100x / 1x |");
+        println!("|---|---|---|---|---|");
+        for (what, t) in &growth {
+            println!(
+                "| {what} | {} | {} | {} | {:.1} |",
+                human(t[0]),
+                human(t[1]),
+                human(t[2]),
+                t[2].as_secs_f64() / t[0].as_secs_f64().max(1e-12)
+            );
+        }
+        println!();
+    }
+    if rows.is_empty() {
+        return Ok(());
     }
     println!("| benchmark | lisens | baseline | baseline time | ratio (baseline time / lisens time) |");
     println!("|---|---|---|---|---|");

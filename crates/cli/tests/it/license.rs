@@ -283,24 +283,10 @@ fn bad_input_gets_a_stable_code_and_changes_nothing() {
 
 #[test]
 fn load_and_status_work_the_same_on_postgresql() {
-    let Some(admin) = crate::demo::pg_admin_url() else {
+    let Some(pg) = crate::PgDb::create("lisens_cli") else {
         return;
     };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let name = format!("lisens_cli_{}_{}", std::process::id(), rand::random::<u32>());
-    sqlx::any::install_default_drivers();
-    let exec = |sql: String| {
-        let admin = admin.clone();
-        rt.block_on(async move {
-            let pool = sqlx::AnyPool::connect(&admin)
-                .await
-                .expect("PostgreSQL reachable");
-            sqlx::query(&sql).execute(&pool).await.unwrap();
-            pool.close().await;
-        })
-    };
-    exec(format!("CREATE DATABASE {name}"));
-    let db = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let db = pg.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(&lisens(&["issuer", "keygen", "--dir", p(d)], &db));
@@ -331,7 +317,6 @@ fn load_and_status_work_the_same_on_postgresql() {
     let status: Value = serde_json::from_str(&ok(&lisens(&["license", "status", "--json"], &db))).unwrap();
     assert_eq!(status["owners"][0]["valid"], true);
     assert_eq!(status["owners"][0]["modules"].as_array().unwrap().len(), 45);
-    exec(format!("DROP DATABASE {name} WITH (FORCE)"));
 }
 
 fn spec_with(version: u32, replace: &[(&str, &str)]) -> String {

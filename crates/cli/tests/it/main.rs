@@ -53,3 +53,40 @@ pub fn p(path: &Path) -> &str {
 }
 
 pub const DEMO_SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo-license.toml");
+
+/// A fresh PostgreSQL database for one test, dropped when the test ends;
+/// `None` when PostgreSQL is not configured (never under CI=true).
+pub struct PgDb {
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+fn pg_exec(admin: &str, sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(admin).await.expect("PostgreSQL reachable");
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+}
+
+impl PgDb {
+    pub fn create(prefix: &str) -> Option<PgDb> {
+        let admin = demo::pg_admin_url()?;
+        let name = format!("{prefix}_{}_{}", std::process::id(), rand::random::<u32>());
+        pg_exec(&admin, &format!("CREATE DATABASE {name}"));
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        Some(PgDb { url, admin, name })
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        pg_exec(&self.admin, &format!("DROP DATABASE {} WITH (FORCE)", self.name));
+    }
+}

@@ -25,26 +25,15 @@ count = 5
 
 #[test]
 fn two_servers_on_one_postgresql_database_act_as_one() {
-    let Some(admin) = crate::demo::pg_admin_url() else {
+    let Some(pg) = crate::PgDb::create("lisens_scale") else {
         return;
     };
-    let name = format!("lisens_scale_{}", std::process::id());
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
+    let db = pg.url.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let exec = |sql: String| {
-        rt.block_on(async {
-            sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
-            sqlx::query(&sql).execute(&pool).await.unwrap();
-            pool.close().await;
-        })
-    };
-    exec(format!("CREATE DATABASE {name}"));
-    let db = format!("{base}/{name}");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let lisens = |args: &[&str]| crate::lisens(args, &db);
@@ -201,5 +190,4 @@ fn two_servers_on_one_postgresql_database_act_as_one() {
     );
     let _ = (a.kill(), b.kill());
     let _ = (a.wait(), b.wait());
-    exec(format!("DROP DATABASE {name} WITH (FORCE)"));
 }

@@ -323,24 +323,8 @@ fn killed_servers_keep_every_invariant_on_sqlite() {
 
 #[test]
 fn killed_servers_keep_every_invariant_on_postgresql() {
-    let Some(admin) = crate::demo::pg_admin_url() else {
+    let Some(pg) = crate::PgDb::create("lisens_soak") else {
         return;
     };
-    let name = format!("lisens_soak_{}", std::process::id());
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let exec = |sql: String| {
-        rt.block_on(async {
-            sqlx::any::install_default_drivers();
-            let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
-            sqlx::query(&sql).execute(&pool).await.unwrap();
-            pool.close().await;
-        })
-    };
-    exec(format!("CREATE DATABASE {name}"));
-    soak(&format!("{base}/{name}"), "PostgreSQL");
-    exec(format!("DROP DATABASE {name} WITH (FORCE)"));
+    soak(&pg.url, "PostgreSQL");
 }

@@ -154,24 +154,10 @@ fn passwords_come_from_stdin_and_tokens_are_shown_once() {
 
 #[test]
 fn sixty_four_lisens_processes_racing_on_postgresql_get_exactly_the_count() {
-    let Some(admin) = crate::demo::pg_admin_url() else {
+    let Some(pg) = crate::PgDb::create("lisens_race") else {
         return;
     };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let name = format!("lisens_race_{}_{}", std::process::id(), rand::random::<u32>());
-    sqlx::any::install_default_drivers();
-    let exec = |sql: String| {
-        let admin = admin.clone();
-        rt.block_on(async move {
-            let pool = sqlx::AnyPool::connect(&admin)
-                .await
-                .expect("PostgreSQL reachable");
-            sqlx::query(&sql).execute(&pool).await.unwrap();
-            pool.close().await;
-        })
-    };
-    exec(format!("CREATE DATABASE {name}"));
-    let db = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let db = pg.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     setup(d, &db);
@@ -211,7 +197,6 @@ fn sixty_four_lisens_processes_racing_on_postgresql_get_exactly_the_count() {
         .unwrap()
         .clone();
     assert_eq!(m["in_use"], 3);
-    exec(format!("DROP DATABASE {name} WITH (FORCE)"));
 }
 
 #[test]
