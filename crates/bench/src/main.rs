@@ -73,6 +73,34 @@ impl Row {
     }
 }
 
+/// Resets this process's peak resident set (Linux: `5` to clear_refs) and
+/// returns the resident set now, in bytes; `peak_since` then gives how far
+/// the peak rose above it.
+fn reset_peak() -> u64 {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    proc_status_kb("VmRSS") * 1024
+}
+
+fn peak_since(start: u64) -> u64 {
+    (proc_status_kb("VmHWM") * 1024).saturating_sub(start)
+}
+
+fn proc_status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
 /// 10000000 -> "10,000,000".
 fn thousands(n: i64) -> String {
     let digits = n.to_string();
@@ -701,13 +729,20 @@ async fn main() -> Result<()> {
     }
     // Cost growth: the same operations at 1x, 10x and 100x the data (SQLite).
     let mut growth: Vec<(String, [Duration; 3])> = Vec::new();
+    let mut memory: Vec<(&str, [u64; 3])> = Vec::new();
     if runs("growth") {
         let sizes = [100usize, 1_000, 10_000];
+        // Peak memory above the resident set at the start of each run.
+        let mut peaks = [[0u64; 3]; 4];
         let mut verify = [Duration::ZERO; 3];
         let mut warm = [Duration::ZERO; 3];
         for (i, n) in sizes.iter().enumerate() {
+            let m = reset_peak();
             verify[i] = verification(*n).ours;
+            peaks[0][i] = peak_since(m);
+            let m = reset_peak();
             warm[i] = status(&sqlite(&format!("g{n}.db")), "SQLite", *n).await?[1].ours;
+            peaks[1][i] = peak_since(m);
         }
         growth.push((
             "verify a license file of 100 / 1,000 / 10,000 rows".into(),
@@ -719,9 +754,11 @@ async fn main() -> Result<()> {
         ));
         let mut activate = [Duration::ZERO; 3];
         for (i, n) in [1_000usize, 10_000, 100_000].iter().enumerate() {
+            let m = reset_peak();
             activate[i] = activation(&sqlite(&format!("ga{n}.db")), "SQLite", *n)
                 .await?
                 .ours;
+            peaks[2][i] = peak_since(m);
         }
         growth.push((
             "SQLite: activate a license, 1,000 / 10,000 / 100,000 users".into(),
@@ -729,7 +766,9 @@ async fn main() -> Result<()> {
         ));
         let (mut report, mut scan) = ([Duration::ZERO; 3], [Duration::ZERO; 3]);
         for (i, n) in [100_000i64, 1_000_000, 10_000_000].iter().enumerate() {
+            let m = reset_peak();
             let r = metering(&sqlite(&format!("gm{n}.db")), "SQLite", *n).await?;
+            peaks[3][i] = peak_since(m);
             report[i] = r[1].ours;
             scan[i] = r[1].baseline;
         }
@@ -741,6 +780,18 @@ async fn main() -> Result<()> {
             "SQLite: the scan it replaces (baseline), 100,000 / 1M / 10M events".into(),
             scan,
         ));
+        memory = vec![
+            ("verify a license file (ours, then the bare baseline)", peaks[0]),
+            ("SQLite: license status, cold and warm", peaks[1]),
+            (
+                "SQLite: set up and activate (users, links, 3 activations)",
+                peaks[2],
+            ),
+            (
+                "SQLite: ingest 55 batches over HTTP, fill the raw events, report",
+                peaks[3],
+            ),
+        ];
     }
     if let Some(admin) = pg {
         sqlx::any::install_default_drivers();
@@ -780,6 +831,12 @@ async fn main() -> Result<()> {
                 human(t[2]),
                 t[2].as_secs_f64() / t[0].as_secs_f64().max(1e-12)
             );
+        }
+        println!();
+        println!("| peak memory above the start of the run (same sizes) | 1x | 10x | 100x |");
+        println!("|---|---|---|---|");
+        for (what, m) in &memory {
+            println!("| {what} | {} | {} | {} |", mib(m[0]), mib(m[1]), mib(m[2]));
         }
         println!();
     }

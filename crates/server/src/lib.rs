@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod openapi;
 mod scim;
 pub mod session;
+mod tokens_api;
 mod ui;
 mod users_api;
 
@@ -156,6 +157,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/users", get(users_api::list).post(users_api::create))
         .route("/api/v1/users/{login}", get(users_api::show))
         .route("/api/v1/assignments", axum::routing::post(users_api::bulk))
+        .route("/api/v1/tokens", get(tokens_api::list).post(tokens_api::create))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens_api::revoke))
         .route(
             "/api/v1/users/{login}/deactivate",
             axum::routing::post(users_api::deactivate),

@@ -34,7 +34,7 @@ pub use issuer_link::{IssuerCheck, IssuerLink};
 pub use license::{DemoStatus, LicenseStatus, ModuleStatus, OwnerStatus, UserCounts};
 pub use sessions::{Session, SESSION_HOURS};
 pub use sites::{Site, SATELLITE_MODULE};
-pub use tokens::{NewToken, TokenScope};
+pub use tokens::{NewToken, TokenInfo, TokenScope};
 pub use users::{Associate, NewAssociate};
 
 use lisens_core::PublicKey;

@@ -50,6 +50,16 @@ impl TokenScope {
     }
 }
 
+/// A token as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub scope: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
 /// A token just created: the secret is here and nowhere else.
 pub struct NewToken {
     pub id: i64,
@@ -98,6 +108,15 @@ impl Store {
         Ok(NewToken { id, secret })
     }
 
+    /// Every token, newest first (never the secrets; only hashes are stored).
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT id, name, scope, created_at, revoked_at FROM api_token ORDER BY id DESC")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     /// Revokes a token by id.
     pub async fn revoke_token(&self, id: i64) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
@@ -107,7 +126,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Invalid(format!("no active token {id}")));
+            return Err(StoreError::NotFound(format!("no active token {id}")));
         }
         Self::bump_version(&mut tx).await?;
         tx.commit().await?;

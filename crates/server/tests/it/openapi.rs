@@ -846,6 +846,60 @@ async fn every_operation_answers_as_documented() {
         403
     );
 
+    // Tokens: created with the secret shown once, listed without it, revoked.
+    let tokens = "/api/v1/tokens";
+    let made = api
+        .call(
+            a,
+            "POST",
+            tokens,
+            tokens,
+            Json(json!({"name": "crm-backend", "scope": "check"})),
+        )
+        .await;
+    assert_eq!(made.status, 201);
+    let secret = made.body["secret"].as_str().unwrap().to_owned();
+    let bad_scope = api
+        .call(
+            a,
+            "POST",
+            tokens,
+            tokens,
+            Json(json!({"name": "x", "scope": "root"})),
+        )
+        .await;
+    assert_eq!(bad_scope.status, 400);
+    let listed = api.call(a, "GET", tokens, tokens, Empty).await;
+    assert!(
+        !listed.body.to_string().contains(&secret),
+        "secrets are never listed"
+    );
+    app.refresh().await;
+    let works = app
+        .client
+        .get(app.url("/api/v1/license/check?user=alice"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(works.status(), 200);
+    let one = "/api/v1/tokens/{id}";
+    let path = format!("/api/v1/tokens/{}", made.body["id"]);
+    assert_eq!(api.call(a, "DELETE", one, &path, Empty).await.status, 204);
+    assert_eq!(api.call(a, "DELETE", one, &path, Empty).await.status, 404);
+    assert_eq!(
+        api.call(a, "DELETE", one, "/api/v1/tokens/x", Empty).await.status,
+        400
+    );
+    let revoked = app
+        .client
+        .get(app.url("/api/v1/license/check?user=alice"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 401, "a revoked token stops working");
+
     // The audit log of all of the above.
     let audit = api
         .call(a, "GET", "/api/v1/audit", "/api/v1/audit?limit=1000", Empty)
