@@ -5,7 +5,7 @@
 //! error, never a panic.
 
 use lisens_core::events::{EventKey, EventScope, EventStatus};
-use lisens_core::metering::{parse_month, Micros, Policy, Service, Zone};
+use lisens_core::metering::{check_event, parse_month, Micros, Policy, Service, Zone};
 use lisens_core::spec::parse_spec;
 use lisens_core::{
     ExtraInfo, LoginName, ModuleName, OwnerName, SerialNumber, SigningKey, UnverifiedLicense, VerifiedLicense,
@@ -69,4 +69,45 @@ pub fn fields(data: &[u8]) {
     let _ = EventKey::parse_admin(s);
     let _ = EventScope::parse(s);
     let _ = EventStatus::parse(s);
+}
+
+/// Metering batches as programs send them (a JSON array of events): each
+/// event is accepted in canonical form or refused with a stable code, and an
+/// accepted one checks again to the same result.
+pub fn metering_batch(data: &[u8]) {
+    let Ok(serde_json::Value::Array(events)) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    let now = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+    let installed = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(19_000);
+    let zone = Zone::parse("Europe/Oslo").expect("a zone");
+    let text = |e: &serde_json::Value, k: &str| e.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    for e in &events {
+        let quantity = e.get("quantity").cloned().unwrap_or(serde_json::Value::Null);
+        match check_event(
+            &text(e, "id"),
+            &text(e, "service"),
+            &quantity,
+            &text(e, "occurred_at"),
+            now,
+            installed,
+            &zone,
+        ) {
+            Ok(c) => {
+                assert!(c.quantity >= 0 && !c.id.is_empty() && c.occurred_at.ends_with('Z'));
+                let again = check_event(
+                    &c.id,
+                    c.service.as_str(),
+                    &c.quantity.into(),
+                    &c.occurred_at,
+                    now,
+                    installed,
+                    &zone,
+                )
+                .expect("a checked event checks again");
+                assert_eq!(again, c);
+            }
+            Err(err) => assert!(!err.code.is_empty() && !err.detail.is_empty()),
+        }
+    }
 }

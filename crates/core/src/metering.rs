@@ -258,6 +258,85 @@ pub fn month_of(t: OffsetDateTime, zone: &Zone) -> String {
     format!("{:04}-{:02}", local.year(), u8::from(local.month()))
 }
 
+/// How far in the future an event may say it happened (clock skew).
+pub const FUTURE_SLACK_MINUTES: i64 = 5;
+
+/// A usage event that passed every check, in canonical form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedEvent {
+    pub id: String,
+    pub service: Service,
+    pub quantity: i64,
+    /// RFC 3339 in UTC.
+    pub occurred_at: String,
+    /// The calendar month (YYYY-MM) in the installation's time zone.
+    pub month: String,
+}
+
+/// Why one usage event is refused: a stable code and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventError {
+    pub code: &'static str,
+    pub detail: String,
+}
+
+/// Checks one reported usage event: an id of 1 to 200 printable
+/// characters, a known service, a non-negative integer quantity, an RFC 3339
+/// time neither more than `FUTURE_SLACK_MINUTES` ahead of `now` nor before
+/// the installation existed (a day's slack).
+pub fn check_event(
+    id: &str,
+    service: &str,
+    quantity: &serde_json::Value,
+    occurred_at: &str,
+    now: OffsetDateTime,
+    installed: OffsetDateTime,
+    zone: &Zone,
+) -> Result<CheckedEvent, EventError> {
+    let fail = |code: &'static str, detail: String| Err(EventError { code, detail });
+    if id.is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
+        return fail("EVENT_ID_INVALID", "id: 1 to 200 printable characters".into());
+    }
+    let Ok(service) = Service::parse(service) else {
+        return fail("SERVICE_UNKNOWN", format!("unknown service {service:?}"));
+    };
+    let Some(quantity) = quantity.as_i64().filter(|q| *q >= 0) else {
+        return fail(
+            "QUANTITY_INVALID",
+            format!("quantity {quantity} is not a non-negative integer"),
+        );
+    };
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let Ok(at) = OffsetDateTime::parse(occurred_at, rfc3339) else {
+        return fail(
+            "TIME_INVALID",
+            format!("occurred_at {occurred_at:?} is not RFC 3339"),
+        );
+    };
+    if at > now + time::Duration::minutes(FUTURE_SLACK_MINUTES) {
+        return fail("TIME_IN_FUTURE", format!("{occurred_at} is in the future"));
+    }
+    if at < installed - time::Duration::days(1) {
+        return fail(
+            "TIME_BEFORE_INSTALLATION",
+            format!("{occurred_at} is before this installation existed"),
+        );
+    }
+    let Ok(occurred_at) = at.to_offset(UtcOffset::UTC).format(rfc3339) else {
+        return fail(
+            "TIME_INVALID",
+            format!("occurred_at {occurred_at:?} cannot be written in UTC"),
+        );
+    };
+    Ok(CheckedEvent {
+        id: id.to_owned(),
+        service,
+        quantity,
+        month: month_of(at, zone),
+        occurred_at,
+    })
+}
+
 /// Parses YYYY-MM into its first day.
 pub fn parse_month(s: &str) -> Result<Date, ParseError> {
     let bad = || ParseError::new("month", format!("{s:?} is not YYYY-MM"));

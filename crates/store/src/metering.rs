@@ -5,18 +5,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use lisens_core::metering::{month_of, overage, project, Policy, Service, Zone};
+use lisens_core::metering::{check_event, month_of, overage, project, EventError, Policy, Service, Zone};
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
+use time::OffsetDateTime;
 
 use crate::license::LicenseStatus;
 use crate::{now_rfc3339, Store, StoreError};
 
 /// At most this many events in one batch.
 pub const MAX_BATCH: usize = 1000;
-/// Events may be this far in the future (clock skew).
-const FUTURE_SLACK_MINUTES: i64 = 5;
 
 /// One usage event as sent by a CRM component.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -107,58 +104,28 @@ impl Store {
         let mut errors = Vec::new();
         let mut checked = Vec::with_capacity(batch.len());
         for (index, e) in batch.iter().enumerate() {
-            let mut fail = |code: &str, detail: String| {
-                errors.push(ItemError {
+            match check_event(
+                &e.id,
+                &e.service,
+                &e.quantity,
+                &e.occurred_at,
+                now,
+                installed,
+                zone,
+            ) {
+                Ok(c) => checked.push(Checked {
+                    id: c.id,
+                    service: c.service,
+                    quantity: c.quantity,
+                    month: c.month,
+                    occurred_at: c.occurred_at,
+                }),
+                Err(EventError { code, detail }) => errors.push(ItemError {
                     index,
                     code: code.into(),
                     detail,
-                })
-            };
-            if e.id.is_empty() || e.id.len() > 200 || e.id.chars().any(char::is_control) {
-                fail("EVENT_ID_INVALID", "id: 1 to 200 printable characters".into());
-                continue;
+                }),
             }
-            let Ok(service) = Service::parse(&e.service) else {
-                fail("SERVICE_UNKNOWN", format!("unknown service {:?}", e.service));
-                continue;
-            };
-            let Some(quantity) = e.quantity.as_i64().filter(|q| *q >= 0) else {
-                fail(
-                    "QUANTITY_INVALID",
-                    format!("quantity {} is not a non-negative integer", e.quantity),
-                );
-                continue;
-            };
-            let Ok(at) = OffsetDateTime::parse(&e.occurred_at, &Rfc3339) else {
-                fail(
-                    "TIME_INVALID",
-                    format!("occurred_at {:?} is not RFC 3339", e.occurred_at),
-                );
-                continue;
-            };
-            if at > now + time::Duration::minutes(FUTURE_SLACK_MINUTES) {
-                fail("TIME_IN_FUTURE", format!("{} is in the future", e.occurred_at));
-                continue;
-            }
-            if at < installed - time::Duration::days(1) {
-                fail(
-                    "TIME_BEFORE_INSTALLATION",
-                    format!("{} is before this installation existed", e.occurred_at),
-                );
-                continue;
-            }
-            let month = month_of(at, zone);
-            let occurred_at = at
-                .to_offset(UtcOffset::UTC)
-                .format(&Rfc3339)
-                .expect("RFC 3339 formats UTC");
-            checked.push(Checked {
-                id: e.id.clone(),
-                service,
-                quantity,
-                month,
-                occurred_at,
-            });
         }
         if !errors.is_empty() {
             return Err(StoreError::BatchInvalid(errors));

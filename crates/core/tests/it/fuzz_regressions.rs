@@ -30,6 +30,7 @@ fn every_seed_and_every_crash_found_passes_the_fuzz_checks() {
     assert!(replay("license_file", checks::license_file) >= 1);
     assert!(replay("license_spec", checks::license_spec) >= 2);
     assert!(replay("fields", checks::fields) >= 8);
+    assert!(replay("metering_batch", checks::metering_batch) >= 2);
 }
 
 #[test]
