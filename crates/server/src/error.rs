@@ -54,31 +54,29 @@ pub struct Problem {
     pub errors: Option<Vec<lisens_store::metering::ItemError>>,
 }
 
-/// A JSON body or the problem that explains why it is not one: 413
-/// `BODY_TOO_LARGE` past the body limit, 400 `INVALID_BODY` otherwise.
+/// A body extractor's rejection as a problem: 413 `BODY_TOO_LARGE` past the
+/// body limit, 400 `INVALID_BODY` otherwise.
+fn body_problem(status: StatusCode, text: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", text)
+    } else {
+        ApiError::bad_request("INVALID_BODY", text)
+    }
+}
+
+/// A JSON body, or the problem that explains why it is not one.
 pub fn json_body<T>(
     body: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>,
 ) -> Result<T, ApiError> {
-    body.map(|axum::Json(b)| b).map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", e.body_text())
-        } else {
-            ApiError::bad_request("INVALID_BODY", e.body_text())
-        }
-    })
+    body.map(|axum::Json(b)| b)
+        .map_err(|e| body_problem(e.status(), e.body_text()))
 }
 
-/// A raw body, or 413 `BODY_TOO_LARGE`.
+/// A raw body, or the problem that explains why there is none.
 pub fn raw_body(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<axum::body::Bytes, ApiError> {
-    body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", e.body_text())
-        } else {
-            ApiError::bad_request("INVALID_BODY", e.body_text())
-        }
-    })
+    body.map_err(|e| body_problem(e.status(), e.body_text()))
 }
 
 impl From<StoreError> for ApiError {

@@ -200,6 +200,18 @@ pub struct Page {
     limit: i64,
 }
 
+/// A valid page: limit 1 to 1000, offset at least 0 (400 `INVALID_QUERY`).
+fn page_of(page: Result<Query<Page>, axum::extract::rejection::QueryRejection>) -> Result<Page, ApiError> {
+    let Query(p) = page.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
+    if !(1..=1000).contains(&p.limit) || p.offset < 0 {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "limit is 1 to 1000, offset at least 0",
+        ));
+    }
+    Ok(p)
+}
+
 fn default_limit() -> i64 {
     100
 }
@@ -221,13 +233,7 @@ pub async fn holders(
     Path(module): Path<String>,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(p) = page.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
-    if !(1..=1000).contains(&p.limit) || p.offset < 0 {
-        return Err(ApiError::bad_request(
-            "INVALID_QUERY",
-            "limit is 1 to 1000, offset at least 0",
-        ));
-    }
+    let p = page_of(page)?;
     if state.store.license_status().await?.module(&module).is_none() {
         return Err(
             lisens_store::StoreError::NotFound(format!("no module {module:?} in the license")).into(),
@@ -246,6 +252,7 @@ pub async fn holders(
     get, path = "/api/v1/license/history", tag = "license", params(Page), security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "A page of the license events, newest first", body = HistoryPage),
+        (status = 400, description = "Bad query (INVALID_QUERY)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
     )
@@ -255,13 +262,7 @@ pub async fn history(
     State(state): State<AppState>,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(p) = page.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
-    if !(1..=1000).contains(&p.limit) || p.offset < 0 {
-        return Err(ApiError::bad_request(
-            "INVALID_QUERY",
-            "limit is 1 to 1000, offset at least 0",
-        ));
-    }
+    let p = page_of(page)?;
     let items = state.store.license_events_page(p.offset, p.limit).await?;
     Ok(Json(HistoryPage {
         offset: p.offset,

@@ -471,6 +471,13 @@ async fn every_operation_answers_as_documented() {
         )
         .await;
     assert!(!history.body["items"].as_array().unwrap().is_empty());
+    let bad_page = "/api/v1/license/history?offset=-1";
+    assert_eq!(
+        api.call(a, "GET", "/api/v1/license/history", bad_page, Empty)
+            .await
+            .status,
+        400
+    );
 
     // Bulk: all or nothing.
     let bulk = "/api/v1/assignments";
