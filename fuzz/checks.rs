@@ -5,11 +5,13 @@
 //! error, never a panic.
 
 use lisens_core::events::{EventKey, EventScope, EventStatus};
-use lisens_core::metering::{check_event, parse_month, Micros, Policy, Service, Zone};
+use lisens_core::metering::{check_event, parse_month, CheckedEvent, Micros, Policy, Service, Zone};
+use lisens_core::scim;
 use lisens_core::spec::parse_spec;
 use lisens_core::{
     ExtraInfo, LoginName, ModuleName, OwnerName, SerialNumber, SigningKey, UnverifiedLicense, VerifiedLicense,
 };
+use time::OffsetDateTime;
 
 /// The key the seed license is signed with.
 pub fn key() -> SigningKey {
@@ -78,9 +80,7 @@ pub fn metering_batch(data: &[u8]) {
     let Ok(serde_json::Value::Array(events)) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
-    let now = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
-    let installed = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(19_000);
-    let zone = Zone::parse("Europe/Oslo").expect("a zone");
+    let (now, installed, zone) = clock();
     let text = |e: &serde_json::Value, k: &str| e.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
     for e in &events {
         let quantity = e.get("quantity").cloned().unwrap_or(serde_json::Value::Null);
@@ -93,21 +93,107 @@ pub fn metering_batch(data: &[u8]) {
             installed,
             &zone,
         ) {
-            Ok(c) => {
-                assert!(c.quantity >= 0 && !c.id.is_empty() && c.occurred_at.ends_with('Z'));
-                let again = check_event(
-                    &c.id,
-                    c.service.as_str(),
-                    &c.quantity.into(),
-                    &c.occurred_at,
-                    now,
-                    installed,
-                    &zone,
-                )
-                .expect("a checked event checks again");
-                assert_eq!(again, c);
-            }
+            Ok(c) => checks_again(&c, now, installed, &zone),
             Err(err) => assert!(!err.code.is_empty() && !err.detail.is_empty()),
+        }
+    }
+}
+
+/// The fixed "now", installation time and zone the metering checks run with.
+fn clock() -> (OffsetDateTime, OffsetDateTime, Zone) {
+    (
+        OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000),
+        OffsetDateTime::UNIX_EPOCH + time::Duration::days(19_000),
+        Zone::parse("Europe/Oslo").expect("a zone"),
+    )
+}
+
+/// An accepted event is canonical: checking it again gives the same event.
+fn checks_again(c: &CheckedEvent, now: OffsetDateTime, installed: OffsetDateTime, zone: &Zone) {
+    assert!(c.quantity >= 0 && !c.id.is_empty() && c.occurred_at.ends_with('Z'));
+    let again = check_event(
+        &c.id,
+        c.service.as_str(),
+        &c.quantity.into(),
+        &c.occurred_at,
+        now,
+        installed,
+        zone,
+    )
+    .expect("a checked event checks again");
+    assert_eq!(&again, c);
+}
+
+/// SCIM requests as identity providers send them: the bytes as a filter and
+/// as a POST, PUT or PATCH body. A parsed filter value prints back (as a
+/// JSON string) to the same value; a refusal is a 400 with a scimType; a
+/// patch that touches plans gives them sorted and without repeats.
+pub fn scim_request(data: &[u8]) {
+    if let Ok(s) = std::str::from_utf8(data) {
+        if let Ok(login) = scim::parse_filter(s) {
+            let again = format!("userName eq {}", serde_json::to_string(&login).unwrap());
+            assert_eq!(
+                scim::parse_filter(&again).expect("a printed filter parses"),
+                login
+            );
+        }
+    }
+    let refused =
+        |f: scim::ScimFault| assert!(f.status == 400 && f.scim_type.is_some() && !f.detail.is_empty());
+    let body = match scim::parse_object(data) {
+        Ok(v) => v,
+        Err(f) => return refused(f),
+    };
+    let _ = scim::user_fields(&body).map_err(refused);
+    match scim::replacement(&body, "alice") {
+        Ok(f) => assert!(f.entitlements.is_some() && f.active.is_some()),
+        Err(f) => refused(f),
+    }
+    let plans = ["crm".to_owned(), "marketing".to_owned()];
+    match scim::patch(&body, &plans) {
+        Ok(f) => {
+            if let Some(e) = f.entitlements {
+                assert!(e.windows(2).all(|w| w[0] < w[1]), "{e:?}");
+            }
+        }
+        Err(f) => refused(f),
+    }
+}
+
+/// CSV files of the command line's imports, as users and as usage events:
+/// accepted users are valid and each once, accepted events are canonical,
+/// lines go forward, refusals name a line and a code.
+pub fn csv_import(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let refused = |e: lisens_core::import::ImportError| assert!(!e.code.is_empty() && !e.detail.is_empty());
+    match lisens_core::import::parse_users(text) {
+        Ok(rows) => {
+            let mut logins = std::collections::HashSet::new();
+            // Lines never go back; records ended by a lone CR share a line
+            // number (the csv crate counts LF), so they need not go forward.
+            for w in rows.windows(2) {
+                assert!(w[0].line <= w[1].line);
+            }
+            for r in &rows {
+                assert_eq!(LoginName::parse(r.login.as_str()).unwrap(), r.login);
+                assert!(logins.insert(r.login.clone()), "{} twice", r.login);
+                assert!(!r.full_name.is_empty());
+            }
+        }
+        Err(e) => refused(e),
+    }
+    let (now, installed, zone) = clock();
+    let mut last = (0, 0);
+    for row in lisens_core::import::usage_rows(text, now, installed, &zone) {
+        match row {
+            Ok(r) => {
+                assert!(r.line >= last.0 && r.end_byte > last.1 && r.end_byte <= text.len() as u64);
+                last = (r.line, r.end_byte);
+                checks_again(&r.event, now, installed, &zone);
+            }
+            Err(e) => refused(e),
         }
     }
 }

@@ -81,6 +81,18 @@ pub const SETTINGS: &[Setting] = &[
         about: "longest a request may take",
     },
     Setting {
+        key: "max_connections",
+        env: "LISENS_MAX_CONNECTIONS",
+        default: "1024",
+        about: "open connections at most; keep it under ulimit -n",
+    },
+    Setting {
+        key: "header_timeout_secs",
+        env: "LISENS_HEADER_TIMEOUT_SECS",
+        default: "20",
+        about: "time to send request headers, and idle keep-alive time",
+    },
+    Setting {
         key: "secure_cookies",
         env: "LISENS_SECURE_COOKIES",
         default: "false",
@@ -242,12 +254,15 @@ pub fn effective(s: &Setting) -> (String, Result<(), String>) {
             "text" | "json" => Ok(()),
             _ => Err("text or json".to_owned()),
         },
-        "issuer_poll_secs" | "metering_retention_days" | "max_in_flight" | "request_timeout_secs" => {
-            match value.parse::<u64>() {
-                Ok(n) if n > 0 => Ok(()),
-                _ => Err("a whole number above 0".to_owned()),
-            }
-        }
+        "issuer_poll_secs"
+        | "metering_retention_days"
+        | "max_in_flight"
+        | "request_timeout_secs"
+        | "max_connections"
+        | "header_timeout_secs" => match value.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(()),
+            _ => Err("a whole number above 0".to_owned()),
+        },
         "time_zone" => lisens_core::metering::Zone::parse(&value)
             .map(|_| ())
             .map_err(|e| e.to_string()),

@@ -1136,18 +1136,45 @@ async fn events(database: &str, cmd: EventsCommand) -> Outcome {
 /// the next server process marks it failed.
 async fn import_users(store: &Store, file: &Path) -> Outcome {
     let text = read_text(file)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut rows = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let r = record.map_err(|e| Failure::new("CSV_MALFORMED", format!("line {}: {e}", i + 2)))?;
-        let field = |n: usize| r.get(n).unwrap_or("").trim().to_owned();
-        if field(0).is_empty() {
-            return Err(Failure::new("CSV_MALFORMED", format!("line {}: no login", i + 2)));
+    let rows = lisens_core::import::parse_users(&text).map_err(import_failure)?;
+    // The whole file is checked against what is stored before anything is
+    // written; only a plan that is full can still stop the job midway.
+    let existing: std::collections::HashSet<String> = store
+        .list_associates()
+        .await?
+        .into_iter()
+        .map(|a| a.login_name)
+        .collect();
+    let status = store.license_status().await?;
+    let modules: std::collections::HashSet<&str> = status
+        .owners
+        .iter()
+        .flat_map(|o| &o.modules)
+        .filter(|m| m.effective())
+        .map(|m| m.name.as_str())
+        .collect();
+    for row in &rows {
+        if existing.contains(row.login.as_str()) {
+            return Err(Failure::new(
+                "ALREADY_EXISTS",
+                format!(
+                    "{}: line {}: user {} already exists",
+                    file.display(),
+                    row.line,
+                    row.login
+                ),
+            ));
         }
-        rows.push((field(0), field(1), field(2), field(3)));
+        if let Some(plan) = row.plan.as_ref().filter(|p| !modules.contains(p.as_str())) {
+            return Err(Failure::new(
+                "MODULE_UNKNOWN",
+                format!(
+                    "{}: line {}: no module {plan} in the license",
+                    file.display(),
+                    row.line
+                ),
+            ));
+        }
     }
     let total = rows.len().max(1) as i64;
     let job = store
@@ -1159,24 +1186,20 @@ async fn import_users(store: &Store, file: &Path) -> Outcome {
         )
         .await?;
     let mut done = 0i64;
-    for (login, name, email, plan) in &rows {
+    for row in &rows {
+        let login = row.login.as_str();
         let step = async {
-            let full_name = if name.is_empty() {
-                login.clone()
-            } else {
-                name.clone()
-            };
             store
                 .create_associate(&NewAssociate {
-                    login_name: login.clone(),
-                    full_name,
-                    email: email.clone(),
+                    login_name: login.to_owned(),
+                    full_name: row.full_name.clone(),
+                    email: row.email.clone(),
                     is_admin: false,
                     password_hash: None,
                 })
                 .await?;
-            if !plan.is_empty() {
-                store.assign(login, plan).await?;
+            if let Some(plan) = &row.plan {
+                store.assign(login, plan.as_str()).await?;
             }
             Ok::<(), StoreError>(())
         };
@@ -1240,11 +1263,16 @@ async fn metering(database: &str, cmd: MeteringCommand) -> Outcome {
         }
         MeteringCommand::Import { file } => {
             let text = read_text(&file)?;
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(true)
-                .from_reader(text.as_bytes());
+            let (installed, now) = (store.installed_at().await?, time::OffsetDateTime::now_utc());
+            let rows = || lisens_core::import::usage_rows(&text, now, installed, &zone);
+            // The whole file is checked first: a bad line stores nothing.
+            let mut total = 0u64;
+            for row in rows() {
+                row.map_err(import_failure)?;
+                total += 1;
+            }
             let mut batch = Vec::with_capacity(lisens_store::metering::MAX_BATCH);
-            let (mut accepted, mut duplicates, mut line) = (0, 0, 1usize);
+            let (mut accepted, mut duplicates) = (0, 0);
             // A bar over the file's bytes on a terminal; nothing otherwise.
             let bar = indicatif::ProgressBar::new(text.len() as u64).with_style(
                 indicatif::ProgressStyle::with_template(
@@ -1252,39 +1280,25 @@ async fn metering(database: &str, cmd: MeteringCommand) -> Outcome {
                 )
                 .expect("a valid template"),
             );
-            let flush = |batch: &mut Vec<UsageEvent>| {
-                let events = std::mem::take(batch);
-                let (store, zone) = (&store, &zone);
-                async move { store.ingest(&events, zone).await }
-            };
-            let mut records = reader.records();
-            while let Some(record) = records.next() {
-                line += 1;
-                let r = record.map_err(|e| Failure::new("CSV_MALFORMED", format!("line {line}: {e}")))?;
-                let quantity: i64 = r.get(2).unwrap_or("").trim().parse().map_err(|_| {
-                    Failure::new(
-                        "CSV_MALFORMED",
-                        format!("line {line}: quantity is not an integer"),
-                    )
-                })?;
+            let mut rows = rows().peekable();
+            while let Some(row) = rows.next() {
+                let row = row.map_err(import_failure)?;
                 batch.push(UsageEvent {
-                    id: r.get(0).unwrap_or("").trim().to_owned(),
-                    service: r.get(1).unwrap_or("").trim().to_owned(),
-                    quantity: quantity.into(),
-                    occurred_at: r.get(3).unwrap_or("").trim().to_owned(),
+                    id: row.event.id,
+                    service: row.event.service.as_str().to_owned(),
+                    quantity: row.event.quantity.into(),
+                    occurred_at: row.event.occurred_at,
                 });
-                if batch.len() == lisens_store::metering::MAX_BATCH {
-                    let res = flush(&mut batch).await.map_err(batch_failure)?;
+                if batch.len() == lisens_store::metering::MAX_BATCH || rows.peek().is_none() {
+                    let res = store
+                        .ingest(&std::mem::take(&mut batch), &zone)
+                        .await
+                        .map_err(batch_failure)?;
                     accepted += res.accepted;
                     duplicates += res.duplicates;
-                    bar.set_position(records.reader().position().byte());
-                    bar.set_message(format!("{} events", accepted + duplicates));
+                    bar.set_position(row.end_byte);
+                    bar.set_message(format!("{} of {total} events", accepted + duplicates));
                 }
-            }
-            if !batch.is_empty() {
-                let res = flush(&mut batch).await.map_err(batch_failure)?;
-                accepted += res.accepted;
-                duplicates += res.duplicates;
             }
             bar.finish_and_clear();
             store.check_thresholds(&zone).await?;
@@ -1300,6 +1314,10 @@ async fn metering(database: &str, cmd: MeteringCommand) -> Outcome {
 }
 
 /// A refused batch: every bad item with its code.
+fn import_failure(e: lisens_core::import::ImportError) -> Failure {
+    Failure::new(e.code, e.to_string())
+}
+
 fn batch_failure(e: StoreError) -> Failure {
     match &e {
         StoreError::BatchInvalid(items) => Failure::new(

@@ -9,11 +9,13 @@ pub mod assign;
 pub mod document;
 pub mod error;
 pub mod events;
+pub mod import;
 pub mod keys;
 pub mod metering;
 pub mod model;
 pub mod names;
 pub mod password;
+pub mod scim;
 pub mod spec;
 
 pub use document::{

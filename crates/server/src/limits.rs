@@ -5,6 +5,9 @@
 //! `REQUEST_TIMEOUT` (its transaction, if any, rolls back). Bodies are
 //! bounded by `BODY_LIMIT`. Health checks are never refused, so a load
 //! balancer does not take an overloaded but working server out of rotation.
+//! Connections are bounded too (`serve`): at most `max_connections` open,
+//! and a client that does not send its headers within `header_timeout` (or
+//! leaves a keep-alive connection idle that long) is disconnected.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +26,13 @@ pub struct Limits {
     permits: Arc<Semaphore>,
     pub max_in_flight: usize,
     pub request_timeout: Duration,
+    /// Open connections at most; at the limit the server stops accepting
+    /// until one closes (the kernel's backlog holds the rest).
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, and how long
+    /// an idle keep-alive connection stays open; then it is closed (slow
+    /// clients cannot hold connections).
+    pub header_timeout: Duration,
 }
 
 impl Limits {
@@ -31,10 +41,21 @@ impl Limits {
             permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
             max_in_flight: max_in_flight.max(1),
             request_timeout,
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(20),
         }
     }
 
-    /// LISENS_MAX_IN_FLIGHT (default 512) and LISENS_REQUEST_TIMEOUT_SECS (default 30).
+    /// Sets the connection limits.
+    pub fn with_connections(mut self, max_connections: usize, header_timeout: Duration) -> Self {
+        self.max_connections = max_connections.max(1);
+        self.header_timeout = header_timeout;
+        self
+    }
+
+    /// LISENS_MAX_IN_FLIGHT (default 512), LISENS_REQUEST_TIMEOUT_SECS
+    /// (default 30), LISENS_MAX_CONNECTIONS (default 1024) and
+    /// LISENS_HEADER_TIMEOUT_SECS (default 20).
     pub fn from_env() -> Self {
         let num = |name: &str, default: u64| {
             std::env::var(name)
@@ -46,6 +67,10 @@ impl Limits {
         Self::new(
             num("LISENS_MAX_IN_FLIGHT", 512) as usize,
             Duration::from_secs(num("LISENS_REQUEST_TIMEOUT_SECS", 30)),
+        )
+        .with_connections(
+            num("LISENS_MAX_CONNECTIONS", 1024) as usize,
+            Duration::from_secs(num("LISENS_HEADER_TIMEOUT_SECS", 20)),
         )
     }
 }

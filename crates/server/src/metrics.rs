@@ -55,6 +55,8 @@ pub struct Metrics {
     issuer_polls: Family<Outcome, Counter>,
     in_use: Family<Module, Gauge>,
     total: Family<Module, Gauge>,
+    /// Open HTTP connections (`connections()` counts them in and out).
+    pub connections: Gauge,
 }
 
 fn latency() -> Histogram {
@@ -106,7 +108,14 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Licensed count of each module (0 when not valid)",
         total.clone(),
     );
+    let connections = Gauge::default();
+    registry.register(
+        "http_connections",
+        "Open HTTP connections (at most max_connections)",
+        connections.clone(),
+    );
     Metrics {
+        connections,
         registry,
         requests,
         checks,

@@ -9,16 +9,17 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use lisens_store::{Associate, NewAssociate, StoreError, TokenScope};
+use lisens_store::{Assignment, Associate, NewAssociate, StoreError, TokenScope, Window};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+use lisens_core::scim::{self, ScimFault, UserFields};
 
 use crate::AppState;
 
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
-const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 fn scim_json(status: StatusCode, body: Value) -> Response {
     (
@@ -57,6 +58,16 @@ impl IntoResponse for ScimError {
             body["scimType"] = json!(t);
         }
         scim_json(self.status, body)
+    }
+}
+
+impl From<ScimFault> for ScimError {
+    fn from(f: ScimFault) -> Self {
+        Self::new(
+            StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST),
+            f.scim_type,
+            f.detail,
+        )
     }
 }
 
@@ -163,92 +174,42 @@ async fn by_id(state: &AppState, id: &str) -> Result<Associate, ScimError> {
         .ok_or_else(|| ScimError::new(StatusCode::NOT_FOUND, None, format!("no user {id}")))
 }
 
-/// The parts of a SCIM user lisens keeps.
-#[derive(Default)]
-struct Fields {
-    display_name: Option<String>,
-    email: Option<String>,
-    active: Option<bool>,
-    entitlements: Option<Vec<String>>,
-}
-
-fn fields(v: &Value) -> Result<Fields, ScimError> {
-    let mut f = Fields::default();
-    if let Some(d) = v.get("displayName") {
-        f.display_name = Some(
-            d.as_str()
-                .ok_or_else(|| ScimError::invalid("displayName must be a string"))?
-                .to_owned(),
-        );
-    } else if let Some(n) = v.get("name").and_then(|n| n.get("formatted")) {
-        f.display_name = Some(
-            n.as_str()
-                .ok_or_else(|| ScimError::invalid("name.formatted must be a string"))?
-                .to_owned(),
-        );
-    }
-    if let Some(e) = v.get("emails") {
-        let list = e
-            .as_array()
-            .ok_or_else(|| ScimError::invalid("emails must be a list"))?;
-        let pick = list
-            .iter()
-            .find(|e| e.get("primary") == Some(&json!(true)))
-            .or(list.first());
-        f.email = Some(
-            pick.and_then(|e| e.get("value"))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-        );
-    }
-    if let Some(a) = v.get("active") {
-        f.active = Some(
-            a.as_bool()
-                .ok_or_else(|| ScimError::invalid("active must be true or false"))?,
-        );
-    }
-    if let Some(e) = v.get("entitlements") {
-        f.entitlements = Some(entitlements(e)?);
-    }
-    Ok(f)
-}
-
-fn entitlements(v: &Value) -> Result<Vec<String>, ScimError> {
-    v.as_array()
-        .ok_or_else(|| ScimError::invalid("entitlements must be a list"))?
-        .iter()
-        .map(|e| {
-            e.get("value")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| ScimError::invalid("an entitlement needs a value"))
-        })
-        .collect()
-}
-
-/// Makes the user's plans exactly `wanted`, or nothing changes: plans that
-/// cannot be given are taken back and the error names the module.
+/// Makes the user's plans exactly `wanted` in one transaction, or nothing
+/// changes: a plan that cannot be given refuses the whole change and the
+/// error names the plan and why.
 async fn sync_plans(state: &AppState, login: &str, wanted: &[String]) -> Result<(), ScimError> {
     let have = plans_of(state, login).await?;
-    let mut added: Vec<String> = Vec::new();
-    for p in wanted.iter().filter(|p| !have.contains(p)) {
-        if let Err(e) = state.store.assign(login, p).await {
-            for a in &added {
-                let _ = state.store.unassign(login, a).await;
-            }
-            return Err(e.into());
-        }
-        added.push(p.clone());
+    let changes: Vec<Assignment> = wanted
+        .iter()
+        .filter(|p| !have.contains(p))
+        .map(|p| (p, Some(Window::default())))
+        .chain(have.iter().filter(|p| !wanted.contains(p)).map(|p| (p, None)))
+        .map(|(module, window)| Assignment {
+            login: login.to_owned(),
+            module: module.clone(),
+            window,
+        })
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
     }
-    for p in have.iter().filter(|p| !wanted.contains(p)) {
-        state.store.unassign(login, p).await?;
+    match state.store.change_all(&changes).await {
+        Ok(_) => Ok(()),
+        Err(StoreError::BulkRefused(items)) => Err(ScimError::new(
+            StatusCode::CONFLICT,
+            None,
+            items
+                .iter()
+                .map(|i| format!("{}: {}: {}", changes[i.index].module, i.code, i.detail))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }
 
 /// Applies kept fields to an existing user.
-async fn apply(state: &AppState, a: &Associate, f: Fields) -> Result<(), ScimError> {
+async fn apply(state: &AppState, a: &Associate, f: UserFields) -> Result<(), ScimError> {
     if f.display_name.is_some() || f.email.is_some() {
         let name = f.display_name.unwrap_or_else(|| a.full_name.clone());
         let email = f.email.unwrap_or_else(|| a.email.clone());
@@ -284,16 +245,7 @@ fn parse_body(body: &Result<Bytes, axum::extract::rejection::BytesRejection>) ->
     let body = body
         .as_ref()
         .map_err(|e| ScimError::new(e.status(), Some("invalidValue"), e.body_text()))?;
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| ScimError::new(StatusCode::BAD_REQUEST, Some("invalidSyntax"), e.to_string()))?;
-    if !v.is_object() {
-        return Err(ScimError::new(
-            StatusCode::BAD_REQUEST,
-            Some("invalidSyntax"),
-            "the body must be a JSON object",
-        ));
-    }
-    Ok(v)
+    Ok(scim::parse_object(body)?)
 }
 
 async fn respond(
@@ -323,12 +275,8 @@ pub async fn create(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ScimError> {
     let v = parse_body(&body)?;
-    let login = v
-        .get("userName")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ScimError::invalid("userName is required"))?
-        .to_owned();
-    let f = fields(&v)?;
+    let login = scim::user_name(&v)?.to_owned();
+    let f = scim::user_fields(&v)?;
     let new = NewAssociate {
         login_name: login.clone(),
         full_name: f.display_name.clone().unwrap_or_else(|| login.clone()),
@@ -376,35 +324,6 @@ pub struct ListQuery {
     count: Option<usize>,
 }
 
-/// `userName eq "value"` is the filter identity providers use to find a user.
-fn parse_filter(filter: &str) -> Result<String, ScimError> {
-    let rest = filter.trim();
-    let (attr, rest) = rest
-        .split_once(char::is_whitespace)
-        .ok_or_else(|| bad_filter(filter))?;
-    let (op, value) = rest
-        .trim()
-        .split_once(char::is_whitespace)
-        .ok_or_else(|| bad_filter(filter))?;
-    if !attr.eq_ignore_ascii_case("userName") || !op.eq_ignore_ascii_case("eq") {
-        return Err(bad_filter(filter));
-    }
-    let value = value.trim();
-    value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .map(|v| v.replace("\\\"", "\""))
-        .ok_or_else(|| bad_filter(filter))
-}
-
-fn bad_filter(filter: &str) -> ScimError {
-    ScimError::new(
-        StatusCode::BAD_REQUEST,
-        Some("invalidFilter"),
-        format!("unsupported filter {filter:?}: use userName eq \"...\""),
-    )
-}
-
 #[utoipa::path(
     get, path = "/scim/v2/Users", tag = "scim", params(ListQuery), security(("bearer" = [])),
     responses((status = 200, description = "A page of users", body = ScimUserList, content_type = "application/scim+json"), (status = 400, description = "invalidSyntax, invalidFilter, invalidValue or mutability", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
@@ -420,7 +339,7 @@ pub async fn list(
     let Query(q) = q.map_err(|e| ScimError::invalid(e.body_text()))?;
     let mut users = state.store.list_associates().await?;
     if let Some(f) = &q.filter {
-        let name = parse_filter(f)?;
+        let name = scim::parse_filter(f)?;
         users.retain(|u| u.login_name.eq_ignore_ascii_case(&name));
     }
     let total = users.len();
@@ -457,23 +376,7 @@ pub async fn replace(
 ) -> Result<Response, ScimError> {
     let a = by_id(&state, &id).await?;
     let v = parse_body(&body)?;
-    // PUT replaces the whole resource, so its required attribute must be there.
-    let name = v
-        .get("userName")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ScimError::invalid("userName is required"))?;
-    {
-        if name != a.login_name {
-            return Err(ScimError::new(
-                StatusCode::BAD_REQUEST,
-                Some("mutability"),
-                "userName cannot be changed",
-            ));
-        }
-    }
-    let mut f = fields(&v)?;
-    f.entitlements.get_or_insert_with(Vec::new);
-    f.active.get_or_insert(true);
+    let f = scim::replacement(&v, &a.login_name)?;
     apply(&state, &a, f).await?;
     respond(&state, &headers, &a.login_name, StatusCode::OK).await
 }
@@ -498,116 +401,7 @@ pub async fn patch(
 ) -> Result<Response, ScimError> {
     let a = by_id(&state, &id).await?;
     let v = parse_body(&body)?;
-    if !v
-        .get("schemas")
-        .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().any(|x| x == PATCH_SCHEMA))
-    {
-        return Err(ScimError::new(
-            StatusCode::BAD_REQUEST,
-            Some("invalidSyntax"),
-            "a PatchOp request is expected",
-        ));
-    }
-    let ops = v.get("Operations").and_then(Value::as_array).ok_or_else(|| {
-        ScimError::new(
-            StatusCode::BAD_REQUEST,
-            Some("invalidSyntax"),
-            "Operations is required",
-        )
-    })?;
-    let mut f = Fields::default();
-    let mut plans = plans_of(&state, &a.login_name).await?;
-    let mut plans_touched = false;
-    for op in ops {
-        let kind = op
-            .get("op")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let path = op.get("path").and_then(Value::as_str);
-        let value = op.get("value").cloned().unwrap_or(Value::Null);
-        match (kind.as_str(), path) {
-            ("add" | "replace", None) => {
-                let more = fields(&value)?;
-                f.display_name = more.display_name.or(f.display_name);
-                f.email = more.email.or(f.email);
-                f.active = more.active.or(f.active);
-                if let Some(e) = more.entitlements {
-                    plans_touched = true;
-                    if kind == "add" {
-                        plans.extend(e)
-                    } else {
-                        plans = e
-                    }
-                }
-            }
-            ("add" | "replace", Some(p)) => match p {
-                "active" => {
-                    f.active = Some(
-                        value
-                            .as_bool()
-                            .or_else(|| value.as_str().map(|s| s.eq_ignore_ascii_case("true")))
-                            .ok_or_else(|| ScimError::invalid("active must be true or false"))?,
-                    )
-                }
-                "displayName" | "name.formatted" => {
-                    f.display_name = Some(
-                        value
-                            .as_str()
-                            .ok_or_else(|| ScimError::invalid("a name is a string"))?
-                            .to_owned(),
-                    )
-                }
-                "emails" => f.email = fields(&json!({"emails": value}))?.email,
-                "entitlements" => {
-                    plans_touched = true;
-                    let e = entitlements(&value)?;
-                    if kind == "add" {
-                        plans.extend(e)
-                    } else {
-                        plans = e
-                    }
-                }
-                other => {
-                    return Err(ScimError::new(
-                        StatusCode::BAD_REQUEST,
-                        Some("invalidPath"),
-                        format!("unsupported path {other:?}"),
-                    ))
-                }
-            },
-            ("remove", Some("entitlements")) => {
-                plans_touched = true;
-                plans.clear();
-            }
-            ("remove", Some(p)) if p.starts_with("entitlements[") => {
-                plans_touched = true;
-                let wanted = p.split('"').nth(1).unwrap_or_default().to_owned();
-                plans.retain(|x| *x != wanted);
-            }
-            ("remove", Some("emails")) => f.email = Some(String::new()),
-            ("remove", Some(other)) => {
-                return Err(ScimError::new(
-                    StatusCode::BAD_REQUEST,
-                    Some("invalidPath"),
-                    format!("cannot remove {other:?}"),
-                ))
-            }
-            _ => {
-                return Err(ScimError::new(
-                    StatusCode::BAD_REQUEST,
-                    Some("invalidSyntax"),
-                    format!("unsupported operation {kind:?}"),
-                ))
-            }
-        }
-    }
-    if plans_touched {
-        plans.sort();
-        plans.dedup();
-        f.entitlements = Some(plans);
-    }
+    let f = scim::patch(&v, &plans_of(&state, &a.login_name).await?)?;
     apply(&state, &a, f).await?;
     respond(&state, &headers, &a.login_name, StatusCode::OK).await
 }

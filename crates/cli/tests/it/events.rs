@@ -128,8 +128,20 @@ fn a_small_import_finishes_its_job() {
     assert!(out.starts_with("2 users imported"), "{out}");
     let users: Value = serde_json::from_str(&ok(&crate::lisens(&["user", "list", "--json"], &db))).unwrap();
     assert_eq!(users[0]["full_name"], "Berg, Anna");
-    std::fs::write(&csv, "login,name\nbad login,x\n").unwrap();
-    fails_with(&crate::lisens(&["user", "import", p(&csv)], &db), "INVALID_INPUT");
+    // A file is checked whole before anything is stored: a bad line, a
+    // login twice, or a user who exists already imports nobody.
+    for (text, code) in [
+        ("login,name\nnew1,x\nbad login,x\n", "CSV_MALFORMED"),
+        ("login,name\nnew1,x\nnew1,y\n", "CSV_DUPLICATE"),
+        ("login,name\nnew1,x\nanna,x\n", "ALREADY_EXISTS"),
+        ("login,name,email,plan\nnew1,x,,no-such-plan\n", "MODULE_UNKNOWN"),
+    ] {
+        std::fs::write(&csv, text).unwrap();
+        let err = fails_with(&crate::lisens(&["user", "import", p(&csv)], &db), code);
+        assert!(err.contains("line "), "{err}");
+    }
+    let users: Value = serde_json::from_str(&ok(&crate::lisens(&["user", "list", "--json"], &db))).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 2, "{users}");
     let list: Value = serde_json::from_str(&ok(&crate::lisens(&["events", "list", "--json"], &db))).unwrap();
     let statuses: Vec<&str> = list
         .as_array()
@@ -137,7 +149,7 @@ fn a_small_import_finishes_its_job() {
         .iter()
         .map(|e| e["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["failed", "finished"]);
+    assert_eq!(statuses, ["finished"]);
 }
 
 #[test]
@@ -191,7 +203,18 @@ fn usage_is_emitted_imported_and_reported() {
     for i in 0..2500 {
         csv.push_str(&format!("c{i},mailing_emails,10,{now}\n"));
     }
-    std::fs::write(d.join("usage.csv"), csv).unwrap();
+    // A bad line after 1,500 good ones: nothing is counted.
+    let mut bad = csv.clone();
+    bad.push_str(&format!(
+        "z1,mailing_emails,10,{now}\nz2,mailing_emails,10,last tuesday\n"
+    ));
+    std::fs::write(d.join("bad.csv"), bad).unwrap();
+    let err = fails_with(
+        &lisens(&["metering", "import", p(&d.join("bad.csv"))]),
+        "TIME_INVALID",
+    );
+    assert!(err.contains("line 2503"), "{err}");
+    std::fs::write(d.join("usage.csv"), &csv).unwrap();
     let out = ok(&lisens(&["metering", "import", p(&d.join("usage.csv"))]));
     assert!(out.starts_with("2500 events counted"), "{out}");
     let report: Value = serde_json::from_str(&ok(&lisens(&["metering", "report", "--json"]))).unwrap();

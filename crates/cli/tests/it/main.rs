@@ -35,13 +35,15 @@ pub fn ok(out: &Output) -> String {
 }
 
 /// Asserts a failure with the given stable code on stderr.
-pub fn fails_with(out: &Output, code: &str) {
+/// Asserts the command failed with `code`; its standard error.
+pub fn fails_with(out: &Output, code: &str) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
     assert!(
         stderr.contains(&format!("error[{code}]")),
         "expected {code}, got: {stderr}"
     );
+    stderr.into_owned()
 }
 
 pub fn sqlite_url(dir: &Path) -> String {

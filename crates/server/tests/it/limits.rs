@@ -134,3 +134,82 @@ async fn shutdown_finishes_the_requests_in_flight() {
         "no new connections after shutdown"
     );
 }
+
+/// Opens a connection that sends the start of a request and then nothing.
+async fn half_a_request(address: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut s = tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: lisens\r\n")
+        .await
+        .unwrap();
+    s
+}
+
+/// A whole GET /healthz on a new connection; the status line.
+async fn health_on_new_connection(address: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: lisens\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    answer.lines().next().unwrap_or("").to_owned()
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::AsyncReadExt;
+    let app = spawn_app().await;
+    let limits = Limits::new(64, Duration::from_secs(30)).with_connections(64, Duration::from_millis(500));
+    let (address, stop, server) = serve_with(&app, limits).await;
+    // A slowloris: connections that trickle nothing after the first header.
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        slow.push(half_a_request(&address).await);
+    }
+    for mut s in slow {
+        let mut buf = [0u8; 256];
+        // The server closes it (EOF or a reset), well before this test's patience ends.
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("the server must close a connection that never sends its headers");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+    assert_eq!(health_on_new_connection(&address).await, "HTTP/1.1 200 OK");
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn at_its_connection_limit_the_server_accepts_no_more_until_one_closes() {
+    let app = spawn_app().await;
+    let limits = Limits::new(64, Duration::from_secs(30)).with_connections(2, Duration::from_secs(60));
+    let (address, stop, server) = serve_with(&app, limits).await;
+    let first = half_a_request(&address).await;
+    let second = half_a_request(&address).await;
+    // Both slots are taken: a third connection waits in the backlog.
+    let third = tokio::spawn({
+        let address = address.clone();
+        async move { health_on_new_connection(&address).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !third.is_finished(),
+        "a third connection was served past the limit of 2"
+    );
+    // One slot frees: the waiting connection is served.
+    drop(first);
+    let status = tokio::time::timeout(Duration::from_secs(10), third)
+        .await
+        .expect("the waiting connection is served once a slot frees")
+        .unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    drop(second);
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
