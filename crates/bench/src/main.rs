@@ -12,6 +12,8 @@ use lisens_core::{
 };
 use lisens_store::Store;
 
+mod overload;
+
 fn license(rows: usize) -> LicenseContent {
     let modules = (0..rows)
         .map(|i| ModuleLicense {
@@ -684,15 +686,28 @@ async fn metering(url: &str, label: &str, rows: i64) -> Result<Vec<Row>> {
     ])
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<std::process::ExitCode> {
     let args: Vec<String> = std::env::args().collect();
+    // The overload benchmark runs this binary again as the server under test.
+    match args.get(1).map(String::as_str) {
+        Some("serve") => return Ok(lisens_cli::main()),
+        Some("bare-serve") => {
+            overload::bare_serve(args.get(2).map_or("127.0.0.1:0", String::as_str))?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    tokio::runtime::Runtime::new()?.block_on(bench(args))?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn bench(args: Vec<String>) -> Result<()> {
     let pg = args
         .iter()
         .position(|a| a == "--pg")
         .and_then(|i| args.get(i + 1).cloned());
     // --only a,b runs a subset: verification, status, check, contention, growth,
-    // activation, metering.
+    // activation, metering, overload.
     let only: Option<Vec<String>> = args
         .iter()
         .position(|a| a == "--only")
@@ -819,6 +834,58 @@ async fn main() -> Result<()> {
                 .await?;
             rows.extend(result?);
         }
+    }
+    if runs("overload") {
+        let db = sqlite("overload.db");
+        let load = {
+            let store = loaded_store(&db).await?;
+            add_users(&store, 100).await?;
+            for i in 0..100 {
+                store.assign(&format!("u{i}"), "essentials").await?;
+            }
+            let token = |scope| store.create_token("bench", scope, rand::random());
+            let load = overload::Load {
+                check_token: token(lisens_store::TokenScope::Check).await?.secret,
+                metering_token: token(lisens_store::TokenScope::Metering).await?.secret,
+            };
+            store.close().await;
+            load
+        };
+        let report = overload::run(&db, load, &[100, 800], 10).await?;
+        println!("| server | connections | answers/s | served | 503 OVERLOADED | 429 | other | failed | idle RSS | peak RSS | slowest /healthz |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
+        for (name, levels) in [("lisens serve", &report.lisens), ("bare axum", &report.bare)] {
+            for l in levels {
+                println!(
+                    "| {name} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    l.connections,
+                    l.requests_per_sec,
+                    thousands(l.served as i64),
+                    thousands(l.overloaded as i64),
+                    thousands(l.limited as i64),
+                    l.other,
+                    l.failed,
+                    mib(l.idle_rss),
+                    mib(l.peak_rss),
+                    if l.slowest_health == Duration::MAX {
+                        "FAILED".to_owned()
+                    } else {
+                        human(l.slowest_health)
+                    }
+                );
+            }
+        }
+        for (ours, bare) in report.lisens.iter().zip(&report.bare) {
+            println!(
+                "peak RSS at {} connections: lisens {} vs bare axum {} ({:.2}x)",
+                ours.connections,
+                mib(ours.peak_rss),
+                mib(bare.peak_rss),
+                bare.peak_rss as f64 / ours.peak_rss.max(1) as f64
+            );
+        }
+        println!("graceful shutdown after the flood: {}", human(report.shutdown));
+        println!();
     }
     if !growth.is_empty() {
         println!("| operation | 1x | 10x | 100x | 100x / 1x |");

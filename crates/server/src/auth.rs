@@ -23,7 +23,46 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
     lisens_core::password::hash_password(password, rand::random())
 }
 
-pub use lisens_core::password::verify_password;
+pub use lisens_core::password::{verify_password, Verifier};
+
+type Argon2Job = Box<dyn FnOnce(&mut Verifier) + Send>;
+
+/// Runs Argon2 work (a hash or a verification: tens of milliseconds of CPU
+/// and 19 MiB of memory each) on a few dedicated threads, one per CPU, each
+/// keeping its `Verifier`'s memory. A burst of logins waits its turn
+/// instead of taking 19 MiB each at once, so memory stays bounded however
+/// many arrive (the request timeout bounds the wait). `None` if the work
+/// panicked.
+pub async fn argon2_work<T: Send + 'static>(
+    work: impl FnOnce(&mut Verifier) -> T + Send + 'static,
+) -> Option<T> {
+    static POOL: std::sync::LazyLock<std::sync::mpsc::Sender<Argon2Job>> = std::sync::LazyLock::new(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Argon2Job>();
+        let rx = std::sync::Arc::new(Mutex::new(rx));
+        for i in 0..std::thread::available_parallelism().map_or(2, |n| n.get()) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    let mut verifier = Verifier::default();
+                    loop {
+                        let job = rx.lock().expect("argon2 queue").recv();
+                        let Ok(job) = job else { return };
+                        // A panicking job answers None; the thread stays.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut verifier)));
+                    }
+                })
+                .expect("an argon2 thread");
+        }
+        tx
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    POOL.send(Box::new(move |v| {
+        let _ = tx.send(work(v));
+    }))
+    .ok()?;
+    rx.await.ok()
+}
 
 pub const SESSION_COOKIE: &str = "lisens_session";
 

@@ -55,10 +55,10 @@ pub async fn log_in(
     let password = password.to_owned();
     // An unknown login costs the same Argon2 work as a known one, so the
     // time of the answer does not tell which logins exist.
-    let ok = tokio::task::spawn_blocking(move || match hash {
-        Some(h) => auth::verify_password(&password, &h),
+    let ok = auth::argon2_work(move |v| match hash {
+        Some(h) => v.verify(&password, &h),
         None => {
-            auth::verify_password(&password, dummy_hash());
+            v.verify(&password, dummy_hash());
             false
         }
     })
@@ -173,16 +173,10 @@ fn check_new_password(p: &str) -> Result<(), ApiError> {
 
 async fn set_password(state: &AppState, login: &str, password: String) -> Result<(), ApiError> {
     check_new_password(&password)?;
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+    let hash = auth::argon2_work(move |_| auth::hash_password(&password))
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "PASSWORD_HASH_FAILED",
-                "hashing failed",
-            )
-        })?
-        .map_err(|_| {
+        .and_then(Result::ok)
+        .ok_or_else(|| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "PASSWORD_HASH_FAILED",
@@ -219,7 +213,7 @@ pub async fn change_password(
     let login = session.user.login_name.clone();
     let hash = state.store.password_hash(&login).await?;
     let current = b.current_password;
-    let ok = tokio::task::spawn_blocking(move || hash.is_some_and(|h| auth::verify_password(&current, &h)))
+    let ok = auth::argon2_work(move |v| hash.is_some_and(|h| v.verify(&current, &h)))
         .await
         .unwrap_or(false);
     if !ok {

@@ -101,9 +101,8 @@ pub async fn create(
             ))
         }
         Some(p) => Some(
-            tokio::task::spawn_blocking(move || crate::auth::hash_password(&p))
+            crate::auth::argon2_work(move |_| crate::auth::hash_password(&p))
                 .await
-                .ok()
                 .and_then(Result::ok)
                 .ok_or_else(|| {
                     ApiError::new(

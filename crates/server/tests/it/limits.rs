@@ -213,3 +213,34 @@ async fn at_its_connection_limit_the_server_accepts_no_more_until_one_closes() {
     stop.send(()).unwrap();
     server.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn argon2_work_runs_at_most_one_per_cpu_at_a_time_and_survives_a_panic() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let (now, peak) = (now.clone(), peak.clone());
+            tokio::spawn(lisens_server::auth::argon2_work(move |_| {
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(n, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+                now.fetch_sub(1, Ordering::SeqCst);
+            }))
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap().is_some());
+    }
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let peak = peak.load(Ordering::SeqCst);
+    assert!(peak >= 1 && peak <= cpus, "{peak} at once on {cpus} CPUs");
+    // As many panicking jobs as there are threads: every thread lives on.
+    for _ in 0..cpus {
+        assert!(lisens_server::auth::argon2_work(|_| panic!("a bug in a job"))
+            .await
+            .is_none());
+    }
+    assert_eq!(lisens_server::auth::argon2_work(|_| 42).await, Some(42));
+}
