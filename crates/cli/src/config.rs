@@ -93,6 +93,12 @@ pub const SETTINGS: &[Setting] = &[
         about: "time to send request headers, and idle keep-alive time",
     },
     Setting {
+        key: "trusted_proxies",
+        env: "LISENS_TRUSTED_PROXIES",
+        default: "",
+        about: "proxies whose X-Forwarded-For names the client",
+    },
+    Setting {
         key: "secure_cookies",
         env: "LISENS_SECURE_COOKIES",
         default: "false",
@@ -263,6 +269,7 @@ pub fn effective(s: &Setting) -> (String, Result<(), String>) {
             Ok(n) if n > 0 => Ok(()),
             _ => Err("a whole number above 0".to_owned()),
         },
+        "trusted_proxies" => lisens_server::client_addr::TrustedProxies::parse(&value).map(|_| ()),
         "time_zone" => lisens_core::metering::Zone::parse(&value)
             .map(|_| ())
             .map_err(|e| e.to_string()),

@@ -6,6 +6,7 @@
 mod audit;
 pub mod auth;
 mod check;
+pub mod client_addr;
 pub mod error;
 mod events_api;
 pub mod i18n;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Requests at once and the longest a request may take.
     pub limits: limits::Limits,
+    /// Whose `X-Forwarded-For` names the client (LISENS_TRUSTED_PROXIES).
+    pub proxies: Arc<client_addr::TrustedProxies>,
 }
 
 impl AppState {
@@ -97,6 +100,7 @@ impl AppState {
             secure_cookies,
             zone,
             limits: limits::Limits::from_env(),
+            proxies: Arc::new(client_addr::TrustedProxies::from_env().map_err(StoreError::Invalid)?),
         })
     }
 }
@@ -333,6 +337,7 @@ pub async fn serve(
     use tower::ServiceExt;
 
     let limits = state.limits.clone();
+    let proxies = state.proxies.clone();
     let app = app(state);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -359,10 +364,12 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
+        let (app, proxies) = (app.clone(), proxies.clone());
         let service =
             hyper::service::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                // Behind a trusted proxy the client is the one it names.
+                let client = proxies.client(peer, req.headers());
+                req.extensions_mut().insert(axum::extract::ConnectInfo(client));
                 app.clone().oneshot(req.map(axum::body::Body::new))
             });
         let conn = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));

@@ -244,3 +244,79 @@ async fn argon2_work_runs_at_most_one_per_cpu_at_a_time_and_survives_a_panic() {
     }
     assert_eq!(lisens_server::auth::argon2_work(|_| 42).await, Some(42));
 }
+
+/// 20 failed logins (the per-address limit) for different accounts, as
+/// `forwarded_for` says; the status of the 21st.
+async fn twenty_one_failures(address: &str, forwarded_for: &str) -> u16 {
+    let client = reqwest::Client::new();
+    let mut last = 0;
+    for i in 0..21 {
+        last = client
+            .post(format!("{address}/api/v1/session"))
+            .header("X-Forwarded-For", forwarded_for)
+            .json(&json!({"login": format!("someone{i}"), "password": "wrong password"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+    }
+    last
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_limits_and_the_audit_log_see_the_forwarded_client() {
+    let app = spawn_app().await;
+    let mut state = app.state.clone();
+    state.proxies =
+        std::sync::Arc::new(lisens_server::client_addr::TrustedProxies::parse("127.0.0.0/8").unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(lisens_server::serve(listener, state, std::future::pending()));
+
+    // One client behind the proxy is limited; another behind it is not.
+    assert_eq!(twenty_one_failures(&address, "203.0.113.7").await, 429);
+    with_password(&app, "root").await;
+    let other = reqwest::Client::new()
+        .post(format!("{address}/api/v1/session"))
+        .header("X-Forwarded-For", "198.51.100.2, 127.0.0.9")
+        .json(&json!({"login": "root", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other.status(),
+        201,
+        "a different client behind the same proxy logs in"
+    );
+
+    // The audit log records the forwarded client of a change.
+    let token = app.token(lisens_store::TokenScope::Admin).await;
+    app.refresh().await;
+    let r = reqwest::Client::new()
+        .post(format!("{address}/api/v1/users"))
+        .bearer_auth(&token)
+        .header("X-Forwarded-For", "192.0.2.44")
+        .json(&json!({"login": "viaproxy"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let log = app.store.audit_log(&Default::default(), 0, 100).await.unwrap();
+    let entry = log
+        .iter()
+        .find(|e| e.action == "POST /api/v1/users")
+        .expect("the user creation is audited");
+    assert_eq!(entry.address, "192.0.2.44", "{entry:?}");
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_a_forwarded_for_header_is_ignored() {
+    let app = spawn_app().await;
+    let (address, stop, server) = serve_with(&app, Limits::from_env()).await;
+    // Changing the header does not escape the per-address limit.
+    assert_eq!(twenty_one_failures(&address, "203.0.113.7").await, 429);
+    assert_eq!(twenty_one_failures(&address, "203.0.113.8").await, 429);
+    stop.send(()).unwrap();
+    server.await.unwrap();
+}
