@@ -761,6 +761,19 @@ async fn restore(database: &str, from: &Path, force: bool) -> Outcome {
     let _ = std::fs::remove_file(&staging);
     std::fs::copy(from, &staging)
         .map_err(|e| Failure::new("FILE_UNREADABLE", format!("{}: {e}", from.display())))?;
+    if !lisens_store::backup::is_lisens_database(&staging)
+        .await
+        .unwrap_or(false)
+    {
+        let _ = std::fs::remove_file(&staging);
+        return Err(Failure::new(
+            "BACKUP_INVALID",
+            format!(
+                "{}: not a lisens database (made by lisens backup)",
+                from.display()
+            ),
+        ));
+    }
     let checked = async {
         let store = Store::open(&format!("sqlite://{}", staging.display())).await?;
         store.integrity_check().await?;
@@ -1270,6 +1283,12 @@ async fn metering(database: &str, cmd: MeteringCommand) -> Outcome {
             for row in rows() {
                 row.map_err(import_failure)?;
                 total += 1;
+            }
+            if total == 0 {
+                return Err(Failure::new(
+                    "CSV_EMPTY",
+                    format!("{}: no events after the header line", file.display()),
+                ));
             }
             let mut batch = Vec::with_capacity(lisens_store::metering::MAX_BATCH);
             let (mut accepted, mut duplicates) = (0, 0);

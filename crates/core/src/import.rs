@@ -16,8 +16,9 @@ pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_EMAIL_CHARS: usize = 254;
 
 /// A refused row: `CSV_MALFORMED` (not CSV, or a field that is not what
-/// its column holds), `CSV_DUPLICATE` (a login twice in one file), or the
-/// code of the metering check that refused an event.
+/// its column holds), `CSV_DUPLICATE` (a login twice in one file),
+/// `CSV_EMPTY` (no rows), or the code of the metering check that refused an
+/// event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportError {
     pub code: &'static str,
@@ -104,6 +105,13 @@ pub fn parse_users(text: &str) -> Result<Vec<UserRow>, ImportError> {
             email: email.to_owned(),
             login,
             plan,
+        });
+    }
+    if rows.is_empty() {
+        return Err(ImportError {
+            code: "CSV_EMPTY",
+            line: 1,
+            detail: "no users after the header line".into(),
         });
     }
     Ok(rows)
@@ -200,6 +208,8 @@ mod tests {
             ("login\nalice,A,a@x,crm,extra\n", "CSV_MALFORMED", 2),
             ("login\nalice,A\u{7},a@x\n", "CSV_MALFORMED", 2),
             ("login\nalice\nbob\nalice\n", "CSV_DUPLICATE", 4),
+            ("login,name\n", "CSV_EMPTY", 1),
+            ("", "CSV_EMPTY", 1),
         ] {
             let e = parse_users(text).unwrap_err();
             assert_eq!((e.code, e.line), (code, line), "{text:?}: {e}");

@@ -230,8 +230,7 @@ fn query(
     responses(
         (status = 200, description = "A page of the audit log, newest first", body = AuditPage),
         (status = 400, description = "Bad query (INVALID_QUERY)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::AuthProblems
     )
 )]
 pub async fn list(
@@ -275,8 +274,7 @@ fn csv_field(s: &str) -> String {
     responses(
         (status = 200, description = "id,at,actor,address,action,target,detail", body = String, content_type = "text/csv"),
         (status = 400, description = "Bad query (INVALID_QUERY)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::AuthProblems
     )
 )]
 pub async fn export(

@@ -57,9 +57,7 @@ fn module(name: &str) -> Result<ModuleName, ApiError> {
     params(CheckParams), security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The decision", body = CheckAnswer),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems
     )
 )]
 pub async fn check(

@@ -54,6 +54,45 @@ pub struct Problem {
     pub errors: Option<Vec<lisens_store::metering::ItemError>>,
 }
 
+// Responses most API operations share, named once for the OpenAPI
+// document (`responses(..., crate::error::AuthProblems)`). Never built.
+
+/// 401 and 403.
+#[allow(dead_code)]
+#[derive(utoipa::IntoResponses)]
+pub enum AuthProblems {
+    /// No or unknown credentials (UNAUTHENTICATED)
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthenticated(Problem),
+    /// The caller may not do this (FORBIDDEN)
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+}
+
+/// Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)
+#[allow(dead_code)]
+#[derive(utoipa::IntoResponses)]
+#[response(status = 400, content_type = "application/problem+json")]
+pub struct BadInput(Problem);
+
+/// The body is over the limit (BODY_TOO_LARGE)
+#[allow(dead_code)]
+#[derive(utoipa::IntoResponses)]
+#[response(status = 413, content_type = "application/problem+json")]
+pub struct BodyTooLarge(Problem);
+
+/// Unknown user, module or id
+#[allow(dead_code)]
+#[derive(utoipa::IntoResponses)]
+#[response(status = 404, content_type = "application/problem+json")]
+pub struct NotFound(Problem);
+
+/// Refused by the license (count, prerequisite, read-only) or a duplicate
+#[allow(dead_code)]
+#[derive(utoipa::IntoResponses)]
+#[response(status = 409, content_type = "application/problem+json")]
+pub struct Refused(Problem);
+
 /// A body extractor's rejection as a problem: 413 `BODY_TOO_LARGE` past the
 /// body limit, 400 `INVALID_BODY` otherwise.
 fn body_problem(status: StatusCode, text: String) -> ApiError {

@@ -18,8 +18,7 @@ use crate::AppState;
     get, path = "/api/v1/system-events/flags", tag = "system events", security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "No Login, No Freetext, No Travel", body = lisens_core::events::Flags),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::AuthProblems
     )
 )]
 pub async fn flags(_: CheckCaller, State(state): State<AppState>) -> Json<Flags> {
@@ -51,9 +50,7 @@ fn bad(e: impl std::fmt::Display) -> ApiError {
     get, path = "/api/v1/system-events", tag = "system events", params(ListQuery), security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "A page of system events", body = EventPage),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems
     )
 )]
 pub async fn list(
@@ -113,10 +110,7 @@ fn system_scope() -> String {
     post, path = "/api/v1/system-events", tag = "system events", request_body = AddBody, security(("bearer" = []), ("session" = [])),
     responses(
         (status = 201, description = "Added", body = CreatedId),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::BodyTooLarge
     )
 )]
 pub async fn add(
@@ -156,11 +150,7 @@ fn finished() -> String {
     request_body(content = Option<EndBody>, description = "Optional; the default status is finished"),
     responses(
         (status = 204, description = "Ended"),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::NotFound, crate::error::BodyTooLarge
     )
 )]
 pub async fn end(

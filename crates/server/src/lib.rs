@@ -279,8 +279,7 @@ pub struct Health {
     responses(
         (status = 202, description = "Every server process asks the issuer at its next tick", body = Requested),
         (status = 400, description = "No issuer is configured (register the installation first)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::AuthProblems
     )
 )]
 async fn check_now(_: auth::AdminCaller, State(state): State<AppState>) -> Result<Response, error::ApiError> {

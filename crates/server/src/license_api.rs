@@ -20,9 +20,8 @@ use crate::AppState;
     get, path = "/api/v1/license/status", tag = "license", security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Owners, modules with in use / available, user counts", body = lisens_store::LicenseStatus),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 503, description = "The database is unavailable", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::error::AuthProblems
     )
 )]
 pub async fn status(_: AdminCaller, State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -35,12 +34,8 @@ pub async fn status(_: AdminCaller, State(state): State<AppState>) -> Result<Res
     request_body(content = String, content_type = "text/plain", description = "The license file's text (armored)"),
     responses(
         (status = 200, description = "Activated, or pending an administrator's confirmation", body = lisens_store::Received),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused by the license (count, prerequisite, read-only) or a duplicate", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The license file or the license itself is refused", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 422, description = "The license file or the license itself is refused", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::Refused, crate::error::BodyTooLarge
     )
 )]
 pub async fn load(
@@ -85,8 +80,7 @@ pub async fn load(
     get, path = "/api/v1/license/pending", tag = "license", security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Licenses waiting for activation, with their diffs", body = Vec<lisens_store::PendingLicense>),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::AuthProblems
     )
 )]
 pub async fn pending(_: AdminCaller, State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -110,13 +104,8 @@ use crate::error::json_body;
     request_body = OwnerBody,
     responses(
         (status = 200, description = "The pending license is now active", body = Activated),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused by the license (count, prerequisite, read-only) or a duplicate", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The license file or the license itself is refused", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 422, description = "The license file or the license itself is refused", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::NotFound, crate::error::Refused, crate::error::BodyTooLarge
     )
 )]
 pub async fn activate(
@@ -155,12 +144,7 @@ pub struct RemoveExcessBody {
     request_body = RemoveExcessBody,
     responses(
         (status = 204, description = "The users no longer hold the module (all or none)"),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused by the license (count, prerequisite, read-only) or a duplicate", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::NotFound, crate::error::Refused, crate::error::BodyTooLarge
     )
 )]
 pub async fn remove_excess(
@@ -221,10 +205,7 @@ fn default_limit() -> i64 {
     params(("module" = String, Path, description = "Module name"), Page),
     responses(
         (status = 200, description = "A page of the module's holders", body = HolderPage),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::NotFound
     )
 )]
 pub async fn holders(
@@ -253,8 +234,7 @@ pub async fn holders(
     responses(
         (status = 200, description = "A page of the license events, newest first", body = HistoryPage),
         (status = 400, description = "Bad query (INVALID_QUERY)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::AuthProblems
     )
 )]
 pub async fn history(
@@ -320,12 +300,10 @@ pub struct RegisterBody {
     responses(
         (status = 200, description = "Registered; the license is activated or pending", body = lisens_store::Received),
         (status = 400, description = "Bad input, a malformed key, or no trusted key (LICENSE_KEY_REQUIRED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The license is refused here (a different owner, read-only, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The issuer refused (unknown serial, company mismatch, already registered) or its license is refused", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The issuer could not be reached (ISSUER_UNREACHABLE)", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 502, description = "The issuer could not be reached (ISSUER_UNREACHABLE)", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::error::AuthProblems, crate::error::BodyTooLarge
     )
 )]
 pub async fn register(

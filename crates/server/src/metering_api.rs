@@ -20,10 +20,7 @@ use crate::AppState;
     request_body(content = Vec<lisens_store::metering::UsageEvent>, description = "Up to 1,000 events, all or nothing"),
     responses(
         (status = 200, description = "Accepted (re-sent ids are counted once)", body = lisens_store::metering::IngestResult),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::BodyTooLarge
     )
 )]
 pub async fn ingest(
@@ -63,9 +60,7 @@ pub(crate) async fn report(state: &AppState, month: Option<String>) -> Result<Us
     get, path = "/api/v1/metering/usage", tag = "metering", params(MonthQuery), security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "Usage, threshold, overage and price per service", body = lisens_store::metering::UsageReport),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems
     )
 )]
 pub async fn usage(
@@ -82,9 +77,7 @@ pub async fn usage(
     get, path = "/metering/usage.csv", tag = "metering", params(MonthQuery), security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The month's report as CSV", body = String, content_type = "text/csv"),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems
     )
 )]
 pub async fn usage_csv(

@@ -259,14 +259,8 @@ async fn respond(
     Ok(scim_json(status, user_json(&a, &plans, &base_url(headers))))
 }
 
-#[utoipa::path(
-    post, path = "/scim/v2/Users", tag = "scim", security(("bearer" = [])),
-    request_body(content = ScimUserDoc, content_type = "application/scim+json"),
-    responses((status = 201, description = "Provisioned (entitlements assigned, all or nothing)", body = ScimUserDoc, content_type = "application/scim+json"), (status = 400, description = "invalidSyntax, invalidFilter, invalidValue or mutability", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 409, description = "uniqueness (userName taken) or a refused plan", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 413, description = "The body is over the limit", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+#[utoipa::path( post, path = "/scim/v2/Users", tag = "scim", security(("bearer" = [])), request_body(content = ScimUserDoc, content_type = "application/scim+json"),
+    responses((status = 201, description = "Provisioned (entitlements assigned, all or nothing)", body = ScimUserDoc, content_type = "application/scim+json"), ScimBadRequest, ScimAuthErrors, ScimConflicts)
 )]
 pub async fn create(
     _: ScimCaller,
@@ -298,12 +292,8 @@ pub async fn create(
     respond(&state, &headers, &login, StatusCode::CREATED).await
 }
 
-#[utoipa::path(
-    get, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])),
-    params(("id" = String, Path, description = "The user's id")),
-    responses((status = 200, description = "The user", body = ScimUserDoc, content_type = "application/scim+json"), (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 404, description = "No such user", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+#[utoipa::path( get, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])), params(("id" = String, Path, description = "The user's id")),
+    responses((status = 200, description = "The user", body = ScimUserDoc, content_type = "application/scim+json"), ScimAuthErrors, ScimNotFound)
 )]
 pub async fn get(
     _: ScimCaller,
@@ -324,11 +314,8 @@ pub struct ListQuery {
     count: Option<usize>,
 }
 
-#[utoipa::path(
-    get, path = "/scim/v2/Users", tag = "scim", params(ListQuery), security(("bearer" = [])),
-    responses((status = 200, description = "A page of users", body = ScimUserList, content_type = "application/scim+json"), (status = 400, description = "invalidSyntax, invalidFilter, invalidValue or mutability", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+#[utoipa::path( get, path = "/scim/v2/Users", tag = "scim", params(ListQuery), security(("bearer" = [])),
+    responses((status = 200, description = "A page of users", body = ScimUserList, content_type = "application/scim+json"), ScimBadRequest, ScimAuthErrors)
 )]
 pub async fn list(
     _: ScimCaller,
@@ -356,16 +343,8 @@ pub async fn list(
     ))
 }
 
-#[utoipa::path(
-    put, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])),
-    params(("id" = String, Path, description = "The user's id")),
-    request_body(content = ScimUserDoc, content_type = "application/scim+json"),
-    responses((status = 200, description = "Replaced", body = ScimUserDoc, content_type = "application/scim+json"), (status = 400, description = "invalidSyntax, invalidFilter, invalidValue or mutability", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 404, description = "No such user", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 409, description = "uniqueness (userName taken) or a refused plan", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 413, description = "The body is over the limit", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+#[utoipa::path( put, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])), params(("id" = String, Path, description = "The user's id")), request_body(content = ScimUserDoc, content_type = "application/scim+json"),
+    responses((status = 200, description = "Replaced", body = ScimUserDoc, content_type = "application/scim+json"), ScimBadRequest, ScimAuthErrors, ScimNotFound, ScimConflicts)
 )]
 pub async fn replace(
     _: ScimCaller,
@@ -381,16 +360,8 @@ pub async fn replace(
     respond(&state, &headers, &a.login_name, StatusCode::OK).await
 }
 
-#[utoipa::path(
-    patch, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])),
-    params(("id" = String, Path, description = "The user's id")),
-    request_body(content = ScimPatchDoc, content_type = "application/scim+json"),
-    responses((status = 200, description = "Patched", body = ScimUserDoc, content_type = "application/scim+json"), (status = 400, description = "invalidSyntax, invalidFilter, invalidValue or mutability", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 404, description = "No such user", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 409, description = "uniqueness (userName taken) or a refused plan", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 413, description = "The body is over the limit", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+#[utoipa::path( patch, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])), params(("id" = String, Path, description = "The user's id")), request_body(content = ScimPatchDoc, content_type = "application/scim+json"),
+    responses((status = 200, description = "Patched", body = ScimUserDoc, content_type = "application/scim+json"), ScimBadRequest, ScimAuthErrors, ScimNotFound, ScimConflicts)
 )]
 pub async fn patch(
     _: ScimCaller,
@@ -406,12 +377,8 @@ pub async fn patch(
     respond(&state, &headers, &a.login_name, StatusCode::OK).await
 }
 
-#[utoipa::path(
-    delete, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])),
-    params(("id" = String, Path, description = "The user's id")),
-    responses((status = 204, description = "Deleted; licenses released"), (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 404, description = "No such user", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+#[utoipa::path( delete, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])), params(("id" = String, Path, description = "The user's id")),
+    responses((status = 204, description = "Deleted; licenses released"), ScimAuthErrors, ScimNotFound)
 )]
 pub async fn delete(
     _: ScimCaller,
@@ -426,10 +393,8 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[utoipa::path(
-    get, path = "/scim/v2/ServiceProviderConfig", tag = "scim", security(("bearer" = [])),
-    responses((status = 200, description = "RFC 7643 section 5", body = Object, content_type = "application/scim+json"), (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+#[utoipa::path( get, path = "/scim/v2/ServiceProviderConfig", tag = "scim", security(("bearer" = [])),
+    responses((status = 200, description = "RFC 7643 section 5", body = Object, content_type = "application/scim+json"), ScimAuthErrors)
 )]
 pub async fn service_provider_config(_: ScimCaller) -> Response {
     scim_json(
@@ -447,10 +412,8 @@ pub async fn service_provider_config(_: ScimCaller) -> Response {
     )
 }
 
-#[utoipa::path(
-    get, path = "/scim/v2/ResourceTypes", tag = "scim", security(("bearer" = [])),
-    responses((status = 200, description = "The User resource type", body = ScimListDoc, content_type = "application/scim+json"), (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+#[utoipa::path( get, path = "/scim/v2/ResourceTypes", tag = "scim", security(("bearer" = [])),
+    responses((status = 200, description = "The User resource type", body = ScimListDoc, content_type = "application/scim+json"), ScimAuthErrors)
 )]
 pub async fn resource_types(_: ScimCaller) -> Response {
     scim_json(
@@ -463,10 +426,8 @@ pub async fn resource_types(_: ScimCaller) -> Response {
     )
 }
 
-#[utoipa::path(
-    get, path = "/scim/v2/Schemas", tag = "scim", security(("bearer" = [])),
-    responses((status = 200, description = "The User schema", body = ScimListDoc, content_type = "application/scim+json"), (status = 401, description = "No or unknown bearer token", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"),
-        (status = 403, description = "The token's scope does not allow SCIM", body = crate::scim::ScimErrorDoc, content_type = "application/scim+json"))
+#[utoipa::path( get, path = "/scim/v2/Schemas", tag = "scim", security(("bearer" = [])),
+    responses((status = 200, description = "The User schema", body = ScimListDoc, content_type = "application/scim+json"), ScimAuthErrors)
 )]
 pub async fn schemas(_: ScimCaller) -> Response {
     let attr = |name: &str, kind: &str, multi: bool| json!({"name": name, "type": kind, "multiValued": multi, "required": name == "userName", "mutability": if name == "userName" { "immutable" } else { "readWrite" }, "returned": "default", "uniqueness": if name == "userName" { "server" } else { "none" }});
@@ -480,6 +441,44 @@ pub async fn schemas(_: ScimCaller) -> Response {
                                           attr("entitlements", "complex", true)]}],
         }),
     )
+}
+
+/// 401 and 403: every SCIM operation needs a `scim` or `admin` token.
+#[allow(dead_code)] // Never built: it only describes responses in the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+pub enum ScimAuthErrors {
+    /// No or unknown bearer token
+    #[response(status = 401, content_type = "application/scim+json")]
+    Unauthenticated(ScimErrorDoc),
+    /// The token's scope does not allow SCIM
+    #[response(status = 403, content_type = "application/scim+json")]
+    Forbidden(ScimErrorDoc),
+}
+
+// 400 for a request SCIM cannot take.
+#[allow(dead_code)] // Never built: it only describes responses in the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 400, content_type = "application/scim+json")]
+/// invalidSyntax, invalidFilter, invalidValue or mutability
+pub struct ScimBadRequest(ScimErrorDoc);
+
+// 404 for an unknown user id.
+#[allow(dead_code)] // Never built: it only describes responses in the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 404, content_type = "application/scim+json")]
+/// No such user
+pub struct ScimNotFound(ScimErrorDoc);
+
+/// 409 and 413 for writes.
+#[allow(dead_code)] // Never built: it only describes responses in the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+pub enum ScimConflicts {
+    /// uniqueness (userName taken) or a refused plan
+    #[response(status = 409, content_type = "application/scim+json")]
+    Conflict(ScimErrorDoc),
+    /// The body is over the limit
+    #[response(status = 413, content_type = "application/scim+json")]
+    TooLarge(ScimErrorDoc),
 }
 
 /// A SCIM error (RFC 7644 section 3.12), for the OpenAPI document.

@@ -118,11 +118,8 @@ pub fn clear_cookie() -> HeaderValue {
     post, path = "/api/v1/session", tag = "session", request_body = LoginBody,
     responses(
         (status = 201, description = "Logged in; the session cookie is set", body = SessionInfo),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed logins (RATE_LIMITED)", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 429, description = "Too many failed logins (RATE_LIMITED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::BodyTooLarge
     )
 )]
 pub async fn create(
@@ -192,10 +189,7 @@ async fn set_password(state: &AppState, login: &str, password: String) -> Result
     post, path = "/api/v1/session/password", tag = "session", request_body = PasswordChange, security(("bearer" = []), ("session" = [])),
     responses(
         (status = 204, description = "Changed; every session of the user ends"),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::BodyTooLarge
     )
 )]
 pub async fn change_password(
@@ -239,11 +233,7 @@ pub struct PasswordReset {
     params(("login" = String, Path, description = "Login name")),
     responses(
         (status = 204, description = "The password is set"),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::NotFound, crate::error::BodyTooLarge
     )
 )]
 pub async fn reset_password(

@@ -37,8 +37,7 @@ pub struct CreatedToken {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The tokens (never their secrets)", body = Vec<TokenInfo>),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::AuthProblems
     )
 )]
 pub async fn list(_: AdminCaller, State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -52,9 +51,7 @@ pub async fn list(_: AdminCaller, State(state): State<AppState>) -> Result<Respo
     responses(
         (status = 201, description = "Created; keep the secret, it is not shown again", body = CreatedToken),
         (status = 400, description = "Bad name or scope (INVALID_INPUT, INVALID_BODY)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::AuthProblems, crate::error::BodyTooLarge
     )
 )]
 pub async fn create(
@@ -86,9 +83,8 @@ pub async fn create(
     responses(
         (status = 204, description = "Revoked"),
         (status = 400, description = "Bad id", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No live token with this id (NOT_FOUND)", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 404, description = "No live token with this id (NOT_FOUND)", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::error::AuthProblems
     )
 )]
 pub async fn revoke(

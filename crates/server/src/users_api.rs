@@ -36,9 +36,7 @@ fn default_limit() -> usize {
     get, path = "/api/v1/users", tag = "users", params(Page), security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems
     )
 )]
 pub async fn list(
@@ -79,11 +77,7 @@ pub struct NewUser {
     post, path = "/api/v1/users", tag = "users", request_body = NewUser, security(("bearer" = []), ("session" = [])),
     responses(
         (status = 201, description = "Created", body = Created),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused by the license (count, prerequisite, read-only) or a duplicate", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::Refused, crate::error::BodyTooLarge
     )
 )]
 pub async fn create(
@@ -143,10 +137,7 @@ fn own(caller: &UserCaller, login: &str) -> Result<(), ApiError> {
     params(("login" = String, Path, description = "Login name")),
     responses(
         (status = 200, description = "The user and the licenses they hold", body = UserDetail),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::NotFound
     )
 )]
 pub async fn show(
@@ -165,10 +156,7 @@ pub async fn show(
     params(("login" = String, Path, description = "Login name")),
     responses(
         (status = 200, description = "The licenses the user holds", body = Vec<lisens_store::Holding>),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::NotFound
     )
 )]
 pub async fn licenses(
@@ -185,10 +173,7 @@ pub async fn licenses(
     params(("login" = String, Path, description = "Login name")),
     responses(
         (status = 204, description = "Deactivated: may not log in; licenses released"),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::NotFound
     )
 )]
 pub async fn deactivate(
@@ -222,12 +207,7 @@ fn time_of(v: Option<String>, what: &str) -> Result<Option<OffsetDateTime>, ApiE
     params(("login" = String, Path, description = "Login name")),
     responses(
         (status = 204, description = "Assigned (with the plan's set= modules)"),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused by the license (count, prerequisite, read-only) or a duplicate", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::NotFound, crate::error::Refused, crate::error::BodyTooLarge
     )
 )]
 pub async fn assign(
@@ -255,11 +235,7 @@ pub async fn assign(
     params(("login" = String, Path, description = "Login name"), ("module" = String, Path, description = "Module name")),
     responses(
         (status = 204, description = "Unassigned (with plan-implied modules no longer needed)"),
-        (status = 400, description = "Bad input (code INVALID_BODY, INVALID_QUERY, INVALID_INPUT, ...)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown user, module or id", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused by the license (count, prerequisite, read-only) or a duplicate", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::NotFound, crate::error::Refused
     )
 )]
 pub async fn unassign(
@@ -338,10 +314,8 @@ pub struct BulkResult {
     responses(
         (status = 200, description = "Every change was applied", body = BulkResult),
         (status = 400, description = "Bad input; a malformed item is listed in errors (BATCH_INVALID)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or unknown credentials (UNAUTHENTICATED)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The caller may not do this (FORBIDDEN)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Some changes were refused (BULK_REFUSED, listed in errors) or the license is read-only; nothing was changed", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is over the limit (BODY_TOO_LARGE)", body = crate::error::Problem, content_type = "application/problem+json")
+        crate::error::AuthProblems, crate::error::BodyTooLarge
     )
 )]
 pub async fn bulk(

@@ -43,3 +43,29 @@ impl Store {
         }
     }
 }
+
+/// Whether `path` holds a lisens SQLite database (a backup): the SQLite
+/// header, then lisens's migration history and license table, read without
+/// migrating anything. An empty file or another program's database is not
+/// one: opening it as a store would quietly make it an empty lisens database.
+pub async fn is_lisens_database(path: &Path) -> Result<bool, StoreError> {
+    use sqlx::Connection;
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    if std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_err()
+        || &head != b"SQLite format 3\0"
+    {
+        return Ok(false);
+    }
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{}?mode=ro", path.display())).await?;
+    let (tables,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('_sqlx_migrations', 'module_license')",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    conn.close().await?;
+    Ok(tables == 2)
+}

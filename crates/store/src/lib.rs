@@ -8,7 +8,7 @@ mod access;
 mod activation;
 mod assign;
 pub mod audit;
-mod backup;
+pub mod backup;
 mod events;
 mod issuer_db;
 mod issuer_link;

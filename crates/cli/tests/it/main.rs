@@ -3,6 +3,7 @@
 mod crash;
 mod demo;
 mod events;
+mod hostile;
 mod license;
 mod lifecycle;
 mod operations;

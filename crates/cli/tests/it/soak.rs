@@ -19,7 +19,17 @@ use serde_json::{json, Value};
 
 use crate::{ok, p};
 
+/// Filler rows make each activation long enough (hundreds of milliseconds
+/// in a test build) that some kills land inside it.
+const FILLER_ROWS: usize = 1500;
+
 fn spec(version: u32) -> String {
+    let mut filler = String::new();
+    for i in 0..FILLER_ROWS {
+        filler.push_str(&format!(
+            "\n[[module]]\nname = \"filler-{i}\"\ntype = \"user\"\ncount = {version}\n"
+        ));
+    }
     format!(
         r#"
 [owner]
@@ -40,7 +50,7 @@ count = {marker}
 "#,
         seats = 20 + version,
         marker = 100 + version
-    )
+    ) + &filler
 }
 
 pub fn free_port() -> u16 {
@@ -146,6 +156,7 @@ fn soak(db: &str, label: &str) {
     let mut accepted: BTreeSet<String> = BTreeSet::new();
     let mut sent: Vec<Value> = Vec::new();
     let mut sent_ids: BTreeSet<String> = BTreeSet::new();
+    let mut killed_activating = 0u32;
 
     for round in 0..rounds {
         let port = free_port();
@@ -170,7 +181,7 @@ fn soak(db: &str, label: &str) {
             .unwrap();
         // Kill at a different moment each round.
         let kill_after = Duration::from_millis(150 + u64::from(round * 97 % 400));
-        let (done_assign, done_batches) = rt.block_on(async {
+        let (done_assign, done_batches, killed_during_activation) = rt.block_on(async {
             let deadline = Instant::now() + kill_after;
             let assign = {
                 let (client, base, token) = (client.clone(), base.clone(), token.clone());
@@ -218,12 +229,15 @@ fn soak(db: &str, label: &str) {
                 })
             };
             tokio::time::sleep_until(deadline.into()).await;
-            let _ = server.kill(); // SIGKILL
+            // SIGKILL to the server and to the activation, if it still runs.
+            let activating = load.try_wait().unwrap().is_none();
+            let _ = load.kill();
+            let _ = server.kill();
             let _ = server.wait();
-            (assign.await.unwrap(), ingest.await.unwrap())
+            (assign.await.unwrap(), ingest.await.unwrap(), activating)
         });
-        let _ = load.kill();
         let _ = load.wait();
+        killed_activating += u32::from(killed_during_activation);
         assigned_ok.extend(done_assign);
         for (batch, ok_) in done_batches {
             for e in &batch {
@@ -276,7 +290,8 @@ fn soak(db: &str, label: &str) {
             sent_ids.len()
         );
         eprintln!(
-            "{label} round {round}: killed after {kill_after:?}; v{version} (was v{old}); seats {seats_in_use}; usage {used} of {} sent",
+            "{label} round {round}: killed after {kill_after:?}{}; v{version} (was v{old}); seats {seats_in_use}; usage {used} of {} sent",
+            if killed_during_activation { " during the activation" } else { "" },
             sent_ids.len()
         );
         // Finish this round's activation so the next starts from it.
@@ -288,6 +303,8 @@ fn soak(db: &str, label: &str) {
             p(&public),
         ]));
     }
+
+    eprintln!("{label}: {killed_activating} of {rounds} kills landed during an activation");
 
     // Re-send everything: each event counts once, the lost ones now too.
     let port = free_port();
