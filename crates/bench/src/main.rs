@@ -344,14 +344,14 @@ async fn check_benchmarks(dir: &std::path::Path) -> Result<Vec<Row>> {
     tokio::spawn(async move { axum::serve(bare_listener, bare).await });
 
     let clients = 32;
-    let ours = http_rate(
-        format!("http://{addr}/api/v1/license/check?user=u7&module=web"),
-        clients,
-        5,
-        Some(token),
-    )
-    .await?;
-    let base = http_rate(format!("http://{bare_addr}/"), clients, 5, None).await?;
+    // Best of three interleaved 3 s runs each: the load generator shares the
+    // 2 cores with the server, and the best run is the least disturbed one.
+    let (mut ours, mut base) = (0f64, 0f64);
+    for _ in 0..3 {
+        let url = format!("http://{addr}/api/v1/license/check?user=u7&module=web");
+        ours = ours.max(http_rate(url, clients, 3, Some(token.clone())).await?);
+        base = base.max(http_rate(format!("http://{bare_addr}/"), clients, 3, None).await?);
+    }
 
     let view = state.view.get();
     let now = time::OffsetDateTime::now_utc();
@@ -372,7 +372,7 @@ async fn check_benchmarks(dir: &std::path::Path) -> Result<Vec<Row>> {
     let per_lookup = start.elapsed() / iterations;
     Ok(vec![
         Row {
-            what: format!("HTTP check, {clients} keep-alive clients (time per request)"),
+            what: format!("HTTP check, {clients} keep-alive clients (time per request, best of 3)"),
             ours: Duration::from_secs_f64(1.0 / ours),
             baseline_what: "bare axum handler returning a constant".into(),
             baseline: Duration::from_secs_f64(1.0 / base),

@@ -560,12 +560,29 @@ type Outcome = Result<(), Failure>;
 pub fn main() -> ExitCode {
     // The settings file becomes environment variables before anything else
     // (flags and clap's env lookups) reads them, while only this thread runs.
-    let args: Vec<String> = std::env::args().collect();
+    let args: Vec<String> = match std::env::args_os().map(|a| a.into_string()).collect() {
+        Ok(args) => args,
+        Err(bad) => {
+            return report(Failure::new(
+                "ARGUMENT_NOT_UTF8",
+                format!("{bad:?}: arguments must be UTF-8 text"),
+            ))
+        }
+    };
     let loaded = match config::apply(&args) {
         Ok(l) => l,
         Err(f) => return report(f),
     };
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // A usage error: clap's explanation under a stable code, exit 2.
+            let text = e.render().to_string();
+            eprint!("error[USAGE]: {}", text.strip_prefix("error: ").unwrap_or(&text));
+            return ExitCode::from(2);
+        }
+    };
     init_tracing();
     if let Command::Config(ConfigCommand::Check) = cli.command {
         return config_check(&loaded);

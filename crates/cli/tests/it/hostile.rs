@@ -183,3 +183,87 @@ fn every_command_that_reads_a_file_refuses_hostile_ones_and_changes_nothing() {
     }
     assert_eq!(cases, commands.len() * 9 - 1);
 }
+
+#[test]
+fn hostile_arguments_get_a_stable_code_and_change_nothing() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    ok(&lisens(&["user", "add", "anna"], &db));
+    let before = snapshot(&db);
+    let long = "a".repeat(100_000);
+    let latin1 = std::ffi::OsStr::from_bytes(b"\xe5sa");
+    let cases: Vec<(Vec<&std::ffi::OsStr>, &str)> = vec![
+        (vec!["user".as_ref(), "add".as_ref(), latin1], "ARGUMENT_NOT_UTF8"),
+        (
+            vec!["user".as_ref(), "add".as_ref(), long.as_ref()],
+            "INVALID_INPUT",
+        ),
+        (
+            vec![
+                "user".as_ref(),
+                "add".as_ref(),
+                "robert');DROP TABLE associate;--".as_ref(),
+            ],
+            "INVALID_INPUT",
+        ),
+        (
+            vec!["user".as_ref(), "add".as_ref(), "../../etc/passwd".as_ref()],
+            "INVALID_INPUT",
+        ),
+        (
+            vec!["user".as_ref(), "deactivate".as_ref(), "' OR '1'='1".as_ref()],
+            "USER_UNKNOWN",
+        ),
+        (
+            vec![
+                "metering".as_ref(),
+                "emit".as_ref(),
+                "chat_sessions".as_ref(),
+                "-5".as_ref(),
+            ],
+            "USAGE",
+        ),
+        (vec!["bogus".as_ref()], "USAGE"),
+        (
+            vec![
+                "license".as_ref(),
+                "assign".as_ref(),
+                "anna".as_ref(),
+                "user".as_ref(),
+                "--valid-to".as_ref(),
+                "tomorrow".as_ref(),
+            ],
+            "USAGE",
+        ),
+        (
+            vec!["audit".as_ref(), "--limit".as_ref(), "0".as_ref()],
+            "INVALID_INPUT",
+        ),
+        (
+            vec!["events".as_ref(), "end".as_ref(), "99999999999999999999".as_ref()],
+            "USAGE",
+        ),
+    ];
+    for (args, code) in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lisens"))
+            .args(&args)
+            .env("LISENS_DATABASE_URL", &db)
+            .env("LISENS_LOG", "warn")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let shown = format!("lisens {args:?}");
+        assert!(
+            matches!(out.status.code(), Some(1 | 2)),
+            "{shown}: {:?} {stderr}",
+            out.status
+        );
+        assert!(
+            stderr.contains(&format!("error[{code}]")),
+            "{shown}: expected {code}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{shown}: {stderr}");
+        assert_eq!(snapshot(&db), before, "{shown} changed the data");
+    }
+}
