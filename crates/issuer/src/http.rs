@@ -26,6 +26,8 @@ pub struct IssuerState {
     pub template: Arc<String>,
     /// Per-process CSRF token for the admin forms.
     pub csrf: Arc<String>,
+    /// The admin's Basic credentials, checked and remembered.
+    pub admin: Arc<crate::admin_auth::AdminCheck>,
 }
 
 impl IssuerState {
@@ -35,6 +37,7 @@ impl IssuerState {
             issuer: Arc::new(issuer),
             template: Arc::new(template),
             csrf: Arc::new(csrf.iter().map(|b| format!("{b:02x}")).collect()),
+            admin: Arc::default(),
         }
     }
 }
@@ -168,13 +171,7 @@ impl axum::extract::FromRequestParts<IssuerState> for VendorAdmin {
             .await
             .map_err(|_| challenge())?
             .ok_or_else(challenge)?;
-        let (user, password) = (user.to_owned(), password.to_owned());
-        let ok = tokio::task::spawn_blocking(move || {
-            user == "admin" && lisens_core::password::verify_password(&password, &hash)
-        })
-        .await
-        .unwrap_or(false);
-        if ok {
+        if state.admin.check(user, password, &hash).await {
             Ok(VendorAdmin)
         } else {
             Err(challenge())
