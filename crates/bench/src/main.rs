@@ -80,15 +80,16 @@ impl Row {
 /// the peak rose above it.
 fn reset_peak() -> u64 {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-    proc_status_kb("VmRSS") * 1024
+    proc_status_kb("self", "VmRSS") * 1024
 }
 
 fn peak_since(start: u64) -> u64 {
-    (proc_status_kb("VmHWM") * 1024).saturating_sub(start)
+    (proc_status_kb("self", "VmHWM") * 1024).saturating_sub(start)
 }
 
-fn proc_status_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A field of `/proc/<process>/status` in kB (`process` is `self` or a pid).
+fn proc_status_kb(process: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

@@ -56,17 +56,8 @@ impl Server {
         Ok(Self { child, addr })
     }
 
-    fn status_kb(&self, field: &str) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
-
     fn rss(&self) -> u64 {
-        self.status_kb("VmRSS:") * 1024
+        crate::proc_status_kb(&self.child.id().to_string(), "VmRSS") * 1024
     }
 
     /// SIGTERM, then how long until the process has exited.

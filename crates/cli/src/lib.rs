@@ -1319,15 +1319,10 @@ async fn metering(database: &str, cmd: MeteringCommand) -> Outcome {
             let mut rows = rows().peekable();
             while let Some(row) = rows.next() {
                 let row = row.map_err(import_failure)?;
-                batch.push(UsageEvent {
-                    id: row.event.id,
-                    service: row.event.service.as_str().to_owned(),
-                    quantity: row.event.quantity.into(),
-                    occurred_at: row.event.occurred_at,
-                });
+                batch.push(row.event);
                 if batch.len() == lisens_store::metering::MAX_BATCH || rows.peek().is_none() {
                     let res = store
-                        .ingest(&std::mem::take(&mut batch), &zone)
+                        .ingest_checked(&std::mem::take(&mut batch))
                         .await
                         .map_err(batch_failure)?;
                     accepted += res.accepted;

@@ -96,12 +96,8 @@ fn form_urlencoded(body: &[u8]) -> Vec<(String, String)> {
 
 /// Who is calling, for the record (never the secret itself).
 async fn actor(headers: &axum::http::HeaderMap, state: &AppState) -> String {
-    if let Some(secret) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return match state.view.get().token_scope(secret.trim()) {
+    if let Some(secret) = crate::auth::bearer(headers) {
+        return match state.view.get().token_scope(secret) {
             Some(scope) => format!("token:{}", scope.as_str()),
             None => "token:unknown".into(),
         };

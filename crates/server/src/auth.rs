@@ -72,6 +72,15 @@ pub enum Principal {
     Session(Box<Session>),
 }
 
+/// The secret of an `Authorization: Bearer TOKEN` header, trimmed.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 pub(crate) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
@@ -105,12 +114,8 @@ pub(crate) async fn session_of(parts: &Parts, state: &AppState) -> Result<Option
 }
 
 async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-        let secret = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        let secret = bearer(&parts.headers)
             .ok_or_else(|| ApiError::unauthenticated("the Authorization header must be: Bearer TOKEN"))?;
         return state
             .view

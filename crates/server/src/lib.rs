@@ -343,7 +343,6 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
-    let open = &metrics::global().connections;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let slot = tokio::select! {
@@ -372,12 +371,13 @@ pub async fn serve(
                 app.clone().oneshot(req.map(axum::body::Body::new))
             });
         let conn = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        let open = &metrics::global().connections;
         open.inc();
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!("connection from {peer} ended: {e}");
             }
-            metrics::global().connections.dec();
+            open.dec();
             drop(slot);
         });
     }

@@ -55,7 +55,7 @@ pub struct Metrics {
     issuer_polls: Family<Outcome, Counter>,
     in_use: Family<Module, Gauge>,
     total: Family<Module, Gauge>,
-    /// Open HTTP connections (`connections()` counts them in and out).
+    /// Open HTTP connections (`serve` counts them in and out).
     pub connections: Gauge,
 }
 

@@ -101,19 +101,14 @@ impl FromRequestParts<AppState> for ScimCaller {
     type Rejection = ScimError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ScimError> {
-        let secret = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                ScimError::new(
-                    StatusCode::UNAUTHORIZED,
-                    None,
-                    "a bearer token with scope scim is required",
-                )
-            })?;
-        match state.view.get().token_scope(secret.trim()) {
+        let secret = crate::auth::bearer(&parts.headers).ok_or_else(|| {
+            ScimError::new(
+                StatusCode::UNAUTHORIZED,
+                None,
+                "a bearer token with scope scim is required",
+            )
+        })?;
+        match state.view.get().token_scope(secret) {
             Some(TokenScope::Scim | TokenScope::Admin) => Ok(ScimCaller),
             Some(_) => Err(ScimError::new(
                 StatusCode::FORBIDDEN,
@@ -259,8 +254,14 @@ async fn respond(
     Ok(scim_json(status, user_json(&a, &plans, &base_url(headers))))
 }
 
-#[utoipa::path( post, path = "/scim/v2/Users", tag = "scim", security(("bearer" = [])), request_body(content = ScimUserDoc, content_type = "application/scim+json"),
-    responses((status = 201, description = "Provisioned (entitlements assigned, all or nothing)", body = ScimUserDoc, content_type = "application/scim+json"), ScimBadRequest, ScimAuthErrors, ScimConflicts)
+#[utoipa::path(
+    post, path = "/scim/v2/Users", tag = "scim",
+    security(("bearer" = [])),
+    request_body(content = ScimUserDoc, content_type = "application/scim+json"),
+    responses(
+        (status = 201, description = "Provisioned (entitlements assigned, all or nothing)", body = ScimUserDoc, content_type = "application/scim+json"),
+        ScimBadRequest, ScimAuthErrors, ScimConflicts
+    )
 )]
 pub async fn create(
     _: ScimCaller,
@@ -292,8 +293,14 @@ pub async fn create(
     respond(&state, &headers, &login, StatusCode::CREATED).await
 }
 
-#[utoipa::path( get, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])), params(("id" = String, Path, description = "The user's id")),
-    responses((status = 200, description = "The user", body = ScimUserDoc, content_type = "application/scim+json"), ScimAuthErrors, ScimNotFound)
+#[utoipa::path(
+    get, path = "/scim/v2/Users/{id}", tag = "scim",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = ScimUserDoc, content_type = "application/scim+json"),
+        ScimAuthErrors, ScimNotFound
+    )
 )]
 pub async fn get(
     _: ScimCaller,
@@ -314,8 +321,14 @@ pub struct ListQuery {
     count: Option<usize>,
 }
 
-#[utoipa::path( get, path = "/scim/v2/Users", tag = "scim", params(ListQuery), security(("bearer" = [])),
-    responses((status = 200, description = "A page of users", body = ScimUserList, content_type = "application/scim+json"), ScimBadRequest, ScimAuthErrors)
+#[utoipa::path(
+    get, path = "/scim/v2/Users", tag = "scim",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of users", body = ScimUserList, content_type = "application/scim+json"),
+        ScimBadRequest, ScimAuthErrors
+    )
 )]
 pub async fn list(
     _: ScimCaller,
@@ -343,8 +356,15 @@ pub async fn list(
     ))
 }
 
-#[utoipa::path( put, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])), params(("id" = String, Path, description = "The user's id")), request_body(content = ScimUserDoc, content_type = "application/scim+json"),
-    responses((status = 200, description = "Replaced", body = ScimUserDoc, content_type = "application/scim+json"), ScimBadRequest, ScimAuthErrors, ScimNotFound, ScimConflicts)
+#[utoipa::path(
+    put, path = "/scim/v2/Users/{id}", tag = "scim",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id")),
+    request_body(content = ScimUserDoc, content_type = "application/scim+json"),
+    responses(
+        (status = 200, description = "Replaced", body = ScimUserDoc, content_type = "application/scim+json"),
+        ScimBadRequest, ScimAuthErrors, ScimNotFound, ScimConflicts
+    )
 )]
 pub async fn replace(
     _: ScimCaller,
@@ -360,8 +380,15 @@ pub async fn replace(
     respond(&state, &headers, &a.login_name, StatusCode::OK).await
 }
 
-#[utoipa::path( patch, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])), params(("id" = String, Path, description = "The user's id")), request_body(content = ScimPatchDoc, content_type = "application/scim+json"),
-    responses((status = 200, description = "Patched", body = ScimUserDoc, content_type = "application/scim+json"), ScimBadRequest, ScimAuthErrors, ScimNotFound, ScimConflicts)
+#[utoipa::path(
+    patch, path = "/scim/v2/Users/{id}", tag = "scim",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id")),
+    request_body(content = ScimPatchDoc, content_type = "application/scim+json"),
+    responses(
+        (status = 200, description = "Patched", body = ScimUserDoc, content_type = "application/scim+json"),
+        ScimBadRequest, ScimAuthErrors, ScimNotFound, ScimConflicts
+    )
 )]
 pub async fn patch(
     _: ScimCaller,
@@ -377,8 +404,14 @@ pub async fn patch(
     respond(&state, &headers, &a.login_name, StatusCode::OK).await
 }
 
-#[utoipa::path( delete, path = "/scim/v2/Users/{id}", tag = "scim", security(("bearer" = [])), params(("id" = String, Path, description = "The user's id")),
-    responses((status = 204, description = "Deleted; licenses released"), ScimAuthErrors, ScimNotFound)
+#[utoipa::path(
+    delete, path = "/scim/v2/Users/{id}", tag = "scim",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Deleted; licenses released"),
+        ScimAuthErrors, ScimNotFound
+    )
 )]
 pub async fn delete(
     _: ScimCaller,
@@ -393,8 +426,13 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[utoipa::path( get, path = "/scim/v2/ServiceProviderConfig", tag = "scim", security(("bearer" = [])),
-    responses((status = 200, description = "RFC 7643 section 5", body = Object, content_type = "application/scim+json"), ScimAuthErrors)
+#[utoipa::path(
+    get, path = "/scim/v2/ServiceProviderConfig", tag = "scim",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "RFC 7643 section 5", body = Object, content_type = "application/scim+json"),
+        ScimAuthErrors
+    )
 )]
 pub async fn service_provider_config(_: ScimCaller) -> Response {
     scim_json(
@@ -412,8 +450,13 @@ pub async fn service_provider_config(_: ScimCaller) -> Response {
     )
 }
 
-#[utoipa::path( get, path = "/scim/v2/ResourceTypes", tag = "scim", security(("bearer" = [])),
-    responses((status = 200, description = "The User resource type", body = ScimListDoc, content_type = "application/scim+json"), ScimAuthErrors)
+#[utoipa::path(
+    get, path = "/scim/v2/ResourceTypes", tag = "scim",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The User resource type", body = ScimListDoc, content_type = "application/scim+json"),
+        ScimAuthErrors
+    )
 )]
 pub async fn resource_types(_: ScimCaller) -> Response {
     scim_json(
@@ -426,8 +469,13 @@ pub async fn resource_types(_: ScimCaller) -> Response {
     )
 }
 
-#[utoipa::path( get, path = "/scim/v2/Schemas", tag = "scim", security(("bearer" = [])),
-    responses((status = 200, description = "The User schema", body = ScimListDoc, content_type = "application/scim+json"), ScimAuthErrors)
+#[utoipa::path(
+    get, path = "/scim/v2/Schemas", tag = "scim",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The User schema", body = ScimListDoc, content_type = "application/scim+json"),
+        ScimAuthErrors
+    )
 )]
 pub async fn schemas(_: ScimCaller) -> Response {
     let attr = |name: &str, kind: &str, multi: bool| json!({"name": name, "type": kind, "multiValued": multi, "required": name == "userName", "mutability": if name == "userName" { "immutable" } else { "readWrite" }, "returned": "default", "uniqueness": if name == "userName" { "server" } else { "none" }});

@@ -168,9 +168,11 @@ fn check_new_password(p: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn set_password(state: &AppState, login: &str, password: String) -> Result<(), ApiError> {
+/// A new password's hash: 8 to 1024 characters (400 `PASSWORD_TOO_SHORT`),
+/// hashed in the Argon2 pool.
+pub(crate) async fn new_password_hash(password: String) -> Result<String, ApiError> {
     check_new_password(&password)?;
-    let hash = auth::argon2_work(move |_| auth::hash_password(&password))
+    auth::argon2_work(move |_| auth::hash_password(&password))
         .await
         .and_then(Result::ok)
         .ok_or_else(|| {
@@ -179,7 +181,11 @@ async fn set_password(state: &AppState, login: &str, password: String) -> Result
                 "PASSWORD_HASH_FAILED",
                 "hashing failed",
             )
-        })?;
+        })
+}
+
+async fn set_password(state: &AppState, login: &str, password: String) -> Result<(), ApiError> {
+    let hash = new_password_hash(password).await?;
     state.store.set_password_hash(login, &hash).await?;
     Ok(())
 }

@@ -88,24 +88,7 @@ pub async fn create(
     let b = body(b)?;
     let password_hash = match b.password {
         None => None,
-        Some(p) if p.chars().count() < 8 || p.len() > 1024 => {
-            return Err(ApiError::bad_request(
-                "PASSWORD_TOO_SHORT",
-                "a password has 8 to 1024 characters",
-            ))
-        }
-        Some(p) => Some(
-            crate::auth::argon2_work(move |_| crate::auth::hash_password(&p))
-                .await
-                .and_then(Result::ok)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "PASSWORD_HASH_FAILED",
-                        "hashing failed",
-                    )
-                })?,
-        ),
+        Some(p) => Some(crate::session::new_password_hash(p).await?),
     };
     let full_name = if b.full_name.is_empty() {
         b.login.clone()

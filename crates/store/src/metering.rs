@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use lisens_core::metering::{check_event, month_of, overage, project, EventError, Policy, Service, Zone};
+use lisens_core::metering::{
+    check_event, month_of, overage, project, CheckedEvent, EventError, Policy, Service, Zone,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -66,14 +68,6 @@ pub struct UsageReport {
     pub services: Vec<ServiceUsage>,
 }
 
-struct Checked {
-    id: String,
-    service: Service,
-    quantity: i64,
-    occurred_at: String,
-    month: String,
-}
-
 /// The metering policies in the verified license (rows that failed their
 /// signature check give none).
 pub fn policies(status: &LicenseStatus) -> HashMap<Service, Policy> {
@@ -88,17 +82,23 @@ pub fn policies(status: &LicenseStatus) -> HashMap<Service, Policy> {
         .collect()
 }
 
+/// 1 to `MAX_BATCH` events, or `BATCH_SIZE`.
+fn batch_size(n: usize) -> Result<(), StoreError> {
+    if n == 0 || n > MAX_BATCH {
+        return Err(StoreError::BatchInvalid(vec![ItemError {
+            index: 0,
+            code: "BATCH_SIZE".into(),
+            detail: format!("a batch holds 1 to {MAX_BATCH} events, not {n}"),
+        }]));
+    }
+    Ok(())
+}
+
 impl Store {
     /// Ingests a batch, all or nothing: any bad item refuses the batch with
     /// every item's error.
     pub async fn ingest(&self, batch: &[UsageEvent], zone: &Zone) -> Result<IngestResult, StoreError> {
-        if batch.is_empty() || batch.len() > MAX_BATCH {
-            return Err(StoreError::BatchInvalid(vec![ItemError {
-                index: 0,
-                code: "BATCH_SIZE".into(),
-                detail: format!("a batch holds 1 to {MAX_BATCH} events, not {}", batch.len()),
-            }]));
-        }
+        batch_size(batch.len())?;
         let installed = self.installed_at().await?;
         let now = OffsetDateTime::now_utc();
         let mut errors = Vec::new();
@@ -113,13 +113,7 @@ impl Store {
                 installed,
                 zone,
             ) {
-                Ok(c) => checked.push(Checked {
-                    id: c.id,
-                    service: c.service,
-                    quantity: c.quantity,
-                    month: c.month,
-                    occurred_at: c.occurred_at,
-                }),
+                Ok(c) => checked.push(c),
                 Err(EventError { code, detail }) => errors.push(ItemError {
                     index,
                     code: code.into(),
@@ -130,9 +124,16 @@ impl Store {
         if !errors.is_empty() {
             return Err(StoreError::BatchInvalid(errors));
         }
+        self.ingest_checked(&checked).await
+    }
+
+    /// Stores a batch of events that `check_event` accepted (the command
+    /// line's import checks its whole file first), all or nothing.
+    pub async fn ingest_checked(&self, checked: &[CheckedEvent]) -> Result<IngestResult, StoreError> {
+        batch_size(checked.len())?;
         let received = now_rfc3339();
         if self.backend == crate::Backend::Postgres {
-            return self.ingest_pg(&checked, &received).await;
+            return self.ingest_pg(checked, &received).await;
         }
         let mut tx = self.begin_write().await?;
         // One multi-row insert; the ids it returns are the new ones.
@@ -156,7 +157,7 @@ impl Store {
         }
         sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
         let mut q = sqlx::query_as::<_, (String,)>(&sql);
-        for c in &checked {
+        for c in checked {
             q = q
                 .bind(&c.id)
                 .bind(c.service.as_str())
@@ -170,7 +171,7 @@ impl Store {
         // A batch may carry the same id twice: the first copy counts.
         let mut seen = std::collections::HashSet::new();
         let mut totals: BTreeMap<(Service, String), i64> = BTreeMap::new();
-        for c in &checked {
+        for c in checked {
             if inserted.contains(&c.id) && seen.insert(c.id.as_str()) {
                 let slot = totals.entry((c.service, c.month.clone())).or_insert(0);
                 *slot = if c.service.is_gauge() {
@@ -209,7 +210,7 @@ impl Store {
     /// trip and its rows never come back to us. The rows travel as one JSON
     /// parameter (`json_to_recordset`) rather than 6,000 bound parameters,
     /// which PostgreSQL parses and plans much faster.
-    async fn ingest_pg(&self, checked: &[Checked], received: &str) -> Result<IngestResult, StoreError> {
+    async fn ingest_pg(&self, checked: &[CheckedEvent], received: &str) -> Result<IngestResult, StoreError> {
         #[derive(Serialize)]
         struct Row<'a> {
             id: &'a str,
