@@ -160,16 +160,12 @@ fn usage_is_emitted_imported_and_reported() {
     let lisens = |args: &[&str]| crate::lisens(args, &db);
     ok(&lisens(&["issuer", "keygen", "--dir", p(d)]));
     let lic = d.join("l.lic");
-    ok(&lisens(&[
-        "issuer",
-        "issue",
-        "--key",
-        p(&d.join("issuer.key")),
-        "--spec",
-        crate::DEMO_SPEC,
-        "--out",
-        p(&lic),
-    ]));
+    crate::issue(
+        &db,
+        &d.join("issuer.key"),
+        std::path::Path::new(crate::DEMO_SPEC),
+        &lic,
+    );
     ok(&lisens(&[
         "license",
         "load",

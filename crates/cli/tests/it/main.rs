@@ -47,6 +47,23 @@ pub fn fails_with(out: &Output, code: &str) -> String {
     stderr.into_owned()
 }
 
+/// Signs the license spec `spec` with the issuer key `key` into `out`.
+pub fn issue(db: &str, key: &Path, spec: &Path, out: &Path) {
+    ok(&lisens(
+        &[
+            "issuer",
+            "issue",
+            "--key",
+            p(key),
+            "--spec",
+            p(spec),
+            "--out",
+            p(out),
+        ],
+        db,
+    ));
+}
+
 pub fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("lisens.db").display())
 }

@@ -40,16 +40,7 @@ fn two_servers_on_one_postgresql_database_act_as_one() {
     ok(&lisens(&["issuer", "keygen", "--dir", crate::p(d)]));
     std::fs::write(d.join("spec.toml"), SPEC).unwrap();
     let lic = d.join("v1.lic");
-    ok(&lisens(&[
-        "issuer",
-        "issue",
-        "--key",
-        crate::p(&d.join("issuer.key")),
-        "--spec",
-        crate::p(&d.join("spec.toml")),
-        "--out",
-        crate::p(&lic),
-    ]));
+    crate::issue(&db, &d.join("issuer.key"), &d.join("spec.toml"), &lic);
     ok(&lisens(&[
         "license",
         "load",

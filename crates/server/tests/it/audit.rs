@@ -54,25 +54,7 @@ async fn changes_are_recorded_with_who_what_and_where_and_without_secrets() {
         .await
         .unwrap();
     // A session login: the user is the actor of what follows.
-    let resp = app
-        .client
-        .post(app.url("/api/v1/session"))
-        .json(&json!({"login": "root", "password": "correct horse"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let cookie = resp.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = resp.json::<Value>().await.unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cookie, csrf) = app.log_in("root", "correct horse").await;
     let r = app
         .client
         .delete(app.url("/api/v1/users/anna/licenses/essentials"))

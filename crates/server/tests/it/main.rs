@@ -53,6 +53,31 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Logs in over the session API: the session cookie (`name=value`) and
+    /// the CSRF token that state-changing requests with it must carry.
+    pub async fn log_in(&self, login: &str, password: &str) -> (String, String) {
+        let resp = self
+            .client
+            .post(self.url("/api/v1/session"))
+            .json(&serde_json::json!({"login": login, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        let cookie = resp.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let csrf = resp.json::<serde_json::Value>().await.unwrap()["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (cookie, csrf)
+    }
+
     /// Makes the app see changes now rather than at the next poll.
     pub async fn refresh(&self) {
         self.state.view.refresh().await.unwrap();

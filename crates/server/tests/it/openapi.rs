@@ -641,25 +641,7 @@ async fn every_operation_answers_as_documented() {
         (wrong.status, wrong.body["code"].as_str()),
         (401, Some("LOGIN_FAILED"))
     );
-    let resp = app
-        .client
-        .post(app.url(session))
-        .json(&json!({"login": "root", "password": "correct horse"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let cookie = resp.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = resp.json::<Value>().await.unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cookie, csrf) = app.log_in("root", "correct horse").await;
     let no_session = api
         .call(
             a,
