@@ -111,6 +111,12 @@ pub const SETTINGS: &[Setting] = &[
         about: "issuer database URL",
     },
     Setting {
+        key: "clock_offset_secs",
+        env: "LISENS_CLOCK_OFFSET_SECS",
+        default: "0",
+        about: "moves this process's clock (for tests; no more than moving the system clock)",
+    },
+    Setting {
         key: "issuer_key",
         env: "LISENS_ISSUER_KEY",
         default: "",
@@ -269,6 +275,10 @@ pub fn effective(s: &Setting) -> (String, Result<(), String>) {
             Ok(n) if n > 0 => Ok(()),
             _ => Err("a whole number above 0".to_owned()),
         },
+        "clock_offset_secs" => value
+            .parse::<i64>()
+            .map(|_| ())
+            .map_err(|_| "a whole number of seconds".to_owned()),
         "trusted_proxies" => lisens_server::client_addr::TrustedProxies::parse(&value).map(|_| ()),
         "time_zone" => lisens_core::metering::Zone::parse(&value)
             .map(|_| ())

@@ -33,6 +33,30 @@ pub struct Cli {
     )]
     database: String,
 
+    /// The vendor's public key file(s) this installation pins. When given,
+    /// an owner signed by any other key is invalid, whatever the database
+    /// says, for every command (check, status, serve, load...).
+    /// `serve` and `license status` also take them as --public-key.
+    #[arg(
+        long = "pin-key",
+        global = true,
+        env = "LISENS_PUBLIC_KEY",
+        value_delimiter = ','
+    )]
+    pinned_keys: Vec<PathBuf>,
+
+    /// Moves this process's clock by this many seconds (negative: back).
+    /// For tests: it gives nothing that moving the system clock does not.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        env = "LISENS_CLOCK_OFFSET_SECS",
+        default_value_t = 0,
+        allow_hyphen_values = true
+    )]
+    clock_offset_secs: i64,
+
     /// Settings file (default ./lisens.toml when it exists; LISENS_CONFIG).
     /// Flags and environment variables override it.
     #[arg(long, global = true, value_name = "FILE")]
@@ -245,8 +269,8 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "LISENS_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
-    /// Public key file(s) this server trusts; owners signed by other keys are invalid.
-    #[arg(long = "public-key", env = "LISENS_PUBLIC_KEY", value_delimiter = ',')]
+    /// Public key file(s) to pin, besides --pin-key / LISENS_PUBLIC_KEY.
+    #[arg(long = "public-key", value_delimiter = ',')]
     public_keys: Vec<PathBuf>,
 }
 
@@ -512,13 +536,17 @@ enum LicenseCommand {
         /// Check a system license instead, e.g. --system saint.
         #[arg(long, conflicts_with_all = ["login", "module"])]
         system: Option<String>,
+        /// Whose license to check (a third party's add-on); default: the
+        /// installation's primary owner (the vendor).
+        #[arg(long)]
+        owner: Option<String>,
     },
     /// Every owner and module: licensed, in use, available, and whether each row is intact.
     Status {
         #[arg(long)]
         json: bool,
-        /// Pin the trusted key(s): owners signed by other keys are reported invalid.
-        #[arg(long = "public-key", env = "LISENS_PUBLIC_KEY", value_delimiter = ',')]
+        /// Public key file(s) to pin, besides --pin-key / LISENS_PUBLIC_KEY.
+        #[arg(long = "public-key", value_delimiter = ',')]
         public_keys: Vec<PathBuf>,
     },
 }
@@ -827,9 +855,14 @@ async fn restore(database: &str, from: &Path, force: bool) -> Outcome {
 }
 
 async fn run(cli: Cli) -> Outcome {
+    lisens_store::clock::set_offset_secs(cli.clock_offset_secs);
+    let db = Db {
+        url: cli.database.clone(),
+        pinned: read_public_keys(&cli.pinned_keys)?,
+    };
     match cli.command {
         Command::Demo(args) => demo::run(args).await,
-        Command::Serve(args) => serve(&cli.database, args).await,
+        Command::Serve(args) => serve(&db, args).await,
         Command::Issuer(IssuerCommand::Keygen { dir }) => {
             let key = lisens_issuer::keygen(&dir)?;
             println!(
@@ -965,11 +998,11 @@ async fn run(cli: Cli) -> Outcome {
             println!("wrote {}: {}", out.display(), output::summary(&license));
             Ok(())
         }
-        Command::License(cmd) => license(&cli.database, cmd).await,
-        Command::User(cmd) => user(&cli.database, cmd).await,
-        Command::Site(cmd) => site(&cli.database, cmd).await,
-        Command::Events(cmd) => events(&cli.database, cmd).await,
-        Command::Metering(cmd) => metering(&cli.database, cmd).await,
+        Command::License(cmd) => license(&db, cmd).await,
+        Command::User(cmd) => user(&db, cmd).await,
+        Command::Site(cmd) => site(&db, cmd).await,
+        Command::Events(cmd) => events(&db, cmd).await,
+        Command::Metering(cmd) => metering(&db, cmd).await,
         Command::Config(ConfigCommand::Check) => Ok(()),
         Command::Backup { out } => {
             if !cli.database.starts_with("sqlite://") {
@@ -978,7 +1011,7 @@ async fn run(cli: Cli) -> Outcome {
                     "lisens backup copies SQLite databases; for PostgreSQL use pg_dump (docs/operations.md)",
                 ));
             }
-            let store = Store::open(&cli.database).await?;
+            let store = db.open().await?;
             store.backup_to(&out).await?;
             store.close().await;
             println!(
@@ -1002,7 +1035,7 @@ async fn run(cli: Cli) -> Outcome {
             if !(1..=10_000).contains(&limit) {
                 return Err(Failure::new("INVALID_INPUT", "--limit is 1 to 10000"));
             }
-            let store = Store::open(&cli.database).await?;
+            let store = db.open().await?;
             let entries = store
                 .audit_log(&lisens_store::audit::AuditFilter { since, actor }, 0, limit)
                 .await?;
@@ -1026,7 +1059,7 @@ async fn run(cli: Cli) -> Outcome {
                     return Err(Failure::new("INVALID_INPUT", "give --admin or --scope SCOPE"));
                 }
             };
-            let store = Store::open(&cli.database).await?;
+            let store = db.open().await?;
             let mut secret = [0u8; 32];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
             let token = store.create_token(&name, scope, secret).await?;
@@ -1039,7 +1072,7 @@ async fn run(cli: Cli) -> Outcome {
             Ok(())
         }
         Command::Token(TokenCommand::Revoke { id }) => {
-            Store::open(&cli.database).await?.revoke_token(id).await?;
+            db.open().await?.revoke_token(id).await?;
             println!("token {id} revoked");
             Ok(())
         }
@@ -1117,9 +1150,9 @@ fn read_password() -> Result<String, Failure> {
     Ok(password)
 }
 
-async fn events(database: &str, cmd: EventsCommand) -> Outcome {
+async fn events(database: &Db, cmd: EventsCommand) -> Outcome {
     use lisens_core::events::{EventKey, EventScope, EventStatus};
-    let store = Store::open(database).await?;
+    let store = database.open().await?;
     let bad = |e: lisens_core::ParseError| Failure::new("INVALID_INPUT", e.to_string());
     match cmd {
         EventsCommand::Add {
@@ -1252,9 +1285,9 @@ async fn import_users(store: &Store, file: &Path) -> Outcome {
     Ok(())
 }
 
-async fn metering(database: &str, cmd: MeteringCommand) -> Outcome {
+async fn metering(database: &Db, cmd: MeteringCommand) -> Outcome {
     use lisens_store::metering::UsageEvent;
-    let store = Store::open(database).await?;
+    let store = database.open().await?;
     let zone = lisens_server::time_zone()?;
     let now = || {
         time::OffsetDateTime::now_utc()
@@ -1363,8 +1396,8 @@ fn batch_failure(e: StoreError) -> Failure {
     }
 }
 
-async fn site(database: &str, cmd: SiteCommand) -> Outcome {
-    let store = Store::open(database).await?;
+async fn site(database: &Db, cmd: SiteCommand) -> Outcome {
+    let store = database.open().await?;
     match cmd {
         SiteCommand::Add { name, satellite } => {
             store.add_site(&name, satellite).await?;
@@ -1413,8 +1446,8 @@ fn parse_to(s: &str) -> Result<time::OffsetDateTime, String> {
     parse_time(s, true)
 }
 
-async fn user(database: &str, cmd: UserCommand) -> Outcome {
-    let store = Store::open(database).await?;
+async fn user(database: &Db, cmd: UserCommand) -> Outcome {
+    let store = database.open().await?;
     match cmd {
         UserCommand::Add {
             login,
@@ -1457,7 +1490,7 @@ async fn user(database: &str, cmd: UserCommand) -> Outcome {
     }
 }
 
-async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
+async fn license(database: &Db, cmd: LicenseCommand) -> Outcome {
     match cmd {
         LicenseCommand::Verify { file, public_key } => {
             let key = lisens_issuer::read_public_key(&public_key)?;
@@ -1500,7 +1533,7 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
             let key = lisens_issuer::read_public_key(&public_key)?;
             let text = read_text(&file)?;
             let license = VerifiedLicense::verify(&text, std::slice::from_ref(&key))?;
-            let store = Store::open(database).await?;
+            let store = database.open().await?;
             let actor = Actor {
                 name: &actor,
                 automatic: false,
@@ -1518,7 +1551,7 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
             public_key,
         } => {
             let key = lisens_issuer::read_public_key(&public_key)?;
-            let store = Store::open(database).await?;
+            let store = database.open().await?;
             let received = lisens_server::issuer_client::register(
                 &store,
                 &issuer,
@@ -1538,17 +1571,17 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
         }
         LicenseCommand::TrustKey { owner, public_key } => {
             let key = lisens_issuer::read_public_key(&public_key)?;
-            Store::open(database).await?.trust_key(&owner, &key).await?;
+            database.open().await?.trust_key(&owner, &key).await?;
             println!("{owner} now also trusts key {}", key.id());
             Ok(())
         }
         LicenseCommand::RetireKey { owner, key_id } => {
-            Store::open(database).await?.retire_key(&owner, &key_id).await?;
+            database.open().await?.retire_key(&owner, &key_id).await?;
             println!("{owner} no longer trusts key {key_id}");
             Ok(())
         }
         LicenseCommand::CheckNow { json } => {
-            let store = Store::open(database).await?;
+            let store = database.open().await?;
             let outcome = lisens_server::issuer_client::check_now(&store)
                 .await
                 .map_err(|e| Failure::new(e.code(), e.to_string()))?;
@@ -1570,7 +1603,7 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
             Ok(())
         }
         LicenseCommand::Pending { json } => {
-            let store = Store::open(database).await?;
+            let store = database.open().await?;
             let mut pending = Vec::new();
             for owner in store.pending_owners().await? {
                 pending.extend(store.pending_license(&owner).await?);
@@ -1579,7 +1612,7 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
             Ok(())
         }
         LicenseCommand::Activate { owner, actor } => {
-            let store = Store::open(database).await?;
+            let store = database.open().await?;
             let owner = match owner {
                 Some(o) => o,
                 None => {
@@ -1614,7 +1647,7 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
             logins,
             actor,
         } => {
-            let store = Store::open(database).await?;
+            let store = database.open().await?;
             store
                 .remove_excess(
                     &module,
@@ -1634,7 +1667,8 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
             limit,
             json,
         } => {
-            let holders = Store::open(database)
+            let holders = database
+                .open()
                 .await?
                 .module_holders(&module, offset, limit)
                 .await?;
@@ -1642,7 +1676,7 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
             Ok(())
         }
         LicenseCommand::History { limit, json } => {
-            let events = Store::open(database).await?.license_events(limit).await?;
+            let events = database.open().await?.license_events(limit).await?;
             output::history(&events, json);
             Ok(())
         }
@@ -1653,7 +1687,8 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
             valid_to,
         } => {
             let window = lisens_store::Window { valid_from, valid_to };
-            Store::open(database)
+            database
+                .open()
                 .await?
                 .assign_during(&login, &module, &window)
                 .await?;
@@ -1661,7 +1696,7 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
             Ok(())
         }
         LicenseCommand::Unassign { login, module } => {
-            Store::open(database).await?.unassign(&login, &module).await?;
+            database.open().await?.unassign(&login, &module).await?;
             println!("{module} unassigned from {login}");
             Ok(())
         }
@@ -1669,21 +1704,23 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
             login,
             module,
             system,
+            owner,
         } => {
-            let store = Arc::new(Store::open(database).await?);
+            let store = Arc::new(database.open().await?);
             let view = AccessView::new(store).await?;
             let access = &view.get().access;
-            let now = time::OffsetDateTime::now_utc();
+            let now = lisens_store::clock::now();
             let parse =
                 |m: &str| ModuleName::parse(m).map_err(|e| Failure::new("INVALID_INPUT", e.to_string()));
+            let owner = owner.as_deref();
             let decision = match (login, module, system) {
-                (None, None, Some(s)) => access.has_system(&parse(&s)?, now),
-                (Some(l), None, None) => access.can_login(&l, now),
-                (Some(l), Some(m), None) => access.has_module(&l, &parse(&m)?, now),
+                (None, None, Some(s)) => access.has_system_of(owner, &parse(&s)?, now),
+                (Some(l), None, None) if owner.is_none() => access.can_login(&l, now),
+                (Some(l), Some(m), None) => access.has_module_of(owner, &l, &parse(&m)?, now),
                 _ => {
                     return Err(Failure::new(
                         "INVALID_INPUT",
-                        "give LOGIN [MODULE], or --system MODULE",
+                        "give LOGIN [MODULE], or --system MODULE (--owner goes with a module)",
                     ))
                 }
             };
@@ -1702,24 +1739,50 @@ async fn license(database: &str, cmd: LicenseCommand) -> Outcome {
             }
         }
         LicenseCommand::Status { json, public_keys } => {
-            let store = Store::open(database)
+            let status = database
+                .pinning(&public_keys)?
+                .open()
                 .await?
-                .with_pinned_keys(read_public_keys(&public_keys)?);
-            let status = store.license_status().await?;
+                .license_status()
+                .await?;
             output::status(&status, json);
             Ok(())
         }
     }
 }
 
-async fn serve(database: &str, args: ServeArgs) -> Outcome {
-    let store = Store::open(database)
-        .await?
-        .with_pinned_keys(read_public_keys(&args.public_keys)?);
-    serve_store(store, &args.listen, |addr| {
+async fn serve(database: &Db, args: ServeArgs) -> Outcome {
+    let database = database.pinning(&args.public_keys)?;
+    serve_store(database.open().await?, &args.listen, |addr| {
         println!("lisens listening on http://{addr}/")
     })
     .await
+}
+
+/// The installation's database and the keys this process pins: every
+/// command opens the store through it, so every path that decides (check,
+/// status, serve, load) uses the same trusted-key set.
+pub(crate) struct Db {
+    url: String,
+    pinned: Vec<PublicKey>,
+}
+
+impl Db {
+    /// This database with more keys pinned.
+    fn pinning(&self, more: &[PathBuf]) -> Result<Db, Failure> {
+        let mut pinned = self.pinned.clone();
+        pinned.extend(read_public_keys(more)?);
+        Ok(Db {
+            url: self.url.clone(),
+            pinned,
+        })
+    }
+
+    async fn open(&self) -> Result<Store, Failure> {
+        Ok(Store::open(&self.url)
+            .await?
+            .with_pinned_keys(self.pinned.clone()))
+    }
 }
 
 pub(crate) async fn serve_store(

@@ -157,13 +157,25 @@ pub fn status(status: &LicenseStatus, as_json: bool) {
                 m.total,
                 m.in_use,
                 m.available,
-                if m.valid {
-                    "yes".to_owned()
-                } else {
+                if !m.valid {
                     format!("NO: {}", m.problem.as_deref().unwrap_or(""))
+                } else if m.excess > 0 {
+                    format!(
+                        "yes, but {} over the licensed count: only the first {} holders count",
+                        m.excess, m.total
+                    )
+                } else {
+                    "yes".to_owned()
                 }
             );
         }
+    }
+    if status.clock_set_back {
+        println!(
+            "CLOCK SET BACK: the clock is behind {}, the latest time this installation has seen; \
+             the license counts as expired (read-only) until the clock is right",
+            status.latest_seen.as_deref().unwrap_or("?")
+        );
     }
 }
 

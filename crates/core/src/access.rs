@@ -18,9 +18,11 @@ pub struct UserFacts {
     pub is_admin: bool,
 }
 
-/// The global dates of one owner, and whether its rows verified.
+/// The global dates of one owner.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OwnerDates {
+    /// The owner's name: a check may name the owner it asks about.
+    pub name: String,
     pub expiration: Option<Date>,
     pub grace_to: Option<Date>,
     pub admin_warning_date: Option<Date>,
@@ -75,11 +77,20 @@ impl LinkWindow {
 pub struct AccessSnapshot {
     pub users: HashMap<String, UserFacts>,
     pub owners: Vec<OwnerDates>,
+    /// The index in `owners` of the installation's primary owner (the
+    /// vendor): a check that names no owner asks about this one. One
+    /// owner's license never grants another owner's module names.
+    pub primary: usize,
     /// By name; several rows may share a name (versions, owners): the
-    /// module is licensed when any of them is valid.
+    /// module is licensed for an owner when any of its rows is valid.
     pub modules: HashMap<ModuleName, Vec<CheckModule>>,
-    /// user id -> module -> link window.
-    pub links: HashMap<i64, HashMap<ModuleName, LinkWindow>>,
+    /// user id -> module -> the standing links' windows (one per owner
+    /// holding a row of that name). Only links that stand by
+    /// [`crate::trust::standing_links`] are here.
+    pub links: HashMap<i64, HashMap<ModuleName, Vec<LinkWindow>>>,
+    /// The latest time this installation has seen: a clock behind it
+    /// (beyond [`crate::trust::CLOCK_TOLERANCE`]) counts as expired past grace.
+    pub latest_seen: Option<OffsetDateTime>,
     /// The data version this snapshot was read at.
     pub version: i64,
     /// Set while no license is loaded: the built-in demo allowance.
@@ -136,6 +147,11 @@ pub enum Denial {
     DemoExpired,
     /// An administrator's No Login event is active.
     NoLoginEvent,
+    /// The clock is behind the latest time the installation has seen: it
+    /// counts as expired past grace until the clock is right again.
+    ClockSetBack,
+    /// The check named an owner this installation has no license of.
+    UnknownOwner,
 }
 
 impl Denial {
@@ -150,6 +166,8 @@ impl Denial {
             Denial::NotSystemLicense(_) => "NOT_A_SYSTEM_LICENSE".into(),
             Denial::DemoExpired => "DEMO_EXPIRED".into(),
             Denial::NoLoginEvent => "NO_LOGIN_EVENT".into(),
+            Denial::ClockSetBack => "CLOCK_SET_BACK".into(),
+            Denial::UnknownOwner => "OWNER_UNKNOWN".into(),
         }
     }
 }
@@ -181,7 +199,7 @@ static WEB: std::sync::LazyLock<ModuleName> =
 
 impl AccessSnapshot {
     /// Logging in from the web client: active, login rights, and valid `user`
-    /// and `web` licenses whose owner is not past its grace period.
+    /// and `web` licenses of the primary owner, not past its grace period.
     pub fn can_login(&self, login: &str, now: OffsetDateTime) -> Decision {
         let user = match self.user(login) {
             Ok(u) => u,
@@ -195,7 +213,7 @@ impl AccessSnapshot {
         }
         let mut warning = None;
         for m in [&*USER, &*WEB] {
-            match self.user_holds(user, m, now) {
+            match self.user_holds(user, m, self.primary, now) {
                 Decision::Denied(d) => return Decision::Denied(d),
                 Decision::Granted { warning: w } => warning = warning.or(w),
             }
@@ -203,28 +221,70 @@ impl AccessSnapshot {
         Decision::Granted { warning }
     }
 
-    /// Whether an active user holds a user license right now.
+    /// Whether an active user holds a user license of the primary owner right now.
     pub fn has_module(&self, login: &str, module: &ModuleName, now: OffsetDateTime) -> Decision {
+        self.has_module_of(None, login, module, now)
+    }
+
+    /// Whether an active user holds a user license of the named owner (the
+    /// primary owner when `None`) right now.
+    pub fn has_module_of(
+        &self,
+        owner: Option<&str>,
+        login: &str,
+        module: &ModuleName,
+        now: OffsetDateTime,
+    ) -> Decision {
+        let owner = match self.owner_index(owner) {
+            Ok(o) => o,
+            Err(d) => return Decision::Denied(d),
+        };
         match self.user(login) {
-            Ok(user) => self.user_holds(user, module, now),
+            Ok(user) => self.user_holds(user, module, owner, now),
             Err(d) => Decision::Denied(d),
         }
     }
 
-    /// Whether a system license (e.g. `saint`) is present and valid.
+    /// Whether a system license (e.g. `saint`) of the primary owner is present and valid.
     pub fn has_system(&self, module: &ModuleName, now: OffsetDateTime) -> Decision {
+        self.has_system_of(None, module, now)
+    }
+
+    /// Whether a system license of the named owner (the primary owner when
+    /// `None`) is present and valid.
+    pub fn has_system_of(&self, owner: Option<&str>, module: &ModuleName, now: OffsetDateTime) -> Decision {
+        let owner = match self.owner_index(owner) {
+            Ok(o) => o,
+            Err(d) => return Decision::Denied(d),
+        };
         let Some(rows) = self.modules.get(module) else {
             return Decision::Denied(Denial::MissingLicense(module.clone()));
         };
-        if rows.iter().all(|r| r.module_type != ModuleType::System) {
+        let own: Vec<&CheckModule> = rows.iter().filter(|r| r.owner == owner).collect();
+        if own.is_empty() {
+            return Decision::Denied(Denial::MissingLicense(module.clone()));
+        }
+        if own.iter().all(|r| r.module_type != ModuleType::System) {
             return Decision::Denied(Denial::NotSystemLicense(module.clone()));
         }
         self.first_live(
-            rows.iter().filter(|r| r.module_type == ModuleType::System),
+            own.into_iter().filter(|r| r.module_type == ModuleType::System),
             module,
-            now.date(),
+            now,
             false,
         )
+    }
+
+    /// The index of the named owner, or the primary owner's.
+    fn owner_index(&self, owner: Option<&str>) -> Result<usize, Denial> {
+        match owner {
+            None => Ok(self.primary),
+            Some(name) => self
+                .owners
+                .iter()
+                .position(|o| o.name == name)
+                .ok_or(Denial::UnknownOwner),
+        }
     }
 
     fn user(&self, login: &str) -> Result<&UserFacts, Denial> {
@@ -235,7 +295,13 @@ impl AccessSnapshot {
         Ok(user)
     }
 
-    fn user_holds(&self, user: &UserFacts, module: &ModuleName, now: OffsetDateTime) -> Decision {
+    fn user_holds(
+        &self,
+        user: &UserFacts,
+        module: &ModuleName,
+        owner: usize,
+        now: OffsetDateTime,
+    ) -> Decision {
         if let Some(demo) = &self.demo {
             if now > demo.until {
                 return Decision::Denied(Denial::DemoExpired);
@@ -251,32 +317,42 @@ impl AccessSnapshot {
         let Some(rows) = self.modules.get(module) else {
             return Decision::Denied(Denial::MissingLicense(module.clone()));
         };
-        if rows.iter().all(|r| r.module_type != ModuleType::User) {
+        let own: Vec<&CheckModule> = rows.iter().filter(|r| r.owner == owner).collect();
+        if own.is_empty() {
+            return Decision::Denied(Denial::MissingLicense(module.clone()));
+        }
+        if own.iter().all(|r| r.module_type != ModuleType::User) {
             return Decision::Denied(Denial::NotUserLicense(module.clone()));
         }
-        let Some(link) = self
+        let held = self
             .links
             .get(&user.id)
             .and_then(|l| l.get(module))
-            .filter(|w| w.covers(now))
-        else {
+            .is_some_and(|ws| ws.iter().any(|w| w.owner == owner && w.covers(now)));
+        if !held {
             return Decision::Denied(Denial::MissingLicense(module.clone()));
-        };
-        let own_rows = rows
-            .iter()
-            .filter(|r| r.module_type == ModuleType::User && r.owner == link.owner);
-        self.first_live(own_rows, module, now.date(), user.is_admin)
+        }
+        self.first_live(
+            own.into_iter().filter(|r| r.module_type == ModuleType::User),
+            module,
+            now,
+            user.is_admin,
+        )
     }
 
     fn first_live<'a>(
         &self,
         rows: impl Iterator<Item = &'a CheckModule>,
         module: &ModuleName,
-        today: Date,
+        now: OffsetDateTime,
         admin: bool,
     ) -> Decision {
+        let today = now.date();
         let mut expired = false;
         for r in rows.filter(|r| r.valid) {
+            if crate::trust::clock_set_back(now, self.latest_seen) {
+                return Decision::Denied(Denial::ClockSetBack);
+            }
             let dates = self.owners.get(r.owner).cloned().unwrap_or_default();
             if dates.is_past_grace(today) {
                 expired = true;
@@ -313,13 +389,18 @@ impl AccessSnapshot {
             .collect()
     }
 
-    /// The installation is read-only once its primary owner (the first, the
-    /// vendor) is past its grace period.
-    pub fn is_read_only(&self, today: Date) -> bool {
-        self.owners.first().is_some_and(|o| o.is_past_grace(today))
+    /// The installation is read-only once its primary owner (the vendor) is
+    /// past its grace period, or the clock was set back.
+    pub fn is_read_only(&self, now: OffsetDateTime) -> bool {
+        crate::trust::clock_set_back(now, self.latest_seen)
+            || self
+                .owners
+                .get(self.primary)
+                .is_some_and(|o| o.is_past_grace(now.date()))
     }
 
-    /// Modules a user holds right now (valid link window and valid row).
+    /// Modules of the primary owner a user holds right now (a standing link
+    /// whose window covers now, to a valid row).
     pub fn held_modules(&self, login: &str, now: OffsetDateTime) -> HashSet<ModuleName> {
         let Some(user) = self.users.get(login) else {
             return HashSet::new();
@@ -328,7 +409,7 @@ impl AccessSnapshot {
             .get(&user.id)
             .map(|l| {
                 l.keys()
-                    .filter(|m| self.user_holds(user, m, now).is_granted())
+                    .filter(|m| self.user_holds(user, m, self.primary, now).is_granted())
                     .cloned()
                     .collect()
             })
@@ -348,6 +429,7 @@ mod tests {
     fn snapshot() -> AccessSnapshot {
         let mut s = AccessSnapshot::default();
         s.owners.push(OwnerDates {
+            name: "vendor".into(),
             expiration: Some(date!(2027 - 12 - 31)),
             grace_to: Some(date!(2028 - 01 - 31)),
             admin_warning_date: Some(date!(2027 - 12 - 01)),
@@ -382,9 +464,11 @@ mod tests {
             valid_to: None,
             owner: 0,
         };
-        s.links
-            .insert(1, [(n("user"), open.clone()), (n("web"), open.clone())].into());
-        s.links.insert(2, [(n("user"), open)].into());
+        s.links.insert(
+            1,
+            [(n("user"), vec![open.clone()]), (n("web"), vec![open.clone()])].into(),
+        );
+        s.links.insert(2, [(n("user"), vec![open])].into());
         s
     }
 
@@ -423,7 +507,7 @@ mod tests {
                 warning: Some(Warning::LicenseInGrace)
             }
         );
-        assert!(!s.is_read_only(in_grace.date()));
+        assert!(!s.is_read_only(in_grace));
         let after = datetime!(2028-02-01 00:00 UTC);
         assert_eq!(
             s.can_login("anna", after).code().as_deref(),
@@ -433,7 +517,7 @@ mod tests {
             s.has_system(&n("saint"), after).code().as_deref(),
             Some("LICENSE_EXPIRED")
         );
-        assert!(s.is_read_only(after.date()));
+        assert!(s.is_read_only(after));
     }
 
     #[test]
@@ -450,7 +534,7 @@ mod tests {
     #[test]
     fn link_windows_and_invalid_rows_are_honoured() {
         let mut s = snapshot();
-        s.links.get_mut(&1).unwrap().get_mut(&n("web")).unwrap().valid_to =
+        s.links.get_mut(&1).unwrap().get_mut(&n("web")).unwrap()[0].valid_to =
             Some(datetime!(2026-11-01 00:00 UTC));
         assert_eq!(
             s.can_login("anna", NOW).code().as_deref(),
@@ -559,11 +643,11 @@ mod owner_tests {
             1,
             [(
                 n("crm"),
-                LinkWindow {
+                vec![LinkWindow {
                     valid_from: None,
                     valid_to: None,
                     owner: 1,
-                },
+                }],
             )]
             .into(),
         );
@@ -572,7 +656,96 @@ mod owner_tests {
             s.has_module("anna", &n("crm"), now).code().as_deref(),
             Some("MISSING_LICENSE:crm")
         );
-        s.links.get_mut(&1).unwrap().get_mut(&n("crm")).unwrap().owner = 0;
+        s.links.get_mut(&1).unwrap().get_mut(&n("crm")).unwrap()[0].owner = 0;
         assert!(s.has_module("anna", &n("crm"), now).is_granted());
+    }
+
+    #[test]
+    fn one_owner_never_grants_another_owners_module_names() {
+        let n = |s: &str| ModuleName::parse(s).unwrap();
+        let owner = |name: &str| OwnerDates {
+            name: name.into(),
+            ..Default::default()
+        };
+        let mut s = AccessSnapshot {
+            owners: vec![owner("vendor"), owner("self-signed")],
+            ..Default::default()
+        };
+        let row = |owner, module_type| CheckModule {
+            module_type,
+            valid: true,
+            owner,
+        };
+        // The vendor sells chat-cal and saint; the customer's own owner
+        // "licenses" the same names.
+        s.modules.insert(
+            n("chat-cal"),
+            vec![row(0, ModuleType::User), row(1, ModuleType::User)],
+        );
+        s.modules.insert(n("saint"), vec![row(1, ModuleType::System)]);
+        s.users.insert(
+            "anna".into(),
+            UserFacts {
+                id: 1,
+                active: true,
+                login_rights: true,
+                is_admin: false,
+            },
+        );
+        let own_link = LinkWindow {
+            valid_from: None,
+            valid_to: None,
+            owner: 1,
+        };
+        s.links.insert(1, [(n("chat-cal"), vec![own_link])].into());
+        let now = datetime!(2026-11-25 12:00 UTC);
+        assert_eq!(
+            s.has_module("anna", &n("chat-cal"), now).code().as_deref(),
+            Some("MISSING_LICENSE:chat-cal")
+        );
+        assert!(s
+            .has_module_of(Some("self-signed"), "anna", &n("chat-cal"), now)
+            .is_granted());
+        assert_eq!(
+            s.has_system(&n("saint"), now).code().as_deref(),
+            Some("MISSING_LICENSE:saint")
+        );
+        assert!(s
+            .has_system_of(Some("self-signed"), &n("saint"), now)
+            .is_granted());
+        assert_eq!(
+            s.has_system_of(Some("nobody"), &n("saint"), now)
+                .code()
+                .as_deref(),
+            Some("OWNER_UNKNOWN")
+        );
+    }
+
+    #[test]
+    fn a_clock_set_back_counts_as_expired_past_grace() {
+        let n = |s: &str| ModuleName::parse(s).unwrap();
+        let now = datetime!(2026-11-25 12:00 UTC);
+        let mut s = AccessSnapshot {
+            owners: vec![OwnerDates::default()],
+            latest_seen: Some(now + time::Duration::days(30)),
+            ..Default::default()
+        };
+        s.modules.insert(
+            n("saint"),
+            vec![CheckModule {
+                module_type: ModuleType::System,
+                valid: true,
+                owner: 0,
+            }],
+        );
+        assert_eq!(
+            s.has_system(&n("saint"), now).code().as_deref(),
+            Some("CLOCK_SET_BACK")
+        );
+        assert!(s.is_read_only(now));
+        assert!(s
+            .has_system(&n("saint"), now + time::Duration::days(30))
+            .is_granted());
+        assert!(!s.is_read_only(now + time::Duration::days(30)));
     }
 }

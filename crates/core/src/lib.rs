@@ -17,6 +17,7 @@ pub mod names;
 pub mod password;
 pub mod scim;
 pub mod spec;
+pub mod trust;
 
 pub use document::{
     module_signed_bytes, modules_digest, owner_signed_bytes, verify_module_row, verify_module_rows,

@@ -20,6 +20,9 @@ pub struct CheckParams {
     user: Option<String>,
     module: Option<String>,
     system: Option<String>,
+    /// Whose license (a third party's add-on); default: the installation's
+    /// primary owner (the vendor). One owner never grants another's modules.
+    owner: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -66,16 +69,18 @@ pub async fn check(
     params: Result<Query<CheckParams>, QueryRejection>,
 ) -> Result<Json<CheckAnswer>, ApiError> {
     let Query(p) = params.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
-    let now = time::OffsetDateTime::now_utc();
+    let now = lisens_store::clock::now();
     let view = state.view.get();
+    let owner = p.owner.as_deref();
     let decision = match (p.user.as_deref(), p.module.as_deref(), p.system.as_deref()) {
-        (Some(user), None, None) => view.access.can_login(user, now),
-        (Some(user), Some(m), None) => view.access.has_module(user, &module(m)?, now),
-        (None, None, Some(s)) => view.access.has_system(&module(s)?, now),
+        (Some(user), None, None) if owner.is_none() => view.access.can_login(user, now),
+        (Some(user), Some(m), None) => view.access.has_module_of(owner, user, &module(m)?, now),
+        (None, None, Some(s)) => view.access.has_system_of(owner, &module(s)?, now),
         _ => {
             return Err(ApiError::bad_request(
                 "INVALID_QUERY",
-                "give user (login check), user and module (user license), or system (system license)",
+                "give user (login check), user and module (user license), or system (system license); \
+                 owner goes with module or system",
             ))
         }
     };

@@ -146,6 +146,7 @@ impl From<StoreError> for ApiError {
             | StoreError::Invalid(_)
             | StoreError::OwnerKeyMismatch { .. }
             | StoreError::BatchInvalid(_) => StatusCode::BAD_REQUEST,
+            StoreError::KeyNotTrusted { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         };
         let extra = match &e {
             StoreError::BatchInvalid(items) | StoreError::BulkRefused(items) => {

@@ -62,6 +62,7 @@ pub struct AppState {
 impl AppState {
     /// Builds the access view and starts its refresher.
     pub async fn new(store: Arc<Store>) -> Result<Self, StoreError> {
+        store.remember_time().await?;
         let view = AccessView::new(store.clone()).await?;
         view.spawn_refresher(REFRESH_EVERY);
         // Jobs whose process died are marked failed now and every 10 s.
@@ -69,6 +70,7 @@ impl AppState {
         let zone = time_zone()?;
         let reaper = Arc::downgrade(&store);
         let reaper_zone = zone.clone();
+        let reaper_view = Arc::downgrade(&view);
         tokio::spawn(async move {
             let zone = reaper_zone;
             let mut tick = tokio::time::interval(Duration::from_secs(10));
@@ -76,6 +78,16 @@ impl AppState {
             loop {
                 tick.tick().await;
                 let Some(store) = reaper.upgrade() else { return };
+                // The trust model's memory of time, and the findings of the
+                // latest re-verification as system messages.
+                if let Err(e) = store.remember_time().await {
+                    tracing::warn!("remembering the time failed: {e}");
+                }
+                if let Some(view) = reaper_view.upgrade() {
+                    if let Err(e) = store.report_integrity(&view.get().integrity).await {
+                        tracing::warn!("reporting license integrity failed: {e}");
+                    }
+                }
                 if let Err(e) = store.fail_dead_jobs().await {
                     tracing::warn!("marking dead jobs failed: {e}");
                 }

@@ -85,7 +85,7 @@ pub async fn log_in(
             .view
             .get()
             .access
-            .can_login(login, time::OffsetDateTime::now_utc());
+            .can_login(login, lisens_store::clock::now());
         if !decision.is_granted() {
             let code = decision.code().unwrap_or_default();
             return Err(ApiError::new(

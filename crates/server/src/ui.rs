@@ -366,11 +366,27 @@ fn groups(t: &Tr, o: &OwnerStatus) -> Vec<Group> {
     .collect()
 }
 
-fn warnings(t: &Tr, o: &OwnerStatus) -> Vec<String> {
-    let today = time::OffsetDateTime::now_utc().date();
+fn warnings(t: &Tr, o: &OwnerStatus, clock_set_back: bool) -> Vec<String> {
+    let today = lisens_store::clock::now().date();
     let mut out = Vec::new();
+    if clock_set_back {
+        out.push(t.t("clock-set-back"));
+    }
     if !o.valid {
         out.push(t.t("license-invalid"));
+    }
+    let over: Vec<&str> = o
+        .modules
+        .iter()
+        .filter(|m| m.excess > 0)
+        .map(|m| m.name.as_str())
+        .collect();
+    if !over.is_empty() {
+        out.push(format!(
+            "{} ({})",
+            t.t("license-over-count-warning"),
+            over.join(", ")
+        ));
     }
     let past = |d: &Option<String>| d.as_deref().is_some_and(|d| d < today.to_string().as_str());
     let reached = |d: &Option<String>| d.as_deref().is_some_and(|d| d <= today.to_string().as_str());
@@ -443,7 +459,10 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
         tabs,
         status_tab,
         demo: status.demo.is_some(),
-        warnings: owner.as_ref().map(|o| warnings(&u.t, o)).unwrap_or_default(),
+        warnings: owner
+            .as_ref()
+            .map(|o| warnings(&u.t, o, status.clock_set_back))
+            .unwrap_or_default(),
         groups: owner.as_ref().map(|o| groups(&u.t, o)).unwrap_or_default(),
         owner,
         buy_url,

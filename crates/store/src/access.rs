@@ -9,10 +9,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use lisens_core::access::{AccessSnapshot, CheckModule, LinkWindow, UserFacts};
+use lisens_core::trust::{standing_links, HeldRow, Standing, StoredLink};
 use lisens_core::ModuleName;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::license::LicenseStatus;
 use crate::tokens::{token_hash, TokenScope};
 use crate::{Store, StoreError};
 
@@ -20,6 +22,9 @@ use crate::{Store, StoreError};
 pub struct View {
     pub access: AccessSnapshot,
     tokens: HashMap<String, TokenScope>,
+    /// What this build found wrong with the stored data.
+    pub integrity: Integrity,
+    built: std::time::Instant,
 }
 
 impl View {
@@ -30,6 +35,13 @@ impl View {
         self.tokens.get(&token_hash(secret)).copied()
     }
 }
+
+/// A stored link: id, user, module row, valid from, valid to.
+type LinkRow = (i64, i64, i64, Option<String>, Option<String>);
+
+/// How often the view is rebuilt even when no write moved the data version,
+/// so a hand edit of the database is seen within 5 seconds.
+pub const REVERIFY_EVERY: Duration = Duration::from_secs(3);
 
 pub struct AccessView {
     store: Arc<Store>,
@@ -50,15 +62,20 @@ impl AccessView {
         self.current.read().expect("access view lock").clone()
     }
 
-    /// Rebuilds the view when the data version moved. Returns whether it did.
+    /// Rebuilds the view when the data version moved, or when the view is
+    /// older than [`REVERIFY_EVERY`]: a row edited by hand, behind lisens's
+    /// back, moves no version, and is caught by the periodic rebuild, which
+    /// re-checks every signature (through the verdict cache), every count and
+    /// every prerequisite. Returns whether it rebuilt.
     pub async fn refresh(&self) -> Result<bool, StoreError> {
-        let seen = self.get().access.version;
-        if self.store.data_version().await? == seen {
+        let current = self.get();
+        let moved = self.store.data_version().await? != current.access.version;
+        if !moved && current.built.elapsed() < REVERIFY_EVERY {
             return Ok(false);
         }
         let view = self.store.build_view().await?;
         let mut current = self.current.write().expect("access view lock");
-        if view.access.version > current.access.version {
+        if view.access.version >= current.access.version {
             *current = Arc::new(view);
         }
         Ok(true)
@@ -90,14 +107,29 @@ impl Store {
         let status = self.license_status().await?;
         let mut access = AccessSnapshot {
             version,
+            // license_status puts the primary owner first.
+            primary: 0,
+            latest_seen: status
+                .latest_seen
+                .as_deref()
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()),
             ..Default::default()
         };
+        let mut held_rows = Vec::new();
         let mut names: HashMap<i64, (ModuleName, usize)> = HashMap::new();
         for (i, o) in status.owners.iter().enumerate() {
             access.owners.push(o.dates.clone());
             for m in &o.modules {
                 let Some(parsed) = &m.parsed else { continue };
                 names.insert(m.id, (parsed.name.clone(), i));
+                held_rows.push(HeldRow {
+                    id: m.id,
+                    owner: i,
+                    name: parsed.name.clone(),
+                    module_type: parsed.module_type,
+                    count: u32::try_from(m.total).unwrap_or(0),
+                    prerequisite: parsed.prerequisite.clone(),
+                });
                 access
                     .modules
                     .entry(parsed.name.clone())
@@ -125,7 +157,7 @@ impl Store {
                 },
             );
         }
-        if status.owners.is_empty() {
+        if let Some(demo) = &status.demo {
             let users = access
                 .users
                 .values()
@@ -133,17 +165,31 @@ impl Store {
                 .map(|u| u.id)
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
-                .take(lisens_core::access::DEMO_USERS)
+                .take(demo.max_users)
                 .collect();
             let until = self.installed_at().await? + time::Duration::days(lisens_core::access::DEMO_DAYS);
             access.demo = Some(lisens_core::access::DemoAllowance { until, users });
         }
-        let links: Vec<(i64, i64, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT assoc_id, module_license_id, valid_from, valid_to FROM license_assoc_link",
+        let links: Vec<LinkRow> = sqlx::query_as(
+            "SELECT id, assoc_id, module_license_id, valid_from, valid_to FROM license_assoc_link",
         )
         .fetch_all(&self.pool)
         .await?;
-        for (assoc, module, from, to) in links {
+        // Counts and prerequisites hold at read time: only the links that
+        // stand by core's rule grant, whatever was written behind our back.
+        let stored: Vec<StoredLink> = links
+            .iter()
+            .map(|(id, user, row, _, _)| StoredLink {
+                id: *id,
+                user: *user,
+                row: *row,
+            })
+            .collect();
+        let standing = standing_links(&held_rows, &stored);
+        for (id, assoc, module, from, to) in links {
+            if !standing.links.contains(&id) {
+                continue;
+            }
             let Some((name, owner)) = names.get(&module) else {
                 continue;
             };
@@ -168,7 +214,9 @@ impl Store {
                 .links
                 .entry(assoc)
                 .or_default()
-                .insert(name.clone(), window);
+                .entry(name.clone())
+                .or_default()
+                .push(window);
         }
         access.events = self.active_events().await?;
         let tokens = self
@@ -177,6 +225,117 @@ impl Store {
             .into_iter()
             .filter_map(|(hash, scope)| TokenScope::parse(&scope).ok().map(|s| (hash, s)))
             .collect();
-        Ok(View { access, tokens })
+        let integrity = Integrity::of(&status, &standing, &names);
+        Ok(View {
+            access,
+            tokens,
+            integrity,
+            built: std::time::Instant::now(),
+        })
+    }
+}
+
+/// What the last re-verification found wrong with the stored data: the
+/// server raises a system message and an audit row for each new finding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Integrity {
+    /// One sentence per finding, in a stable order.
+    pub findings: Vec<String>,
+}
+
+impl Integrity {
+    fn of(status: &LicenseStatus, standing: &Standing, names: &HashMap<i64, (ModuleName, usize)>) -> Self {
+        let mut findings = Vec::new();
+        if status.clock_set_back {
+            findings.push(format!(
+                "the clock is behind the latest time this installation has seen ({}): \
+                 the license counts as expired until the clock is right",
+                status.latest_seen.as_deref().unwrap_or("?")
+            ));
+        }
+        for o in &status.owners {
+            if let Some(p) = &o.problem {
+                findings.push(format!("the license of {} is not valid: {p}", o.owner_name));
+                continue;
+            }
+            for m in o.modules.iter().filter(|m| m.problem.is_some()) {
+                findings.push(format!(
+                    "module row {} of {} is not valid: {}",
+                    m.name,
+                    o.owner_name,
+                    m.problem.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+        for (row, (holders, count)) in &standing.over_count {
+            let name = names.get(row).map(|(n, _)| n.as_str()).unwrap_or("?");
+            findings.push(format!(
+                "{name}: {holders} holders stored, {count} licensed; only the first {count} count"
+            ));
+        }
+        if !standing.without_prerequisite.is_empty() {
+            findings.push(format!(
+                "{} assignment(s) lack their prerequisite module and grant nothing",
+                standing.without_prerequisite.len()
+            ));
+        }
+        Self { findings }
+    }
+
+    pub fn is_clean(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+/// The system event key of integrity findings.
+pub const INTEGRITY_EVENT: &str = "license-integrity";
+
+impl Store {
+    /// Makes the active `license-integrity` system messages match the
+    /// findings: a new finding raises one (and an audit row), a finding that
+    /// went away ends its message. Idempotent, so every process of a
+    /// scale-out may call it after each re-verification.
+    pub async fn report_integrity(&self, integrity: &Integrity) -> Result<(), StoreError> {
+        let shown = |f: &str| f.chars().take(500).collect::<String>();
+        let active: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, message FROM system_event WHERE status = 'active' AND kind = 'system' AND event_key = $1",
+        )
+        .bind(INTEGRITY_EVENT)
+        .fetch_all(&self.pool)
+        .await?;
+        for finding in &integrity.findings {
+            if active.iter().any(|(_, m)| *m == shown(finding)) {
+                continue;
+            }
+            tracing::warn!("license integrity: {finding}");
+            self.raise_event(
+                INTEGRITY_EVENT,
+                finding,
+                "found by the periodic re-verification of the stored license",
+                true,
+            )
+            .await?;
+            self.record_audit(&crate::audit::NewAudit {
+                actor: "system".into(),
+                address: "local".into(),
+                action: "license integrity".into(),
+                target: String::new(),
+                detail: finding.clone(),
+            })
+            .await?;
+        }
+        for (id, message) in &active {
+            if !integrity.findings.iter().any(|f| shown(f) == *message) {
+                // Another process may have ended it first.
+                match self
+                    .end_event(*id, lisens_core::events::EventStatus::Finished)
+                    .await
+                {
+                    Ok(()) | Err(StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
     }
 }

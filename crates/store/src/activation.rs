@@ -193,16 +193,10 @@ impl Store {
     /// Trusts one more key for an owner: the vendor rotates keys by signing
     /// with a new one; licenses signed by either verify until one is retired.
     pub async fn trust_key(&self, owner: &str, key: &PublicKey) -> Result<(), StoreError> {
+        // An owner not loaded yet may be trusted ahead of its first license
+        // (a third party's add-on): keys are pinned, so its load needs it.
+        lisens_core::OwnerName::parse(owner).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let mut tx = self.begin_write().await?;
-        let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM module_owner WHERE owner_name = $1")
-            .bind(owner)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if known.is_none() {
-            return Err(StoreError::Invalid(format!(
-                "no owner {owner:?}: load its first license instead"
-            )));
-        }
         sqlx::query(
             "INSERT INTO trusted_key (owner_name, key_id, public_key, added_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (owner_name, key_id) DO NOTHING",
@@ -461,6 +455,7 @@ impl Store {
             write_module_row(&mut tx, owner_id, *id, vm).await?;
         }
         update_owner_row(&mut tx, owner_id, license).await?;
+        crate::license::raise_high_water(&mut tx, owner, license.owner().license_version).await?;
         if !changed_plans.is_empty() {
             reconcile_plan_links(&mut tx, owner_id, license, &changed_plans).await?;
         }

@@ -383,11 +383,12 @@ fn format_time(t: OffsetDateTime) -> String {
 
 /// Past the primary owner's grace period the installation is read-only.
 pub(crate) fn ensure_writable(status: &LicenseStatus) -> Result<(), StoreError> {
-    let today = OffsetDateTime::now_utc().date();
-    if status
-        .owners
-        .first()
-        .is_some_and(|o| o.valid && o.dates.is_past_grace(today))
+    let today = crate::clock::now().date();
+    if status.clock_set_back
+        || status
+            .owners
+            .first()
+            .is_some_and(|o| o.valid && o.dates.is_past_grace(today))
     {
         return Err(StoreError::ReadOnly);
     }

@@ -9,6 +9,7 @@ mod activation;
 mod assign;
 pub mod audit;
 pub mod backup;
+pub mod clock;
 mod events;
 mod issuer_db;
 mod issuer_link;
@@ -25,7 +26,7 @@ use std::str::FromStr;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-pub use access::AccessView;
+pub use access::{AccessView, Integrity, REVERIFY_EVERY};
 pub use activation::{Actor, Holder, LicenseEvent, PendingLicense, Received};
 pub use assign::{Assignment, Holding, Window, BULK_MAX};
 pub use events::{EventFilter, NewEvent, SystemEvent, JOB_HEARTBEAT_STALE_SECS};
@@ -57,6 +58,8 @@ pub enum StoreError {
         trusted: String,
         signed: String,
     },
+    #[error("key {key} is not trusted here for owner {owner:?}: an administrator trusts it first (lisens license trust-key), or the vendor signs a license with a key already trusted")]
+    KeyNotTrusted { owner: String, key: String },
     #[error("{0} already exists")]
     Duplicate(String),
     #[error("{0}")]
@@ -112,6 +115,7 @@ impl StoreError {
             StoreError::Database(_) | StoreError::Migration(_) => "DATABASE_ERROR",
             StoreError::OwnerExists(_) => "LICENSE_OWNER_EXISTS",
             StoreError::OwnerKeyMismatch { .. } => "LICENSE_OWNER_KEY_MISMATCH",
+            StoreError::KeyNotTrusted { .. } => "LICENSE_KEY_NOT_TRUSTED",
             StoreError::Duplicate(_) => "ALREADY_EXISTS",
             StoreError::Invalid(_) => "INVALID_INPUT",
             StoreError::UnknownUser(_) => "USER_UNKNOWN",
@@ -235,6 +239,20 @@ impl Store {
         Ok(())
     }
 
+    /// Remembers that the installation has seen this time (the clock
+    /// never goes back in what is stored). Running servers call it
+    /// periodically; a clock set back behind it counts as expired past grace.
+    pub async fn remember_time(&self) -> Result<(), StoreError> {
+        let now = now_rfc3339();
+        sqlx::query(
+            "UPDATE installation SET latest_seen = $1 WHERE id = 1 AND (latest_seen IS NULL OR latest_seen < $1)",
+        )
+        .bind(&now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// The current data version.
     pub async fn data_version(&self) -> Result<i64, StoreError> {
         let (v,): (i64,) = sqlx::query_as("SELECT version FROM data_version WHERE id = 1")
@@ -333,7 +351,7 @@ pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend), StoreError>
 }
 
 pub(crate) fn now_rfc3339() -> String {
-    format_utc(time::OffsetDateTime::now_utc())
+    format_utc(clock::now())
 }
 
 /// A time as stored: RFC 3339 in UTC, whole seconds (text sorts as time).

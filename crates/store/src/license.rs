@@ -23,10 +23,17 @@ use crate::{now_rfc3339, Store, StoreError};
 /// available. The shape is documented in `docs/license-format.md`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LicenseStatus {
+    /// The primary owner (the vendor) first, then the others in load order.
     pub owners: Vec<OwnerStatus>,
     pub users: UserCounts,
-    /// Set while no license is loaded: the demo allowance and its end.
+    /// Set while no license is loaded on an installation that never held
+    /// one: the demo allowance and its end.
     pub demo: Option<DemoStatus>,
+    /// The latest time this installation has seen (RFC 3339, UTC).
+    pub latest_seen: Option<String>,
+    /// The clock is behind the latest time seen: the installation counts as
+    /// expired past grace (read-only) until it is right again.
+    pub clock_set_back: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -101,6 +108,9 @@ pub struct ModuleStatus {
     pub total: i64,
     pub in_use: i64,
     pub available: i64,
+    /// Holders beyond the licensed count (links added behind lisens's back):
+    /// they grant nothing, and the row is shown in red.
+    pub excess: i64,
     /// The row's own signature holds.
     pub valid: bool,
     pub problem: Option<String>,
@@ -190,15 +200,36 @@ impl Store {
         let record = license.record();
         let now = now_rfc3339();
         let mut tx = self.begin_write().await?;
-        let trusted: Vec<(String,)> = sqlx::query_as("SELECT key_id FROM trusted_key WHERE owner_name = $1")
-            .bind(owner.name.as_str())
+        let trusted: Vec<(String, String)> = sqlx::query_as("SELECT owner_name, key_id FROM trusted_key")
             .fetch_all(&mut *tx)
             .await?;
-        if let Some((other,)) = trusted.iter().find(|(k,)| k != key.id().as_str()) {
+        let own: Vec<&String> = trusted
+            .iter()
+            .filter(|(o, _)| o == owner.name.as_str())
+            .map(|(_, k)| k)
+            .collect();
+        if !own.is_empty() && !own.iter().any(|k| *k == key.id().as_str()) {
             return Err(StoreError::OwnerKeyMismatch {
                 owner: owner.name.to_string(),
-                trusted: other.clone(),
+                trusted: own.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
                 signed: key.id().to_string(),
+            });
+        }
+        // Keys are pinned by default: the first key this installation
+        // accepts is trusted from then on; any other key (a new owner's, or a
+        // customer's own) only after an administrator's trust-key, or when
+        // this process was started with it pinned.
+        let pinned_here = self.pinned.contains(key);
+        if own.is_empty() && !trusted.is_empty() && !pinned_here {
+            return Err(StoreError::KeyNotTrusted {
+                owner: owner.name.to_string(),
+                key: key.id().to_string(),
+            });
+        }
+        if !self.pinned.is_empty() && !pinned_here {
+            return Err(StoreError::KeyNotTrusted {
+                owner: owner.name.to_string(),
+                key: key.id().to_string(),
             });
         }
         let existing: Option<(i64,)> = sqlx::query_as("SELECT id FROM module_owner WHERE owner_name = $1")
@@ -208,7 +239,26 @@ impl Store {
         if existing.is_some() {
             return Err(StoreError::OwnerExists(owner.name.to_string()));
         }
-        if trusted.is_empty() {
+        // A restored copy of an older license than one already activated
+        // is refused, even when the owner's rows were deleted first.
+        let memory = trust_memory(&mut tx).await?;
+        let high = memory.high_water.get(owner.name.as_str()).copied();
+        if lisens_core::trust::rollback(owner.license_version, high).is_some() {
+            return Err(StoreError::Rejected(lisens_core::activation::Rejection::Older {
+                current: high.unwrap_or(0),
+                new: owner.license_version,
+            }));
+        }
+        sqlx::query(
+            "UPDATE installation SET primary_owner = COALESCE(primary_owner, $1), \
+             licensed_at = COALESCE(licensed_at, $2) WHERE id = 1",
+        )
+        .bind(owner.name.as_str())
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        raise_high_water(&mut tx, owner.name.as_str(), owner.license_version).await?;
+        if own.is_empty() {
             sqlx::query(
                 "INSERT INTO trusted_key (owner_name, key_id, public_key, added_at) VALUES ($1, $2, $3, $4)",
             )
@@ -298,6 +348,7 @@ impl Store {
         } else {
             HashMap::new()
         };
+        let memory = trust_memory(&mut tx).await?;
 
         tx.commit().await?;
 
@@ -318,14 +369,30 @@ impl Store {
         for o in owners {
             let rows = by_owner.remove(&o.id).unwrap_or_default();
             let key = self.owner_key(&keys, &o);
-            out.push(self.owner_status(o, rows, key, &in_use).await);
+            let high = memory.high_water.get(&o.owner_name).copied();
+            out.push(self.owner_status(o, rows, key, &in_use, high).await);
+        }
+        // The primary owner first: the one signed by the first key this
+        // process pins, else the one recorded at the first load.
+        let primary = match self.pinned.first() {
+            Some(k) => out.iter().position(|o| o.valid && o.key_id == k.id().as_str()),
+            None => memory
+                .primary_owner
+                .as_ref()
+                .and_then(|p| out.iter().position(|o| &o.owner_name == p)),
+        };
+        if let Some(i) = primary {
+            let o = out.remove(i);
+            out.insert(0, o);
         }
         let users = if counts {
             self.user_counts(&out).await?
         } else {
             UserCounts::default()
         };
-        let demo = if out.is_empty() {
+        let latest_seen = memory.latest_seen;
+        let clock_set_back = lisens_core::trust::clock_set_back(crate::clock::now(), latest_seen);
+        let demo = if lisens_core::trust::demo_allowed(out.len(), memory.ever_licensed) {
             let until = self.installed_at().await? + time::Duration::days(lisens_core::access::DEMO_DAYS);
             Some(DemoStatus {
                 until: format_time(until),
@@ -338,6 +405,8 @@ impl Store {
             owners: out,
             users,
             demo,
+            latest_seen: latest_seen.map(crate::format_utc),
+            clock_set_back,
         })
     }
 
@@ -407,6 +476,7 @@ impl Store {
         rows: Vec<ModuleRow>,
         key: Result<PublicKey, String>,
         in_use: &HashMap<i64, i64>,
+        high_water: Option<u32>,
     ) -> OwnerStatus {
         // Each module: parse its columns back into the signed type, then
         // check the signature (cached by the exact bytes).
@@ -434,7 +504,11 @@ impl Store {
         let owner_problem = match &key {
             Err(e) => Some(e.clone()),
             Ok(key) => self.check_owner(key, &o, &rows).err(),
-        };
+        }
+        .or_else(|| {
+            let version = u32::try_from(o.license_version).unwrap_or(0);
+            lisens_core::trust::rollback(version, high_water)
+        });
         let owner_valid = owner_problem.is_none();
         let parsed_rows: HashMap<i64, ModuleLicense> = rows
             .iter()
@@ -448,6 +522,11 @@ impl Store {
                 let valid = verdict.is_ok();
                 let total = if valid && owner_valid { r.license_count } else { 0 };
                 let used = in_use.get(&r.id).copied().unwrap_or(0);
+                let excess = if r.module_type == ModuleType::User.code() {
+                    lisens_core::trust::excess(used, total)
+                } else {
+                    0
+                };
                 ModuleStatus {
                     id: r.id,
                     name: r.module_name.clone(),
@@ -461,6 +540,7 @@ impl Store {
                     total,
                     in_use: used,
                     available: (total - used).max(0),
+                    excess,
                     valid,
                     problem: verdict.err(),
                     parsed: parsed_rows.get(&r.id).cloned(),
@@ -470,6 +550,7 @@ impl Store {
             .collect();
         let dates = parse_owner(&o)
             .map(|r| lisens_core::access::OwnerDates {
+                name: r.owner.name.to_string(),
                 expiration: r.owner.expiration,
                 grace_to: r.owner.grace_to,
                 admin_warning_date: r.owner.admin_warning_date,
@@ -770,4 +851,83 @@ fn parse_date(s: &str) -> Result<Date, time::error::Parse> {
 
 fn format_time(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).expect("RFC 3339 formats any time")
+}
+
+/// What the installation remembers apart from the signed rows (see
+/// `docs/trust-model.md`).
+pub(crate) struct TrustMemory {
+    pub primary_owner: Option<String>,
+    pub ever_licensed: bool,
+    /// The latest of: the time recorded by running servers, the newest
+    /// license event and the newest audit row (each append-only as far as
+    /// lisens goes, so one edited row does not wind the time back).
+    pub latest_seen: Option<OffsetDateTime>,
+    /// Per owner, the highest license version ever loaded or activated.
+    pub high_water: HashMap<String, u32>,
+}
+
+pub(crate) async fn trust_memory(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+) -> Result<TrustMemory, StoreError> {
+    let row: Option<(Option<String>, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT primary_owner, licensed_at, latest_seen FROM installation WHERE id = 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+    let (primary_owner, licensed_at, seen) = row.unwrap_or((None, None, None));
+    let (events, last_event): (i64, Option<String>) =
+        sqlx::query_as("SELECT COUNT(*), MAX(at) FROM license_event WHERE kind IN ('loaded', 'activated')")
+            .fetch_one(&mut **tx)
+            .await?;
+    let (last_audit,): (Option<String>,) = sqlx::query_as("SELECT MAX(at) FROM audit_log")
+        .fetch_one(&mut **tx)
+        .await?;
+    let latest_seen = [seen, last_event, last_audit]
+        .into_iter()
+        .flatten()
+        .filter_map(|t| OffsetDateTime::parse(&t, &Rfc3339).ok())
+        .max();
+    let mut high_water: HashMap<String, u32> = HashMap::new();
+    let marks: Vec<(String, i64)> =
+        sqlx::query_as("SELECT owner_name, license_version FROM license_high_water")
+            .fetch_all(&mut **tx)
+            .await?;
+    let activated: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT owner_name, MAX(to_version) FROM license_event WHERE kind IN ('loaded', 'activated') \
+         GROUP BY owner_name",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    for (owner, v) in marks
+        .into_iter()
+        .chain(activated.into_iter().filter_map(|(o, v)| v.map(|v| (o, v))))
+    {
+        let v = u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+        let e = high_water.entry(owner).or_insert(v);
+        *e = (*e).max(v);
+    }
+    Ok(TrustMemory {
+        primary_owner,
+        ever_licensed: licensed_at.is_some() || events > 0,
+        latest_seen,
+        high_water,
+    })
+}
+
+/// Remembers that this license version of an owner was loaded or activated.
+pub(crate) async fn raise_high_water(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    owner: &str,
+    version: u32,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO license_high_water (owner_name, license_version, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (owner_name) DO UPDATE SET license_version = excluded.license_version, \
+         updated_at = excluded.updated_at WHERE license_high_water.license_version < excluded.license_version",
+    )
+    .bind(owner)
+    .bind(i64::from(version))
+    .bind(crate::now_rfc3339())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

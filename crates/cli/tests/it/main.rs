@@ -9,6 +9,7 @@ mod lifecycle;
 mod operations;
 mod scaleout;
 mod soak;
+mod trust;
 mod users;
 
 use std::path::Path;

@@ -338,3 +338,38 @@ async fn the_session_api_logs_in_limits_failures_and_needs_csrf() {
     assert_eq!(r.status(), 401, "logged out");
     let _ = token;
 }
+
+#[tokio::test]
+async fn a_module_with_more_holders_than_licensed_is_shown_in_red_in_the_readers_language() {
+    let app = spawn_app().await;
+    user_with_password(&app, "admin", true).await;
+    for u in ["a", "b", "c"] {
+        app.user(u, false).await;
+    }
+    app.store.assign("a", "essentials").await.unwrap();
+    app.store.assign("b", "essentials").await.unwrap();
+    // The plan is licensed twice and held twice; the customer adds a
+    // third holder with SQL, behind lisens's back.
+    let db = format!("sqlite://{}", app._dir.path().join("lisens.db").display());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db).await.unwrap();
+    sqlx::query(
+        "INSERT INTO license_assoc_link (module_license_id, assoc_id, created_at) \
+         SELECT m.id, a.id, '2026-01-01T00:00:00Z' FROM module_license m, associate a \
+         WHERE m.module_name = 'essentials' AND a.login_name = 'c'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    app.refresh().await;
+
+    let c = browser("sv");
+    let html = log_in(&app, &c, "admin").await.text().await.unwrap();
+    assert!(
+        html.contains("class=\"below\">&#9888; Fler innehavare än licensierat"),
+        "the row is marked red in Swedish: {html}"
+    );
+    assert!(html.contains("Vissa licenser har fler innehavare än licensen tillåter"));
+    assert!(html.contains("(essentials)"));
+}

@@ -472,7 +472,7 @@ async fn past_the_grace_period_writes_are_refused_and_checks_deny() {
             view.get().access.has_system(&n("saint"), now).code().as_deref(),
             Some("LICENSE_EXPIRED")
         );
-        assert!(view.get().access.is_read_only(now.date()));
+        assert!(view.get().access.is_read_only(now));
         db.finish().await;
     }
 }

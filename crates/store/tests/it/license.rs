@@ -174,13 +174,24 @@ async fn owner_row_edits_and_foreign_keys_are_detected() {
 }
 
 #[tokio::test]
-async fn a_second_owner_loads_beside_with_its_own_key() {
+async fn a_second_owner_loads_beside_with_its_own_key_once_an_administrator_trusts_it() {
     for db in backends().await {
         let (vendor, addon) = (key(1), key(2));
         db.store
             .load_license(&signed(DEMO_SPEC, &vendor), &public(&vendor))
             .await
             .unwrap();
+        // Keys are pinned by default: the first key was pinned, another
+        // is refused until an administrator trusts it.
+        let before = db.store.license_status().await.unwrap();
+        let err = db
+            .store
+            .load_license(&signed(ADDON_SPEC, &addon), &public(&addon))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "LICENSE_KEY_NOT_TRUSTED", "{}", db.name);
+        assert_eq!(db.store.license_status().await.unwrap(), before, "{}", db.name);
+        db.store.trust_key("Addon Vendor", &public(&addon)).await.unwrap();
         db.store
             .load_license(&signed(ADDON_SPEC, &addon), &public(&addon))
             .await
