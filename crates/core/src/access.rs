@@ -260,15 +260,16 @@ impl AccessSnapshot {
         let Some(rows) = self.modules.get(module) else {
             return Decision::Denied(Denial::MissingLicense(module.clone()));
         };
-        let own: Vec<&CheckModule> = rows.iter().filter(|r| r.owner == owner).collect();
-        if own.is_empty() {
+        let mut own = rows.iter().filter(|r| r.owner == owner).peekable();
+        if own.peek().is_none() {
             return Decision::Denied(Denial::MissingLicense(module.clone()));
         }
-        if own.iter().all(|r| r.module_type != ModuleType::System) {
+        if own.all(|r| r.module_type != ModuleType::System) {
             return Decision::Denied(Denial::NotSystemLicense(module.clone()));
         }
         self.first_live(
-            own.into_iter().filter(|r| r.module_type == ModuleType::System),
+            rows.iter()
+                .filter(|r| r.owner == owner && r.module_type == ModuleType::System),
             module,
             now,
             false,
@@ -317,11 +318,11 @@ impl AccessSnapshot {
         let Some(rows) = self.modules.get(module) else {
             return Decision::Denied(Denial::MissingLicense(module.clone()));
         };
-        let own: Vec<&CheckModule> = rows.iter().filter(|r| r.owner == owner).collect();
-        if own.is_empty() {
+        let mut own = rows.iter().filter(|r| r.owner == owner).peekable();
+        if own.peek().is_none() {
             return Decision::Denied(Denial::MissingLicense(module.clone()));
         }
-        if own.iter().all(|r| r.module_type != ModuleType::User) {
+        if own.all(|r| r.module_type != ModuleType::User) {
             return Decision::Denied(Denial::NotUserLicense(module.clone()));
         }
         let held = self
@@ -333,7 +334,8 @@ impl AccessSnapshot {
             return Decision::Denied(Denial::MissingLicense(module.clone()));
         }
         self.first_live(
-            own.into_iter().filter(|r| r.module_type == ModuleType::User),
+            rows.iter()
+                .filter(|r| r.owner == owner && r.module_type == ModuleType::User),
             module,
             now,
             user.is_admin,

@@ -25,6 +25,7 @@ pub struct View {
     /// What this build found wrong with the stored data.
     pub integrity: Integrity,
     built: std::time::Instant,
+    build_took: Duration,
 }
 
 impl View {
@@ -42,6 +43,13 @@ type LinkRow = (i64, i64, i64, Option<String>, Option<String>);
 /// How often the view is rebuilt even when no write moved the data version,
 /// so a hand edit of the database is seen within 5 seconds.
 pub const REVERIFY_EVERY: Duration = Duration::from_secs(3);
+
+/// When to re-verify again: every [`REVERIFY_EVERY`], but never spending
+/// more than a tenth of one core on it (a very large installation, whose
+/// rebuild takes over 300 ms, re-verifies every ten rebuild-times).
+pub fn reverify_after(build_took: Duration) -> Duration {
+    REVERIFY_EVERY.max(build_took * 10)
+}
 
 pub struct AccessView {
     store: Arc<Store>,
@@ -70,7 +78,7 @@ impl AccessView {
     pub async fn refresh(&self) -> Result<bool, StoreError> {
         let current = self.get();
         let moved = self.store.data_version().await? != current.access.version;
-        if !moved && current.built.elapsed() < REVERIFY_EVERY {
+        if !moved && current.built.elapsed() < reverify_after(current.build_took) {
             return Ok(false);
         }
         let view = self.store.build_view().await?;
@@ -101,6 +109,7 @@ impl AccessView {
 
 impl Store {
     async fn build_view(&self) -> Result<View, StoreError> {
+        let started = std::time::Instant::now();
         // Read the version first: a change that lands while we read makes the
         // next poll see a newer version and rebuild again.
         let version = self.data_version().await?;
@@ -231,6 +240,7 @@ impl Store {
             tokens,
             integrity,
             built: std::time::Instant::now(),
+            build_took: started.elapsed(),
         })
     }
 }

@@ -26,7 +26,7 @@ use std::str::FromStr;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-pub use access::{AccessView, Integrity, REVERIFY_EVERY};
+pub use access::{reverify_after, AccessView, Integrity, REVERIFY_EVERY};
 pub use activation::{Actor, Holder, LicenseEvent, PendingLicense, Received};
 pub use assign::{Assignment, Holding, Window, BULK_MAX};
 pub use events::{EventFilter, NewEvent, SystemEvent, JOB_HEARTBEAT_STALE_SECS};
