@@ -45,6 +45,7 @@ fn license(rows: usize) -> LicenseContent {
         maintenance_to: None,
         next_check_date: None,
         admin_warning_date: None,
+        max_offline_days: None,
     };
     LicenseContent::new(owner, modules).expect("valid license")
 }

@@ -372,6 +372,11 @@ pub fn modules_digest<'a>(signatures: impl Iterator<Item = &'a [u8; 64]>) -> Str
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Checks a signature over a domain tag and a payload.
+pub(crate) fn verify_tagged(key: &PublicKey, tag: &[u8], payload: &[u8], signature: &[u8]) -> bool {
+    verify_one(key, &tagged(tag, payload), signature)
+}
+
 fn verify_one(key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
     let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
         return false;
@@ -409,19 +414,19 @@ fn verify_all(key: &PublicKey, messages: &[Vec<u8>], signatures: &[[u8; 64]]) ->
     ))
 }
 
-fn tagged(tag: &[u8], payload: &[u8]) -> Vec<u8> {
+pub(crate) fn tagged(tag: &[u8], payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(tag.len() + payload.len());
     v.extend_from_slice(tag);
     v.extend_from_slice(payload);
     v
 }
 
-fn canonical_json<T: Serialize>(value: &T) -> String {
+pub(crate) fn canonical_json<T: Serialize>(value: &T) -> String {
     // Serialising our own structs cannot fail: no maps with non-string keys.
     serde_json::to_string(value).expect("license records serialise")
 }
 
-fn parse_canonical<T: Serialize + for<'de> Deserialize<'de>>(
+pub(crate) fn parse_canonical<T: Serialize + for<'de> Deserialize<'de>>(
     payload: &str,
     what: &str,
 ) -> Result<T, LicenseError> {

@@ -17,6 +17,7 @@ pub mod names;
 pub mod password;
 pub mod scim;
 pub mod spec;
+pub mod statement;
 pub mod trust;
 
 pub use document::{

@@ -320,6 +320,13 @@ pub struct Owner {
     pub next_check_date: Option<Date>,
     /// From when administrators are warned.
     pub admin_warning_date: Option<Date>,
+    /// The vendor's choice for installations that reach the issuer: without
+    /// a signed statement from the issuer this many days old or newer, the
+    /// license counts as expired (and then past grace after the license's
+    /// own grace length). Left out of the signed bytes when unset, so older
+    /// licenses verify unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_offline_days: Option<u32>,
 }
 
 #[cfg(test)]

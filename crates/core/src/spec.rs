@@ -36,6 +36,7 @@ struct OwnerSpec {
     maintenance_to: Option<toml::value::Datetime>,
     next_check_date: Option<toml::value::Datetime>,
     admin_warning_date: Option<toml::value::Datetime>,
+    max_offline_days: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,7 +96,13 @@ pub fn parse_spec(text: &str, issued_at: OffsetDateTime) -> Result<LicenseConten
         maintenance_to: date(o.maintenance_to, "maintenance_to")?,
         next_check_date: date(o.next_check_date, "next_check_date")?,
         admin_warning_date: date(o.admin_warning_date, "admin_warning_date")?,
+        max_offline_days: o.max_offline_days,
     };
+    if owner.max_offline_days == Some(0) {
+        return Err(LicenseError::InvalidSpec(
+            "max_offline_days must be at least 1".into(),
+        ));
+    }
     if !(owner.license_url.is_empty()
         || owner.license_url.starts_with("https://")
         || owner.license_url.starts_with("http://"))

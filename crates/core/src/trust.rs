@@ -155,6 +155,41 @@ pub fn rollback(stored_version: u32, highest_activated: Option<u32>) -> Option<S
     }
 }
 
+/// The dates an owner's license keeps when it carries `max_offline_days`:
+/// counted from the issuer's latest signed statement (or, before the first
+/// one, from when the license was issued), the license expires that many days
+/// later, and is past grace after the license's own grace length (0 days
+/// when it has none). The earlier of these and the signed dates count.
+pub fn offline_dates(
+    dates: &crate::access::OwnerDates,
+    issued_at: OffsetDateTime,
+    last_statement: Option<OffsetDateTime>,
+    max_offline_days: Option<u32>,
+) -> crate::access::OwnerDates {
+    let Some(days) = max_offline_days else {
+        return dates.clone();
+    };
+    let heard = last_statement.map_or(issued_at, |s| s.max(issued_at));
+    let deadline = (heard + Duration::days(i64::from(days))).date();
+    let grace = match (dates.expiration, dates.grace_to) {
+        (Some(e), Some(g)) => g - e,
+        _ => Duration::ZERO,
+    };
+    let earlier = |a: Option<time::Date>, b: time::Date| Some(a.map_or(b, |a| a.min(b)));
+    let expiration = earlier(dates.expiration, deadline);
+    let grace_to = match (dates.expiration, dates.grace_to) {
+        // No grace before: none after.
+        (Some(_), None) => expiration,
+        _ => earlier(dates.grace_to, deadline + grace),
+    };
+    crate::access::OwnerDates {
+        name: dates.name.clone(),
+        expiration,
+        grace_to,
+        admin_warning_date: dates.admin_warning_date,
+    }
+}
+
 /// Whether `now` is behind the latest time seen by more than the tolerance.
 pub fn clock_set_back(now: OffsetDateTime, latest_seen: Option<OffsetDateTime>) -> bool {
     latest_seen.is_some_and(|seen| now < seen - CLOCK_TOLERANCE)
@@ -232,6 +267,43 @@ mod tests {
         let s = standing_links(&rows, &[link(1, 10, 1)]);
         assert!(s.links.is_empty());
         assert!(s.over_count.is_empty());
+    }
+
+    #[test]
+    fn an_installation_that_does_not_hear_from_its_issuer_expires_then_goes_read_only() {
+        use crate::access::OwnerDates;
+        use time::macros::{date, datetime};
+        let signed = OwnerDates {
+            name: "Vendor".into(),
+            expiration: Some(date!(2027 - 12 - 31)),
+            grace_to: Some(date!(2028 - 01 - 30)),
+            admin_warning_date: None,
+        };
+        let issued = datetime!(2026-11-01 00:00 UTC);
+        assert_eq!(offline_dates(&signed, issued, None, None), signed);
+        let d = offline_dates(&signed, issued, Some(datetime!(2026-11-29 10:00 UTC)), Some(10));
+        assert_eq!(d.expiration, Some(date!(2026 - 12 - 09)));
+        assert_eq!(
+            d.grace_to,
+            Some(date!(2027 - 01 - 08)),
+            "the license's 30 days of grace"
+        );
+        assert!(!d.is_past_grace(date!(2026 - 12 - 09)));
+        assert!(d.is_past_grace(date!(2027 - 01 - 09)));
+        // Never heard from it: counted from issue. A statement older than
+        // the license counts as the license.
+        let d = offline_dates(&signed, issued, Some(datetime!(2026-01-01 00:00 UTC)), Some(10));
+        assert_eq!(d.expiration, Some(date!(2026 - 11 - 11)));
+        // The signed dates still win when earlier.
+        let d = offline_dates(&signed, issued, Some(datetime!(2027-12-30 00:00 UTC)), Some(10));
+        assert_eq!((d.expiration, d.grace_to), (signed.expiration, signed.grace_to));
+        // A license without dates and without grace.
+        let none = OwnerDates::default();
+        let d = offline_dates(&none, issued, None, Some(3));
+        assert_eq!(
+            (d.expiration, d.grace_to),
+            (Some(date!(2026 - 11 - 04)), Some(date!(2026 - 11 - 04)))
+        );
     }
 
     #[test]

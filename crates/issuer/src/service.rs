@@ -45,6 +45,9 @@ pub struct FetchAnswer {
     pub url: Option<String>,
     /// The signed license when it is newer than the installation's.
     pub license: Option<String>,
+    /// The issuer's signed statement: the current version for the serial at
+    /// the issuer's time (`lisens_core::statement`).
+    pub statement: Option<String>,
 }
 
 /// Registration of a demo installation with the serial and owner (company)
@@ -61,6 +64,8 @@ pub struct RegisterAnswer {
     /// The installation's secret for later fetches.
     pub secret: String,
     pub license: String,
+    /// As in [`FetchAnswer`].
+    pub statement: Option<String>,
 }
 
 fn new_secret() -> String {
@@ -288,7 +293,22 @@ impl Issuer {
             },
             url: c.message_url.clone(),
             license: newer.then(|| c.document.clone()),
+            statement: self.statement(&c.document),
         }))
+    }
+
+    /// Signs a statement of the customer's current license at the issuer's
+    /// time (None only if the stored document does not parse).
+    fn statement(&self, document: &str) -> Option<String> {
+        let current = lisens_core::UnverifiedLicense::parse(document).ok()?;
+        let o = current.record.owner;
+        Some(lisens_core::statement::Statement::sign(
+            o.name,
+            o.serial,
+            o.license_version,
+            lisens_store::clock::now(),
+            &self.key,
+        ))
     }
 
     /// Registers an installation by serial and company name, once: a new
@@ -310,6 +330,7 @@ impl Issuer {
         }
         Ok(Some(RegisterAnswer {
             secret,
+            statement: self.statement(&c.document),
             license: c.document,
         }))
     }

@@ -47,12 +47,17 @@ struct FetchAnswer {
     message: Option<String>,
     url: Option<String>,
     license: Option<String>,
+    /// The issuer's signed statement (current version, issuer time).
+    #[serde(default)]
+    statement: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct RegisterAnswer {
     secret: String,
     license: String,
+    #[serde(default)]
+    statement: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -196,6 +201,7 @@ async fn check(store: &Store) -> Result<CheckOutcome, CheckError> {
         (Some(document), None) => Some(take(store, document, &store.receiving_keys().await?, ISSUER).await?),
         (None, _) => None,
     };
+    keep_statement(store, answer.statement.as_deref()).await;
     Ok(CheckOutcome {
         status: answer.status,
         message: answer.message,
@@ -250,7 +256,18 @@ pub async fn register(
     )
     .await?;
     store.set_issuer_link(url, serial, &answer.secret).await?;
+    keep_statement(store, answer.statement.as_deref()).await;
     Ok(received)
+}
+
+/// Keeps the issuer's signed statement; one that does not verify is logged
+/// and dropped (the license it came with was checked on its own).
+async fn keep_statement(store: &Store, statement: Option<&str>) {
+    if let Some(text) = statement {
+        if let Err(e) = store.record_statement(text).await {
+            tracing::warn!("the issuer's statement was not kept: {e}");
+        }
+    }
 }
 
 /// Checks in the background: when an administrator asked ("check now"), when

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use lisens_core::statement::Statement;
 use lisens_core::{
     module_signed_bytes, modules_digest, owner_signed_bytes, verify_module_rows, verify_owner_row,
     DeploymentType, ExtraFlags, ExtraInfo, KeyId, LicenseCount, ModuleLicense, ModuleName, ModuleType, Owner,
@@ -89,6 +90,14 @@ pub struct OwnerStatus {
     pub valid: bool,
     pub problem: Option<String>,
     pub modules: Vec<ModuleStatus>,
+    /// The vendor's limit on running without hearing from the issuer.
+    pub max_offline_days: Option<u32>,
+    /// When the issuer's latest signed statement was made (its clock).
+    pub last_statement: Option<String>,
+    /// With `max_offline_days`: the date the license expires unless the
+    /// issuer is heard from before (the earlier of it and `expiration`).
+    pub offline_expiration: Option<String>,
+    /// The dates that count (signed dates, shortened by the offline limit).
     #[serde(skip)]
     pub dates: lisens_core::access::OwnerDates,
 }
@@ -149,6 +158,7 @@ struct OwnerRow {
     modules_digest: String,
     key_id: String,
     signature: String,
+    max_offline_days: Option<i64>,
 }
 
 #[derive(FromRow)]
@@ -172,7 +182,7 @@ struct ModuleRow {
 
 const OWNER_COLUMNS: &str = "id, owner_name, owner_description, company_name, serial_number, \
     deployment_type, license_version, license_url, issued_at, expiration, grace_to, maintenance_to, \
-    next_check_date, admin_warning_date, module_count, modules_digest, key_id, signature";
+    next_check_date, admin_warning_date, module_count, modules_digest, key_id, signature, max_offline_days";
 const MODULE_COLUMNS: &str = "id, owner_id, module_name, module_description, module_version, tooltip, \
     module_type, license_count, extra_flags, extra_info, sort_order, hidden, unrestricted, \
     prerequisite_module, signature";
@@ -272,8 +282,9 @@ impl Store {
         let (owner_id,): (i64,) = sqlx::query_as(
             "INSERT INTO module_owner (owner_name, owner_description, company_name, serial_number, \
              deployment_type, license_version, license_url, issued_at, expiration, grace_to, maintenance_to, \
-             next_check_date, admin_warning_date, module_count, modules_digest, key_id, signature, loaded_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+             next_check_date, admin_warning_date, module_count, modules_digest, key_id, signature, loaded_at, \
+             max_offline_days) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
         )
         .bind(owner.name.as_str())
         .bind(&owner.description)
@@ -293,6 +304,7 @@ impl Store {
         .bind(record.key_id.as_str())
         .bind(B64.encode(license.owner_signature()))
         .bind(&now)
+        .bind(owner.max_offline_days.map(i64::from))
         .fetch_one(&mut *tx)
         .await?;
         for vm in license.verified_modules() {
@@ -370,7 +382,8 @@ impl Store {
             let rows = by_owner.remove(&o.id).unwrap_or_default();
             let key = self.owner_key(&keys, &o);
             let high = memory.high_water.get(&o.owner_name).copied();
-            out.push(self.owner_status(o, rows, key, &in_use, high).await);
+            let statement = memory.statements.get(&o.owner_name);
+            out.push(self.owner_status(o, rows, key, &in_use, high, statement).await);
         }
         // The primary owner first: the one signed by the first key this
         // process pins, else the one recorded at the first load.
@@ -390,7 +403,13 @@ impl Store {
         } else {
             UserCounts::default()
         };
-        let latest_seen = memory.latest_seen;
+        // A verified statement is the issuer's clock: the time is at least that.
+        let heard = out
+            .iter()
+            .filter_map(|o| o.last_statement.as_deref())
+            .filter_map(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+            .max();
+        let latest_seen = memory.latest_seen.max(heard);
         let clock_set_back = lisens_core::trust::clock_set_back(crate::clock::now(), latest_seen);
         let demo = if lisens_core::trust::demo_allowed(out.len(), memory.ever_licensed) {
             let until = self.installed_at().await? + time::Duration::days(lisens_core::access::DEMO_DAYS);
@@ -477,6 +496,7 @@ impl Store {
         key: Result<PublicKey, String>,
         in_use: &HashMap<i64, i64>,
         high_water: Option<u32>,
+        statement: Option<&String>,
     ) -> OwnerStatus {
         // Each module: parse its columns back into the signed type, then
         // check the signature (cached by the exact bytes).
@@ -548,15 +568,41 @@ impl Store {
                 }
             })
             .collect();
-        let dates = parse_owner(&o)
-            .map(|r| lisens_core::access::OwnerDates {
-                name: r.owner.name.to_string(),
-                expiration: r.owner.expiration,
-                grace_to: r.owner.grace_to,
-                admin_warning_date: r.owner.admin_warning_date,
+        let record = parse_owner(&o).ok();
+        // The issuer's latest statement counts only when it verifies with
+        // this owner's key and speaks of this owner and serial.
+        let last_statement = match (statement, &key, &record) {
+            (Some(text), Ok(key), Some(r)) => Statement::verify(text, std::slice::from_ref(key))
+                .ok()
+                .filter(|s| s.owner == r.owner.name && s.serial == r.owner.serial)
+                .map(|s| s.issued_at),
+            _ => None,
+        };
+        let dates = record
+            .as_ref()
+            .map(|r| {
+                let signed = lisens_core::access::OwnerDates {
+                    name: r.owner.name.to_string(),
+                    expiration: r.owner.expiration,
+                    grace_to: r.owner.grace_to,
+                    admin_warning_date: r.owner.admin_warning_date,
+                };
+                lisens_core::trust::offline_dates(
+                    &signed,
+                    r.owner.issued_at,
+                    last_statement,
+                    r.owner.max_offline_days,
+                )
             })
             .unwrap_or_default();
         OwnerStatus {
+            max_offline_days: record.as_ref().and_then(|r| r.owner.max_offline_days),
+            last_statement: last_statement.map(crate::format_utc),
+            offline_expiration: record
+                .as_ref()
+                .filter(|r| r.owner.max_offline_days.is_some())
+                .and(dates.expiration)
+                .map(format_date),
             dates,
             owner_name: o.owner_name,
             company_name: o.company_name,
@@ -717,6 +763,11 @@ fn parse_owner(o: &OwnerRow) -> Result<OwnerRecord, String> {
         maintenance_to: date("maintenance_to", &o.maintenance_to)?,
         next_check_date: date("next_check_date", &o.next_check_date)?,
         admin_warning_date: date("admin_warning_date", &o.admin_warning_date)?,
+        max_offline_days: o
+            .max_offline_days
+            .map(u32::try_from)
+            .transpose()
+            .map_err(|e| bad("max_offline_days", &e))?,
     };
     Ok(OwnerRecord {
         key_id: KeyId::parse(&o.key_id).map_err(|e| bad("key_id", &e))?,
@@ -799,7 +850,8 @@ pub(crate) async fn update_owner_row(
         "UPDATE module_owner SET owner_description = $2, company_name = $3, serial_number = $4, \
          deployment_type = $5, license_version = $6, license_url = $7, issued_at = $8, expiration = $9, \
          grace_to = $10, maintenance_to = $11, next_check_date = $12, admin_warning_date = $13, \
-         module_count = $14, modules_digest = $15, key_id = $16, signature = $17, loaded_at = $18 WHERE id = $1",
+         module_count = $14, modules_digest = $15, key_id = $16, signature = $17, loaded_at = $18, \
+         max_offline_days = $19 WHERE id = $1",
     )
     .bind(owner_id)
     .bind(&owner.description)
@@ -819,6 +871,7 @@ pub(crate) async fn update_owner_row(
     .bind(record.key_id.as_str())
     .bind(B64.encode(license.owner_signature()))
     .bind(now_rfc3339())
+    .bind(owner.max_offline_days.map(i64::from))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -864,6 +917,8 @@ pub(crate) struct TrustMemory {
     pub latest_seen: Option<OffsetDateTime>,
     /// Per owner, the highest license version ever loaded or activated.
     pub high_water: HashMap<String, u32>,
+    /// Per owner, the issuer's latest statement as stored (verified later).
+    pub statements: HashMap<String, String>,
 }
 
 pub(crate) async fn trust_memory(
@@ -905,7 +960,14 @@ pub(crate) async fn trust_memory(
         let e = high_water.entry(owner).or_insert(v);
         *e = (*e).max(v);
     }
+    let statements =
+        sqlx::query_as::<_, (String, String)>("SELECT owner_name, statement FROM issuer_statement")
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect();
     Ok(TrustMemory {
+        statements,
         primary_owner,
         ever_licensed: licensed_at.is_some() || events > 0,
         latest_seen,
@@ -930,4 +992,39 @@ pub(crate) async fn raise_high_water(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+impl Store {
+    /// Keeps an issuer's signed statement (its answer to a poll) when it
+    /// verifies with a key trusted for its owner, names the stored owner's
+    /// serial, and is newer than the one kept. Returns it.
+    pub async fn record_statement(&self, text: &str) -> Result<Statement, StoreError> {
+        let keys = self.receiving_keys().await?;
+        let statement = Statement::verify(text, &keys)?;
+        let owner = statement.owner.as_str();
+        let trusted = self.owner_keys(owner).await?;
+        Statement::verify(text, &trusted)?;
+        match stored_owner(self, owner).await? {
+            Some((_, Some(r))) if r.owner.serial == statement.serial => {}
+            _ => {
+                return Err(StoreError::Invalid(format!(
+                    "the issuer's statement is for {owner} serial {}, which this installation does not hold",
+                    statement.serial
+                )))
+            }
+        }
+        let at = crate::format_utc(statement.issued_at);
+        sqlx::query(
+            "INSERT INTO issuer_statement (owner_name, statement, issued_at, received_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (owner_name) DO UPDATE SET statement = excluded.statement, issued_at = excluded.issued_at, \
+             received_at = excluded.received_at WHERE issuer_statement.issued_at < excluded.issued_at",
+        )
+        .bind(owner)
+        .bind(text)
+        .bind(&at)
+        .bind(crate::now_rfc3339())
+        .execute(&self.pool)
+        .await?;
+        Ok(statement)
+    }
 }

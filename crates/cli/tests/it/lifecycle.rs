@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::{fails_with, ok, p, sqlite_url, DEMO_SPEC};
 
-struct Running(Child);
+pub(crate) struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -30,7 +30,7 @@ fn lisens_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
 }
 
 /// Starts a long-running lisens command and waits for the line with its URL.
-fn start(args: &[&str], env: &[(&str, &str)], marker: &str) -> (Running, String) {
+pub(crate) fn start(args: &[&str], env: &[(&str, &str)], marker: &str) -> (Running, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lisens"));
     cmd.args(args).env("LISENS_LOG", "warn").stdout(Stdio::piped());
     for (k, v) in env {

@@ -604,3 +604,83 @@ fn a_running_server_notices_a_hand_edit_within_5_seconds() {
         server.wait().unwrap();
     }
 }
+
+#[test]
+fn a_license_with_a_maximum_offline_period_needs_the_issuers_signed_statements() {
+    const DAY: i64 = 86_400;
+    for s in Site::all("lisens_trust_offline") {
+        let spec = V1.replace(
+            "license_version = 1",
+            "license_version = 1\nexpiration = 2027-12-31\ngrace_to = 2028-01-30\nmax_offline_days = 10",
+        );
+        let template = s.path("template.toml");
+        std::fs::write(&template, spec).unwrap();
+        let issuer_db = format!("sqlite://{}", s.path("issuer.db").display());
+        let key = s.path("vendor").join("issuer.key");
+        let ienv = [
+            ("LISENS_ISSUER_DATABASE_URL", issuer_db.as_str()),
+            ("LISENS_ISSUER_KEY", p(&key)),
+        ];
+        ok(&s.run_env(
+            &[
+                "issuer",
+                "customer",
+                "add",
+                "--serial",
+                "TRUST-1",
+                "--company",
+                "Kund AB",
+                "--template",
+                p(&template),
+            ],
+            &ienv,
+        ));
+        let port = crate::soak::free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let (issuer, url) =
+            crate::lifecycle::start(&["issuer", "serve", "--listen", &listen], &ienv, "listening");
+        s.ok(&[
+            "license",
+            "register",
+            "--issuer",
+            &url,
+            "--serial",
+            "TRUST-1",
+            "--owner",
+            "Kund AB",
+            "--public-key",
+            p(&s.public("vendor")),
+        ]);
+        drop(issuer);
+        s.ok(&["user", "add", "anna"]);
+        s.ok(&["license", "assign", "anna", "user"]);
+        s.ok(&["license", "assign", "anna", "web"]);
+        let status = s.status();
+        assert_eq!(status["owners"][0]["max_offline_days"], 10);
+        assert!(status["owners"][0]["last_statement"].is_string(), "{status}");
+
+        let at = |days: i64| (days * DAY).to_string();
+        let check_at = |days: i64| s.check_env(&["anna"], &[("LISENS_CLOCK_OFFSET_SECS", at(days).as_str())]);
+        assert_eq!(check_at(9), Ok("granted".into()), "{}", s.db);
+        // Ten days without the issuer: in grace (the license's own 30 days),
+        // then expired and read-only.
+        assert_eq!(check_at(12), Ok("granted (LICENSE_IN_GRACE)".into()));
+        assert_eq!(check_at(45), Err("LICENSE_EXPIRED".into()));
+
+        // The issuer is heard from again on day 40: a fresh statement.
+        let later = at(40);
+        let (_issuer, _) = crate::lifecycle::start(
+            &["issuer", "serve", "--listen", &listen],
+            &[ienv[0], ienv[1], ("LISENS_CLOCK_OFFSET_SECS", later.as_str())],
+            "listening",
+        );
+        ok(&s.run_env(
+            &["license", "check-now"],
+            &[("LISENS_CLOCK_OFFSET_SECS", later.as_str())],
+        ));
+        assert_eq!(check_at(45), Ok("granted".into()), "{}", s.db);
+        // A forged statement (any text the customer writes) counts for nothing.
+        s.sql(&["UPDATE issuer_statement SET statement = 'lisens-statement 1 e30= AAAA'"]);
+        assert_eq!(check_at(45), Err("LICENSE_EXPIRED".into()));
+    }
+}

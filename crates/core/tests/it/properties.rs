@@ -63,6 +63,7 @@ proptest! {
             maintenance_to: None,
             next_check_date: None,
             admin_warning_date: None,
+            max_offline_days: None,
         };
         let content = LicenseContent::new(owner, modules).unwrap();
         let k = crate::key(3);
