@@ -84,15 +84,34 @@ pub struct PgDb {
 }
 
 fn pg_exec(admin: &str, sql: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(admin).await.expect("PostgreSQL reachable");
-        sqlx::query(sql).execute(&pool).await.unwrap();
-        pool.close().await;
+    exec_sql(admin, &[sql]);
+}
+
+/// Runs SQL statements against a database URL behind lisens's back, as a
+/// customer would with sqlite3 or psql. A thread of its own, so tests inside
+/// a runtime can call it too.
+pub fn exec_sql(url: &str, statements: &[&str]) {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    sqlx::any::install_default_drivers();
+                    let pool = sqlx::AnyPool::connect(url).await.expect("database reachable");
+                    for s in statements {
+                        sqlx::query(s)
+                            .execute(&pool)
+                            .await
+                            .unwrap_or_else(|e| panic!("{s}: {e}"));
+                    }
+                    pool.close().await;
+                });
+            })
+            .join()
+            .unwrap();
     });
 }
 

@@ -155,29 +155,7 @@ impl Site {
 
     /// Runs SQL against the database, as the customer would with sqlite3 or psql.
     fn sql(&self, statements: &[&str]) {
-        // A thread of its own, so tests inside a runtime can call it too.
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .unwrap();
-                    rt.block_on(async {
-                        sqlx::any::install_default_drivers();
-                        let pool = sqlx::AnyPool::connect(&self.db).await.unwrap();
-                        for s in statements {
-                            sqlx::query(s)
-                                .execute(&pool)
-                                .await
-                                .unwrap_or_else(|e| panic!("{s}: {e}"));
-                        }
-                        pool.close().await;
-                    });
-                })
-                .join()
-                .unwrap();
-        });
+        crate::exec_sql(&self.db, statements);
     }
 
     /// `lisens license check ARGS`: Ok(warning) when granted, Err(reason).
