@@ -241,8 +241,17 @@ enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Deactivate a user: they can no longer log in.
+    /// Deactivate a user: they can no longer log in (never the last active administrator).
     Deactivate { login: String },
+    /// Activate a user again (recovers a deactivated administrator).
+    Activate { login: String },
+    /// Set a user's password, read from standard input (one line); their sessions end.
+    ResetPassword {
+        login: String,
+        /// Read the new password from standard input (required: a password is never an argument).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
     /// Import users from a CSV file (login,name,email[,plan]) as a job with progress.
     Import { file: PathBuf },
 }
@@ -657,6 +666,8 @@ fn audited(c: &Command) -> Option<String> {
         Command::User(u) => match u {
             UserCommand::Add { .. } => "user add",
             UserCommand::Deactivate { .. } => "user deactivate",
+            UserCommand::Activate { .. } => "user activate",
+            UserCommand::ResetPassword { .. } => "user reset-password",
             UserCommand::Import { .. } => "user import",
             UserCommand::List { .. } => return None,
         },
@@ -1485,6 +1496,20 @@ async fn user(database: &Db, cmd: UserCommand) -> Outcome {
         UserCommand::Deactivate { login } => {
             store.deactivate_associate(&login).await?;
             println!("user {login} deactivated");
+            Ok(())
+        }
+        UserCommand::Activate { login } => {
+            store.activate_associate(&login).await?;
+            println!("user {login} activated");
+            Ok(())
+        }
+        UserCommand::ResetPassword { login, .. } => {
+            store.associate(&login).await?;
+            let hash = lisens_server::session::new_password_hash(read_password()?)
+                .await
+                .map_err(|e| Failure::new(e.code, e.detail))?;
+            store.set_password_hash(&login, &hash).await?;
+            println!("password of {login} set; their sessions ended");
             Ok(())
         }
     }

@@ -32,6 +32,36 @@ impl ScimFault {
     }
 }
 
+/// Administrators are managed in lisens, never by an identity provider, so
+/// a SCIM token cannot lock an installation's administrators out: a change
+/// that would deactivate an active administrator is refused whole (409
+/// `mutability`; nothing of it is applied).
+pub fn guard_change(is_admin: bool, active: bool, change: &UserFields) -> Result<(), ScimFault> {
+    if is_admin && active && change.active == Some(false) {
+        return Err(administrator("deactivated"));
+    }
+    Ok(())
+}
+
+/// Deleting an administrator over SCIM is refused (409 `mutability`).
+pub fn guard_delete(is_admin: bool) -> Result<(), ScimFault> {
+    if is_admin {
+        return Err(administrator("deleted"));
+    }
+    Ok(())
+}
+
+fn administrator(what: &str) -> ScimFault {
+    ScimFault {
+        status: 409,
+        scim_type: Some("mutability"),
+        detail: format!(
+            "ADMINISTRATOR_PROTECTED: an administrator is not {what} over SCIM; \
+             administrators are managed in lisens itself"
+        ),
+    }
+}
+
 /// The parts of a SCIM user lisens keeps; `None` leaves a part as it is.
 /// `entitlements` are plan names.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -279,6 +309,24 @@ mod tests {
     fn patch_of(ops: Value, plans: &[&str]) -> Result<UserFields, ScimFault> {
         let plans: Vec<String> = plans.iter().map(|p| p.to_string()).collect();
         patch(&json!({"schemas": [PATCH_SCHEMA], "Operations": ops}), &plans)
+    }
+
+    #[test]
+    fn an_active_administrator_is_never_deactivated_or_deleted() {
+        let off = UserFields {
+            active: Some(false),
+            ..UserFields::default()
+        };
+        let e = guard_change(true, true, &off).unwrap_err();
+        assert_eq!((e.status, e.scim_type), (409, Some("mutability")));
+        assert!(
+            guard_change(true, false, &off).is_ok(),
+            "already inactive: nothing changes"
+        );
+        assert!(guard_change(false, true, &off).is_ok());
+        assert!(guard_change(true, true, &UserFields::default()).is_ok());
+        assert_eq!(guard_delete(true).unwrap_err().status, 409);
+        assert!(guard_delete(false).is_ok());
     }
 
     #[test]

@@ -254,71 +254,305 @@ impl FromRequestParts<AppState> for UserCaller {
     }
 }
 
-/// Failed logins per account and per address in a sliding window; past the
-/// limit, logins answer 429 until the window moves on.
+/// Password guesses, throttled without locking anyone out. Failures are
+/// counted per (account, client address) pair and per address across
+/// accounts; past a few free failures each key waits a delay that doubles
+/// with every further failure (1 s, 2 s, 4 s, ... at most
+/// [`MAX_DELAY`]). A key is forgotten [`FORGET_AFTER`] after its last
+/// failure, and a right password clears its pair. There is no per-account
+/// key, so failures from one address never delay the right password for
+/// the same account from another address.
+///
+/// An attempt counts as a failure from the moment it is let through until
+/// it is known to have succeeded ([`Attempt::succeeded`]), so guesses sent
+/// in parallel are throttled like guesses sent one after another. Memory is
+/// bounded: each map holds at most [`MAX_KEYS`] keys, and when one is full
+/// the forgotten keys go first, then those with the fewest failures (a
+/// flood of made-up logins cannot push out the keys that are throttling).
 pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
+    keys: Mutex<Keys>,
 }
 
-pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
-pub const MAX_FAILURES_PER_ACCOUNT: usize = 5;
-pub const MAX_FAILURES_PER_ADDRESS: usize = 20;
+/// Failures per (account, address) pair that cost nothing.
+pub const FREE_PER_PAIR: u32 = 5;
+/// Failures per address, over all accounts, that cost nothing.
+pub const FREE_PER_ADDRESS: u32 = 20;
+/// The first delay; each further failure doubles it.
+pub const FIRST_DELAY: Duration = Duration::from_secs(1);
+/// The longest delay.
+pub const MAX_DELAY: Duration = Duration::from_secs(5 * 60);
+/// A key without a failure for this long starts afresh.
+pub const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
+/// The most keys each map holds.
+pub const MAX_KEYS: usize = 50_000;
+
+/// A client address as throttled: an IPv6 client usually holds a whole
+/// /64, so its addresses count as one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct AddrKey(u128);
+
+impl AddrKey {
+    fn of(addr: Option<IpAddr>) -> Self {
+        match addr.map(|a| a.to_canonical()) {
+            None => Self(0),
+            Some(IpAddr::V4(v4)) => Self(u128::from(u32::from(v4))),
+            Some(IpAddr::V6(v6)) => Self(u128::from(v6) & !((1u128 << 64) - 1)),
+        }
+    }
+}
+
+/// An account name as throttled: a fixed-size digest of the lower-case
+/// name, so a key's size does not depend on what a client sends.
+type AccountKey = [u8; 16];
+
+fn account_key(login: &str) -> AccountKey {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(login.to_lowercase().as_bytes());
+    let mut key = [0; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
+#[derive(Clone, Copy)]
+struct Count {
+    failures: u32,
+    /// Let through, not yet known to have succeeded: counted as failures.
+    pending: u32,
+    last: Instant,
+}
+
+impl Count {
+    /// How long from `now` until the next attempt may go through.
+    fn wait(&self, free: u32, now: Instant) -> Duration {
+        let n = self.failures.saturating_add(self.pending);
+        if n < free {
+            return Duration::ZERO;
+        }
+        let delay = FIRST_DELAY
+            .checked_mul(1u32 << (n - free).min(20))
+            .map_or(MAX_DELAY, |d| d.min(MAX_DELAY));
+        delay.saturating_sub(now.saturating_duration_since(self.last))
+    }
+
+    fn forgotten(&self, now: Instant) -> bool {
+        self.pending == 0 && now.saturating_duration_since(self.last) >= FORGET_AFTER
+    }
+}
+
+struct Keys {
+    pairs: HashMap<(AccountKey, AddrKey), Count>,
+    addresses: HashMap<AddrKey, Count>,
+}
+
+/// Makes room for one more key: the forgotten ones go, then (down to
+/// three quarters full) those with the fewest failures, oldest first.
+fn make_room<K: Clone + Eq + std::hash::Hash>(map: &mut HashMap<K, Count>, now: Instant) {
+    if map.len() < MAX_KEYS {
+        return;
+    }
+    map.retain(|_, c| !c.forgotten(now));
+    if map.len() < MAX_KEYS * 3 / 4 {
+        return;
+    }
+    let mut idle: Vec<(u32, Instant, K)> = map
+        .iter()
+        .filter(|(_, c)| c.pending == 0)
+        .map(|(k, c)| (c.failures, c.last, k.clone()))
+        .collect();
+    idle.sort_unstable_by_key(|(failures, last, _)| (*failures, *last));
+    let excess = map.len() - MAX_KEYS * 3 / 4;
+    for (_, _, k) in idle.into_iter().take(excess) {
+        map.remove(&k);
+    }
+}
+
+fn entry<K: Clone + Eq + std::hash::Hash>(map: &mut HashMap<K, Count>, key: K, now: Instant) -> &mut Count {
+    if !map.contains_key(&key) {
+        make_room(map, now);
+    }
+    let count = map.entry(key).or_insert(Count {
+        failures: 0,
+        pending: 0,
+        last: now,
+    });
+    if count.forgotten(now) {
+        count.failures = 0;
+    }
+    count
+}
 
 impl Default for LoginLimiter {
     fn default() -> Self {
         Self {
-            failures: Mutex::new(HashMap::new()),
+            keys: Mutex::new(Keys {
+                pairs: HashMap::new(),
+                addresses: HashMap::new(),
+            }),
+        }
+    }
+}
+
+/// One password check let through by [`LoginLimiter::attempt`]. Dropped
+/// without [`Attempt::succeeded`] (a wrong password, or a request that
+/// ended early), it counts as a failure.
+pub struct Attempt<'a> {
+    limiter: &'a LoginLimiter,
+    pair: (AccountKey, AddrKey),
+    succeeded: bool,
+}
+
+impl Attempt<'_> {
+    /// The password was right: the pair starts afresh, and the attempt
+    /// does not count against the address.
+    pub fn succeeded(mut self) {
+        self.succeeded = true;
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        let mut guard = self.limiter.lock();
+        let keys = &mut *guard;
+        if let Some(c) = keys.pairs.get_mut(&self.pair) {
+            c.pending = c.pending.saturating_sub(1);
+            if self.succeeded {
+                c.failures = 0;
+            } else {
+                c.failures = c.failures.saturating_add(1);
+                c.last = now;
+            }
+        }
+        if let Some(c) = keys.addresses.get_mut(&self.pair.1) {
+            c.pending = c.pending.saturating_sub(1);
+            if !self.succeeded {
+                c.failures = c.failures.saturating_add(1);
+                c.last = now;
+            }
         }
     }
 }
 
 impl LoginLimiter {
-    fn keys(login: &str, addr: Option<IpAddr>) -> [(String, usize); 2] {
-        [
-            (
-                format!("account:{}", login.to_lowercase()),
-                MAX_FAILURES_PER_ACCOUNT,
-            ),
-            (
-                format!("addr:{}", addr.map(|a| a.to_string()).unwrap_or_default()),
-                MAX_FAILURES_PER_ADDRESS,
-            ),
-        ]
+    fn lock(&self) -> std::sync::MutexGuard<'_, Keys> {
+        // The maps stay consistent whatever panicked while holding them.
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Seconds to wait when either key is over its limit.
-    pub fn blocked(&self, login: &str, addr: Option<IpAddr>) -> Option<u64> {
-        let mut map = self.failures.lock().expect("limiter lock");
+    /// Lets one password check for `login` from `addr` through, or says
+    /// how many seconds to wait first (at least 1).
+    pub fn attempt(&self, login: &str, addr: Option<IpAddr>) -> Result<Attempt<'_>, u64> {
         let now = Instant::now();
-        let mut wait = None;
-        for (key, max) in Self::keys(login, addr) {
-            if let Some(times) = map.get_mut(&key) {
-                times.retain(|t| now.duration_since(*t) < LOGIN_WINDOW);
-                if times.len() >= max {
-                    let oldest = times[0];
-                    let secs = (LOGIN_WINDOW - now.duration_since(oldest)).as_secs().max(1);
-                    wait = Some(wait.map_or(secs, |w: u64| w.max(secs)));
-                }
-            }
+        let pair = (account_key(login), AddrKey::of(addr));
+        let mut guard = self.lock();
+        let keys = &mut *guard;
+        let wait = entry(&mut keys.pairs, pair, now)
+            .wait(FREE_PER_PAIR, now)
+            .max(entry(&mut keys.addresses, pair.1, now).wait(FREE_PER_ADDRESS, now));
+        if !wait.is_zero() {
+            return Err(wait.as_secs_f64().ceil().max(1.0) as u64);
         }
-        wait
+        for c in [keys.pairs.get_mut(&pair), keys.addresses.get_mut(&pair.1)]
+            .into_iter()
+            .flatten()
+        {
+            c.pending = c.pending.saturating_add(1);
+            c.last = now;
+        }
+        Ok(Attempt {
+            limiter: self,
+            pair,
+            succeeded: false,
+        })
     }
 
-    pub fn failed(&self, login: &str, addr: Option<IpAddr>) {
-        let mut map = self.failures.lock().expect("limiter lock");
-        if map.len() > 100_000 {
-            // Forget only what has left the window: clearing everything would
-            // let a flood of made-up logins reset real accounts' counters.
-            let now = Instant::now();
-            map.retain(|_, times| times.iter().any(|t| now.duration_since(*t) < LOGIN_WINDOW));
-        }
-        for (key, _) in Self::keys(login, addr) {
-            map.entry(key).or_default().push(Instant::now());
-        }
+    /// How many keys are held (pairs, addresses).
+    pub fn held(&self) -> (usize, usize) {
+        let keys = self.lock();
+        (keys.pairs.len(), keys.addresses.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
     }
 
-    pub fn succeeded(&self, login: &str) {
-        let key = format!("account:{}", login.to_lowercase());
-        self.failures.lock().expect("limiter lock").remove(&key);
+    #[test]
+    fn delays_grow_per_pair_and_never_block_another_address() {
+        let l = LoginLimiter::default();
+        for _ in 0..FREE_PER_PAIR {
+            drop(l.attempt("admin", ip("192.0.2.1")).unwrap());
+        }
+        assert_eq!(l.attempt("Admin", ip("192.0.2.1")).err(), Some(1));
+        l.attempt("admin", ip("198.51.100.7")).unwrap().succeeded();
+        drop(l.attempt("someone", ip("192.0.2.1")).unwrap());
+        // Each further failure doubles the delay, up to the most.
+        let mut c = Count {
+            failures: FREE_PER_PAIR,
+            pending: 0,
+            last: Instant::now(),
+        };
+        let now = c.last;
+        assert_eq!(c.wait(FREE_PER_PAIR, now), Duration::from_secs(1));
+        c.failures += 3;
+        assert_eq!(c.wait(FREE_PER_PAIR, now), Duration::from_secs(8));
+        c.failures = u32::MAX;
+        assert_eq!(c.wait(FREE_PER_PAIR, now), MAX_DELAY);
+        assert_eq!(c.wait(FREE_PER_PAIR, now + MAX_DELAY), Duration::ZERO);
+    }
+
+    #[test]
+    fn attempts_in_flight_count_and_a_right_password_clears_the_pair() {
+        let l = LoginLimiter::default();
+        let held: Vec<_> = (0..FREE_PER_PAIR)
+            .map(|_| l.attempt("admin", ip("192.0.2.1")).unwrap())
+            .collect();
+        assert!(l.attempt("admin", ip("192.0.2.1")).is_err(), "in flight counts");
+        for a in held {
+            a.succeeded();
+        }
+        for _ in 0..FREE_PER_PAIR {
+            drop(l.attempt("admin", ip("192.0.2.1")).unwrap());
+        }
+        assert!(l.attempt("admin", ip("192.0.2.1")).is_err());
+    }
+
+    #[test]
+    fn an_address_is_capped_across_accounts_and_ipv6_counts_per_64() {
+        let l = LoginLimiter::default();
+        for i in 0..FREE_PER_ADDRESS {
+            drop(
+                l.attempt(&format!("u{i}"), ip(&format!("2001:db8::{i:x}")))
+                    .unwrap(),
+            );
+        }
+        assert!(l.attempt("new", ip("2001:db8::ffff")).is_err());
+        assert!(l.attempt("new", ip("2001:db8:0:1::1")).is_ok());
+    }
+
+    #[test]
+    fn a_flood_of_made_up_logins_stays_bounded_and_keeps_the_throttled_keys() {
+        let l = LoginLimiter::default();
+        // An attack well under way: its pair waits half a minute.
+        l.lock().pairs.insert(
+            (account_key("admin"), AddrKey::of(ip("192.0.2.1"))),
+            Count {
+                failures: FREE_PER_PAIR + 5,
+                pending: 0,
+                last: Instant::now(),
+            },
+        );
+        for i in 0..(MAX_KEYS as u32 * 2) {
+            drop(l.attempt(&format!("x{i}"), Some(IpAddr::from(((i + 1) << 8).to_be_bytes()))));
+        }
+        let (pairs, addresses) = l.held();
+        assert!(pairs <= MAX_KEYS && addresses <= MAX_KEYS, "{pairs} {addresses}");
+        assert!(l.attempt("admin", ip("192.0.2.1")).is_err(), "still throttled");
     }
 }

@@ -13,6 +13,8 @@ pub struct ApiError {
     pub detail: String,
     /// More members of the problem document (e.g. a batch's per-item `errors`).
     pub extra: Option<serde_json::Value>,
+    /// Seconds for the `Retry-After` header (429 `RATE_LIMITED`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -22,6 +24,19 @@ impl ApiError {
             code: code.to_owned(),
             detail: detail.into(),
             extra: None,
+            retry_after: None,
+        }
+    }
+
+    /// 429 `RATE_LIMITED` with `Retry-After`: too many failed passwords.
+    pub fn rate_limited(wait_secs: u64) -> Self {
+        Self {
+            retry_after: Some(wait_secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                format!("too many failed passwords; try again in {wait_secs} s"),
+            )
         }
     }
 
@@ -121,6 +136,7 @@ pub fn raw_body(
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let status = match &e {
+            StoreError::DatabaseReadOnly(_) => StatusCode::SERVICE_UNAVAILABLE,
             StoreError::Database(_) | StoreError::Migration(_) => {
                 tracing::error!("database error: {e}");
                 return Self::new(
@@ -141,6 +157,7 @@ impl From<StoreError> for ApiError {
             | StoreError::OwnerExists(_)
             | StoreError::Assign(_)
             | StoreError::ReadOnly
+            | StoreError::LastAdministrator(_)
             | StoreError::MaintenanceExpired { .. } => StatusCode::CONFLICT,
             StoreError::BadUrl(_)
             | StoreError::Invalid(_)
@@ -194,6 +211,10 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -45,6 +45,11 @@ impl Tr {
         LOCALES.lookup(&self.lang, key)
     }
 
+    /// The sentence explaining an error code (`error-CODE`), if there is one.
+    pub fn error(&self, code: &str) -> Option<String> {
+        LOCALES.try_lookup(&self.lang, &format!("error-{code}"))
+    }
+
     /// A count with the language's thousands separator.
     pub fn num(&self, n: &i64) -> String {
         let sep = match self.code {

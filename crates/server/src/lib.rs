@@ -60,18 +60,32 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the access view and starts its refresher.
+    /// Builds the access view and starts its refresher. A database this
+    /// process may only read is served read-only: reads work, every write
+    /// is refused with `DATABASE_READ_ONLY`, and the housekeeping writes
+    /// (dead jobs, old metering events, thresholds) are left to a process
+    /// that may write.
     pub async fn new(store: Arc<Store>) -> Result<Self, StoreError> {
-        store.remember_time().await?;
+        let writable = store.writable().await?;
+        if writable {
+            store.remember_time().await?;
+        }
         let view = AccessView::new(store.clone()).await?;
         view.spawn_refresher(REFRESH_EVERY);
+        if !writable {
+            tracing::warn!(
+                "the database is read-only: serving reads; changes (logins included) are refused with DATABASE_READ_ONLY"
+            );
+        }
         // Jobs whose process died are marked failed now and every 10 s.
-        store.fail_dead_jobs().await?;
+        if writable {
+            store.fail_dead_jobs().await?;
+        }
         let zone = time_zone()?;
         let reaper = Arc::downgrade(&store);
         let reaper_zone = zone.clone();
         let reaper_view = Arc::downgrade(&view);
-        tokio::spawn(async move {
+        let housekeeping = async move {
             let zone = reaper_zone;
             let mut tick = tokio::time::interval(Duration::from_secs(10));
             let mut last_purge = None;
@@ -103,7 +117,10 @@ impl AppState {
                     tracing::warn!("metering thresholds: {e}");
                 }
             }
-        });
+        };
+        if writable {
+            tokio::spawn(housekeeping);
+        }
         let secure_cookies = std::env::var("LISENS_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true");
         Ok(Self {
             store,

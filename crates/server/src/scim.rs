@@ -2,7 +2,8 @@
 //! (Microsoft Entra ID, Okta), with a token of scope `scim`. A user's
 //! `entitlements` carry plan names: provisioning assigns them under the same
 //! no-overcommit rules; `active: false` blocks login and releases the user's
-//! licenses; DELETE releases them too.
+//! licenses; DELETE releases them too. Administrators are never
+//! deactivated or deleted over SCIM (409 `mutability`).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -80,6 +81,12 @@ impl From<StoreError> for ScimError {
             StoreError::Invalid(_) => Self::invalid(e.to_string()),
             StoreError::Assign(_) | StoreError::ReadOnly => {
                 Self::new(StatusCode::CONFLICT, None, format!("{code}: {e}"))
+            }
+            StoreError::LastAdministrator(_) => {
+                Self::new(StatusCode::CONFLICT, Some("mutability"), format!("{code}: {e}"))
+            }
+            StoreError::DatabaseReadOnly(_) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, None, format!("{code}: {e}"))
             }
             StoreError::Database(_) | StoreError::Migration(_) => {
                 tracing::error!("SCIM: {e}");
@@ -203,8 +210,10 @@ async fn sync_plans(state: &AppState, login: &str, wanted: &[String]) -> Result<
     }
 }
 
-/// Applies kept fields to an existing user.
+/// Applies kept fields to an existing user; a change that would deactivate
+/// an administrator changes nothing (409 `mutability`).
 async fn apply(state: &AppState, a: &Associate, f: UserFields) -> Result<(), ScimError> {
+    scim::guard_change(*a.is_admin, *a.active, &f)?;
     if f.display_name.is_some() || f.email.is_some() {
         let name = f.display_name.unwrap_or_else(|| a.full_name.clone());
         let email = f.email.unwrap_or_else(|| a.email.clone());
@@ -410,6 +419,7 @@ pub async fn patch(
     params(("id" = String, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Deleted; licenses released"),
+        (status = 409, description = "An administrator is not deleted over SCIM (mutability)", body = ScimErrorDoc, content_type = "application/scim+json"),
         ScimAuthErrors, ScimNotFound
     )
 )]
@@ -419,6 +429,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ScimError> {
     let a = by_id(&state, &id).await?;
+    scim::guard_delete(*a.is_admin)?;
     // Releasing first keeps the license history of who lost what.
     state.store.release_licenses(&a.login_name).await?;
     state.store.delete_associate(&a.login_name).await?;
@@ -521,7 +532,8 @@ pub struct ScimNotFound(ScimErrorDoc);
 #[allow(dead_code)] // Never built: it only describes responses in the OpenAPI document.
 #[derive(utoipa::IntoResponses)]
 pub enum ScimConflicts {
-    /// uniqueness (userName taken) or a refused plan
+    /// uniqueness (userName taken), a refused plan, or mutability (an
+    /// administrator is not deactivated over SCIM)
     #[response(status = 409, content_type = "application/scim+json")]
     Conflict(ScimErrorDoc),
     /// The body is over the limit

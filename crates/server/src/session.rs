@@ -26,7 +26,7 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| auth::hash_password("not a password anyone has").unwrap_or_default())
 }
 
-fn random_hex() -> String {
+pub(crate) fn random_hex() -> String {
     let b: [u8; 32] = rand::random();
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -40,13 +40,10 @@ pub async fn log_in(
     password: &str,
     addr: Option<IpAddr>,
 ) -> Result<(Associate, String, String), ApiError> {
-    if let Some(wait) = state.limiter.blocked(login, addr) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
-            format!("too many failed logins; try again in {wait} s"),
-        ));
-    }
+    let attempt = state
+        .limiter
+        .attempt(login, addr)
+        .map_err(ApiError::rate_limited)?;
     let hash = match state.store.password_hash(login).await {
         Ok(h) => h,
         Err(StoreError::Invalid(_)) => None,
@@ -65,13 +62,13 @@ pub async fn log_in(
     .await
     .unwrap_or(false);
     if !ok {
-        state.limiter.failed(login, addr);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "LOGIN_FAILED",
             "wrong login name or password",
         ));
     }
+    attempt.succeeded();
     let user = state.store.associate(login).await?;
     if !*user.active {
         return Err(ApiError::new(
@@ -95,7 +92,6 @@ pub async fn log_in(
             ));
         }
     }
-    state.limiter.succeeded(login);
     let (secret, csrf) = (random_hex(), random_hex());
     state.store.create_session(user.id, &secret, &csrf).await?;
     Ok((user, secret, csrf))
@@ -118,7 +114,7 @@ pub fn clear_cookie() -> HeaderValue {
     post, path = "/api/v1/session", tag = "session", request_body = LoginBody,
     responses(
         (status = 201, description = "Logged in; the session cookie is set", body = SessionInfo),
-        (status = 429, description = "Too many failed logins (RATE_LIMITED)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins from this address (RATE_LIMITED; Retry-After)", body = crate::error::Problem, content_type = "application/problem+json"),
         crate::error::BadInput, crate::error::AuthProblems, crate::error::BodyTooLarge
     )
 )]
@@ -170,7 +166,7 @@ fn check_new_password(p: &str) -> Result<(), ApiError> {
 
 /// A new password's hash: 8 to 1024 characters (400 `PASSWORD_TOO_SHORT`),
 /// hashed in the Argon2 pool.
-pub(crate) async fn new_password_hash(password: String) -> Result<String, ApiError> {
+pub async fn new_password_hash(password: String) -> Result<String, ApiError> {
     check_new_password(&password)?;
     auth::argon2_work(move |_| auth::hash_password(&password))
         .await
@@ -191,16 +187,20 @@ async fn set_password(state: &AppState, login: &str, password: String) -> Result
 }
 
 /// A user changes their own password (and every session of theirs ends).
+/// Wrong current passwords are throttled like logins, per the session's
+/// account and the client's address, so a stolen session cannot guess it.
 #[utoipa::path(
     post, path = "/api/v1/session/password", tag = "session", request_body = PasswordChange, security(("bearer" = []), ("session" = [])),
     responses(
         (status = 204, description = "Changed; every session of the user ends"),
+        (status = 429, description = "Too many wrong passwords (RATE_LIMITED; Retry-After)", body = crate::error::Problem, content_type = "application/problem+json"),
         crate::error::BadInput, crate::error::AuthProblems, crate::error::BodyTooLarge
     )
 )]
 pub async fn change_password(
     caller: UserCaller,
     State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     body: Result<Json<PasswordChange>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let b = crate::error::json_body(body)?;
@@ -211,6 +211,10 @@ pub async fn change_password(
         ));
     };
     let login = session.user.login_name.clone();
+    let attempt = state
+        .limiter
+        .attempt(&login, Some(addr.ip()))
+        .map_err(ApiError::rate_limited)?;
     let hash = state.store.password_hash(&login).await?;
     let current = b.current_password;
     let ok = auth::argon2_work(move |v| hash.is_some_and(|h| v.verify(&current, &h)))
@@ -223,6 +227,7 @@ pub async fn change_password(
             "the current password is wrong",
         ));
     }
+    attempt.succeeded();
     set_password(&state, &login, b.new_password).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -174,18 +174,49 @@ fn bad_csrf(u: &UiUser) -> Response {
 #[template(path = "login.html")]
 struct LoginPage<'a> {
     t: &'a Tr,
+    csrf: &'a str,
     motd: Vec<String>,
     notice: Option<String>,
     error: Option<String>,
 }
 
-fn login_page(t: &Tr, error: Option<String>) -> Response {
-    render(&LoginPage {
+/// The login form's CSRF token lives in this cookie before there is a
+/// session, and in the form's hidden `csrf` field (double submit): another
+/// site can make a browser post the form, but cannot read or set the
+/// cookie, so it cannot log a victim in to the attacker's account.
+const LOGIN_CSRF_COOKIE: &str = "lisens_login_csrf";
+
+/// The login page with a CSRF token: the browser's own when it has a
+/// well-formed one, else a new one, set in the cookie either way.
+fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    t: &Tr,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let token = crate::auth::cookie(headers, LOGIN_CSRF_COOKIE)
+        .filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map_or_else(crate::session::random_hex, str::to_owned);
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let cookie =
+        format!("{LOGIN_CSRF_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}");
+    let page = render(&LoginPage {
         t,
+        csrf: &token,
         motd: Vec::new(),
         notice: None,
         error,
-    })
+    });
+    (status, [(header::SET_COOKIE, cookie)], page).into_response()
+}
+
+/// "CODE: the sentence for it", for codes shown on a page.
+fn refusal(t: &Tr, code: &str) -> String {
+    match t.error(code) {
+        Some(sentence) => format!("{}: {code}. {sentence}", t.t("login-refused")),
+        None => format!("{}: {code}", t.t("login-refused")),
+    }
 }
 
 pub async fn root(State(state): State<AppState>, parts: Parts) -> Response {
@@ -201,22 +232,36 @@ pub struct LoginQuery {
     closed: Option<String>,
 }
 
+fn browser_language(headers: &HeaderMap) -> Tr {
+    choose(
+        None,
+        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+    )
+}
+
 pub async fn login_form(
+    State(state): State<AppState>,
     headers: HeaderMap,
     q: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let t = choose(
-        None,
-        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
-    );
+    let t = browser_language(&headers);
     let closed = q.ok().and_then(|Query(q)| q.closed).is_some();
-    login_page(&t, closed.then(|| t.t("logins-closed")))
+    login_page(
+        &state,
+        &headers,
+        &t,
+        StatusCode::OK,
+        closed.then(|| t.t("logins-closed")),
+    )
 }
 
 #[derive(Deserialize)]
 pub struct LoginForm {
     login: String,
     password: String,
+    /// The login form's CSRF token; a post without it is refused.
+    #[serde(default)]
+    csrf: String,
 }
 
 pub async fn login_submit(
@@ -225,29 +270,41 @@ pub async fn login_submit(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let t = choose(
-        None,
-        headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
-    );
+    let t = browser_language(&headers);
+    let expected = crate::auth::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
+    if expected.is_empty() || !constant_time_eq(&f.csrf, expected) {
+        let error = refusal(&t, "LOGIN_CSRF_FAILED");
+        return login_page(&state, &headers, &t, StatusCode::FORBIDDEN, Some(error));
+    }
     match log_in(&state, &f.login, &f.password, Some(addr.ip())).await {
         Ok((user, secret, _)) => {
             let to = if *user.is_admin { "/licenses" } else { "/me" };
-            (
-                [(header::SET_COOKIE, session_cookie(&state, &secret))],
-                Redirect::to(to),
-            )
-                .into_response()
+            let mut resp = Redirect::to(to).into_response();
+            let cookies = resp.headers_mut();
+            cookies.append(header::SET_COOKIE, session_cookie(&state, &secret));
+            cookies.append(
+                header::SET_COOKIE,
+                header::HeaderValue::from_static(
+                    "lisens_login_csrf=; Path=/login; HttpOnly; SameSite=Strict; Max-Age=0",
+                ),
+            );
+            resp
         }
-        Err(e) if e.code == "LOGIN_FAILED" => (
+        Err(e) if e.code == "LOGIN_FAILED" => login_page(
+            &state,
+            &headers,
+            &t,
             StatusCode::UNAUTHORIZED,
-            login_page(&t, Some(t.t("login-failed"))),
-        )
-            .into_response(),
-        Err(e) => (
-            e.status,
-            login_page(&t, Some(format!("{}: {}", t.t("login-refused"), e.code))),
-        )
-            .into_response(),
+            Some(t.t("login-failed")),
+        ),
+        Err(e) => {
+            let mut resp = login_page(&state, &headers, &t, e.status, Some(refusal(&t, &e.code)));
+            if let Some(secs) = e.retry_after {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+            }
+            resp
+        }
     }
 }
 

@@ -93,19 +93,48 @@ pub enum StoreError {
     ReadOnly,
     #[error("maintenance ended {maintenance_to}; this lisens release is from {release}: a license that covers it is needed")]
     MaintenanceExpired { maintenance_to: String, release: String },
+    /// Deactivating or deleting this user would leave no active administrator.
+    #[error("{0:?} is the last active administrator: make another administrator first")]
+    LastAdministrator(String),
+    /// The database refuses writes (a read-only file or connection, a role
+    /// without write grants, a read-only transaction); reads still work.
+    #[error("the database is read-only: {0}")]
+    DatabaseReadOnly(String),
 }
 
 impl From<sqlx::Error> for StoreError {
     /// A unique constraint that a concurrent writer won is a duplicate, not
-    /// a broken database.
+    /// a broken database; a refused write to a read-only database says so.
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
                 StoreError::Duplicate(d.message().to_owned())
             }
+            sqlx::Error::Database(d) if is_read_only(d.as_ref()) => {
+                StoreError::DatabaseReadOnly(format!("the change cannot be stored ({})", d.message()))
+            }
             _ => StoreError::Database(e),
         }
     }
+}
+
+/// Whether a database error is a write refused because the database may
+/// only be read: SQLite's `SQLITE_READONLY` (and its extended codes), or
+/// PostgreSQL's `read_only_sql_transaction` (25006) and
+/// `insufficient_privilege` (42501, a role without write grants).
+fn is_read_only(d: &dyn sqlx::error::DatabaseError) -> bool {
+    if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        return matches!(pg.code(), "25006" | "42501");
+    }
+    d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+        && d.code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| c & 0xff == 8)
+}
+
+/// A migration that failed only because the database is read-only.
+fn migration_read_only(e: &sqlx::migrate::MigrateError) -> bool {
+    matches!(e, sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(d)) if is_read_only(d.as_ref()))
 }
 
 impl StoreError {
@@ -131,6 +160,8 @@ impl StoreError {
             StoreError::BatchInvalid(_) => "BATCH_INVALID",
             StoreError::BulkRefused(_) => "BULK_REFUSED",
             StoreError::MaintenanceExpired { .. } => "LICENSE_MAINTENANCE_EXPIRED",
+            StoreError::LastAdministrator(_) => "LAST_ADMINISTRATOR",
+            StoreError::DatabaseReadOnly(_) => "DATABASE_READ_ONLY",
         }
     }
 }
@@ -152,32 +183,57 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating a SQLite file when missing) and migrates the database.
-    /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
+    /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`. A database this
+    /// process may only read (`sqlite://PATH?mode=ro`, a read-only file, a
+    /// PostgreSQL role without write grants) opens when it is already
+    /// migrated to this release: reads work and every write is refused with
+    /// `DATABASE_READ_ONLY`.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let (pool, backend) = connect(url).await?;
-        match backend {
-            // PostgreSQL migrations take an advisory lock; SQLite's do not,
-            // so two processes creating one file at once may collide: the
-            // loser retries and finds the migrations applied.
-            Backend::Sqlite => {
-                let mut attempt = 0;
-                loop {
-                    match sqlx::migrate!("./migrations/sqlite").run(&pool).await {
-                        Ok(()) => break,
-                        Err(_) if attempt < 10 => {
-                            attempt += 1;
-                            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        // PostgreSQL migrations take an advisory lock; SQLite's do not, so
+        // two processes creating one file at once may collide: the loser
+        // retries and finds the migrations applied.
+        let mut attempt = 0;
+        loop {
+            let mut conn = pool.acquire().await?;
+            let run = migrator.run(&mut *conn).await;
+            if run.is_err() && backend == Backend::Postgres {
+                // A failed run keeps its advisory lock; the connection goes
+                // back to the pool, so let go of it here.
+                sqlx::query("SELECT pg_advisory_unlock_all()")
+                    .execute(&mut *conn)
+                    .await?;
             }
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+            drop(conn);
+            match run {
+                Ok(()) => break,
+                Err(e) if migration_read_only(&e) => {
+                    ensure_migrated(&pool, &migrator).await?;
+                    break;
+                }
+                Err(_) if backend == Backend::Sqlite && attempt < 10 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        sqlx::query("INSERT INTO installation (id, created_at) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
+        // Read first: a read-only database already has its row.
+        let (installed,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM installation WHERE id = 1")
+            .fetch_one(&pool)
+            .await?;
+        if installed == 0 {
+            sqlx::query(
+                "INSERT INTO installation (id, created_at) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+            )
             .bind(now_rfc3339())
             .execute(&pool)
             .await?;
+        }
         Ok(Self {
             pool,
             backend,
@@ -185,6 +241,21 @@ impl Store {
             installed: std::sync::OnceLock::new(),
             pinned: Vec::new(),
         })
+    }
+
+    /// Whether this process may write to the database: a write that changes
+    /// nothing, rolled back. False for a database it may only read.
+    pub async fn writable(&self) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let probe = sqlx::query("UPDATE data_version SET version = version WHERE id = 1")
+            .execute(&mut *tx)
+            .await;
+        tx.rollback().await?;
+        match probe.map_err(StoreError::from) {
+            Ok(_) => Ok(true),
+            Err(StoreError::DatabaseReadOnly(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Pins the keys this process trusts. When any are pinned, an owner
@@ -290,6 +361,29 @@ impl Store {
             Backend::Postgres => self.pool.begin().await?,
         })
     }
+}
+
+/// For a database that refused the migrations' writes: every migration of
+/// this release must already be applied, unchanged; otherwise it cannot be
+/// served read-only.
+async fn ensure_migrated(pool: &AnyPool, migrator: &sqlx::migrate::Migrator) -> Result<(), StoreError> {
+    let applied: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+            .map_err(|e| StoreError::DatabaseReadOnly(format!("it cannot be migrated ({e})")))?;
+    for m in migrator.iter().filter(|m| !m.migration_type.is_down_migration()) {
+        if !applied
+            .iter()
+            .any(|(v, sum)| *v == m.version && sum.as_slice() == &*m.checksum)
+        {
+            return Err(StoreError::DatabaseReadOnly(format!(
+                "migration {} of this release is not applied: open it once with write access",
+                m.version
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A database URL with its password replaced by `***` (for messages and logs).

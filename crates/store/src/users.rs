@@ -186,9 +186,11 @@ impl Store {
         }
     }
 
-    /// Deletes a user and their licenses.
+    /// Deletes a user and their licenses; never the last active
+    /// administrator (`LAST_ADMINISTRATOR`).
     pub async fn delete_associate(&self, login: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        self.keep_an_administrator(&mut tx, login).await?;
         let done = sqlx::query("DELETE FROM associate WHERE login_name = $1")
             .bind(login)
             .execute(&mut *tx)
@@ -213,7 +215,8 @@ impl Store {
 
     /// Marks a user inactive: they can no longer log in. Their licenses stay
     /// assigned (like blocking sign-in elsewhere) until unassigned, but they
-    /// no longer count as an active user for billing.
+    /// no longer count as an active user for billing. Never the last active
+    /// administrator (`LAST_ADMINISTRATOR`).
     pub async fn deactivate_associate(&self, login: &str) -> Result<(), StoreError> {
         crate::assign::ensure_writable(&self.license_status().await?)?;
         self.set_active(login, false).await
@@ -221,6 +224,9 @@ impl Store {
 
     async fn set_active(&self, login: &str, active: bool) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        if !active {
+            self.keep_an_administrator(&mut tx, login).await?;
+        }
         let done = sqlx::query("UPDATE associate SET active = $2, updated_at = $3 WHERE login_name = $1")
             .bind(login)
             .bind(i64::from(active))
@@ -232,6 +238,30 @@ impl Store {
         }
         Self::bump_version(&mut tx).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// The one place that keeps the installation administrable: inside the
+    /// write transaction that deactivates or deletes `login`, refuses when
+    /// `login` is the only active administrator. The active administrators'
+    /// rows are locked first (in id order, `FOR UPDATE` on PostgreSQL; SQLite
+    /// holds the write lock from BEGIN), so of two transactions taking away
+    /// the last two administrators at once, the second sees the first's
+    /// change and is refused.
+    async fn keep_an_administrator(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        login: &str,
+    ) -> Result<(), StoreError> {
+        let admins: Vec<(String,)> = sqlx::query_as(&format!(
+            "SELECT login_name FROM associate WHERE is_admin = 1 AND active = 1 ORDER BY id{}",
+            self.for_update()
+        ))
+        .fetch_all(&mut **tx)
+        .await?;
+        if admins.len() == 1 && admins[0].0 == login {
+            return Err(StoreError::LastAdministrator(login.to_owned()));
+        }
         Ok(())
     }
 }

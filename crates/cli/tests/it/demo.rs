@@ -69,9 +69,22 @@ async fn demo_serves_a_signed_license_and_reuses_its_directory() {
     assert_eq!(health.status(), 200);
     // The printed login works in the web UI and shows the demo license.
     let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let form = browser
+        .get(format!("{url}login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let i = form.find("name=\"csrf\" value=\"").unwrap() + 19;
     let page = browser
         .post(format!("{url}login"))
-        .form(&[("login", "admin"), ("password", password.as_str())])
+        .form(&[
+            ("login", "admin"),
+            ("password", password.as_str()),
+            ("csrf", &form[i..i + 64]),
+        ])
         .send()
         .await
         .unwrap();

@@ -243,3 +243,238 @@ fn sites_and_assignment_windows_from_the_command_line() {
     );
     assert_eq!(bad.status.code(), Some(2), "a malformed time is a usage error");
 }
+
+/// Runs `lisens ARGS` with `input` on standard input.
+fn with_stdin(args: &[&str], db: &str, input: &str) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lisens"))
+        .args(args)
+        .env("LISENS_DATABASE_URL", db)
+        .env("LISENS_LOG", "warn")
+        .env_remove("LISENS_PUBLIC_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn active(db: &str, login: &str) -> bool {
+    let users: Value = serde_json::from_str(&ok(&lisens(&["user", "list", "--json"], db))).unwrap();
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["login_name"] == login)
+        .unwrap_or_else(|| panic!("no {login} in {users}"))["active"]
+        .as_bool()
+        .unwrap()
+}
+
+#[test]
+fn the_last_administrator_is_never_deactivated_and_one_is_recovered_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = sqlite_url(d);
+    setup(d, &db);
+    ok(&with_stdin(
+        &["user", "add", "root", "--admin", "--password-stdin"],
+        &db,
+        "correct horse battery\n",
+    ));
+    ok(&lisens(&["user", "add", "boss", "--admin"], &db));
+    ok(&lisens(&["user", "add", "anna"], &db));
+
+    ok(&lisens(&["user", "deactivate", "boss"], &db));
+    let refused = fails_with(
+        &lisens(&["user", "deactivate", "root"], &db),
+        "LAST_ADMINISTRATOR",
+    );
+    assert!(refused.contains("root"), "{refused}");
+    assert!(active(&db, "root"), "the refusal changed nothing");
+    ok(&lisens(&["user", "deactivate", "anna"], &db));
+
+    // The deactivated administrator comes back; then either may go, not both.
+    ok(&lisens(&["user", "activate", "boss"], &db));
+    assert!(active(&db, "boss"));
+    ok(&lisens(&["user", "deactivate", "root"], &db));
+    fails_with(
+        &lisens(&["user", "deactivate", "boss"], &db),
+        "LAST_ADMINISTRATOR",
+    );
+    ok(&lisens(&["user", "activate", "root"], &db));
+    fails_with(&lisens(&["user", "activate", "nobody"], &db), "USER_UNKNOWN");
+
+    // A forgotten password is set again from standard input, never an argument.
+    fails_with(
+        &with_stdin(
+            &["user", "reset-password", "root", "--password-stdin"],
+            &db,
+            "short\n",
+        ),
+        "PASSWORD_TOO_SHORT",
+    );
+    fails_with(
+        &with_stdin(
+            &["user", "reset-password", "nobody", "--password-stdin"],
+            &db,
+            "a new secret phrase\n",
+        ),
+        "USER_UNKNOWN",
+    );
+    assert_eq!(
+        lisens(&["user", "reset-password", "root"], &db).status.code(),
+        Some(2)
+    );
+    ok(&with_stdin(
+        &["user", "reset-password", "root", "--password-stdin"],
+        &db,
+        "a new secret phrase\n",
+    ));
+    let raw = std::fs::read(d.join("lisens.db")).unwrap();
+    assert!(!String::from_utf8_lossy(&raw).contains("a new secret phrase"));
+
+    let audit: Value =
+        serde_json::from_str(&ok(&lisens(&["audit", "--json", "--limit", "100"], &db))).unwrap();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions.iter().filter(|a| **a == "cli user activate").count(),
+        2,
+        "{actions:?}"
+    );
+    assert_eq!(actions.first(), Some(&"cli user reset-password"), "{actions:?}");
+    assert!(!audit.to_string().contains("a new secret phrase"));
+
+    // The new password logs in over HTTP; the old one does not.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let port = crate::soak::free_port();
+    let mut server = crate::soak::serve(&db, port);
+    let base = format!("http://127.0.0.1:{port}");
+    let statuses = rt.block_on(async {
+        let client = reqwest::Client::new();
+        crate::soak::wait_healthy(&client, &base).await;
+        let mut out = Vec::new();
+        for password in ["correct horse battery", "a new secret phrase"] {
+            let r = client
+                .post(format!("{base}/api/v1/session"))
+                .json(&serde_json::json!({"login": "root", "password": password}))
+                .send()
+                .await
+                .unwrap();
+            out.push(r.status().as_u16());
+        }
+        out
+    });
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(statuses, [401, 201]);
+}
+
+#[test]
+fn a_read_only_database_serves_reads_and_refuses_writes_with_a_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = sqlite_url(d);
+    setup(d, &db);
+    ok(&with_stdin(
+        &["user", "add", "root", "--admin", "--password-stdin"],
+        &db,
+        "correct horse battery\n",
+    ));
+    ok(&lisens(&["user", "add", "anna"], &db));
+    ok(&lisens(&["license", "assign", "anna", "sales-essentials"], &db));
+    let token = ok(&lisens(&["token", "create", "--admin", "--name", "ops"], &db))
+        .trim()
+        .to_owned();
+    // The file may only be read: by its mode (which root ignores) and by
+    // the connection (SQLite's read-only mode, which binds root too).
+    let file = d.join("lisens.db");
+    let mut mode = std::fs::metadata(&file).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o444);
+    std::fs::set_permissions(&file, mode).unwrap();
+    let ro = format!("{db}?mode=ro");
+    let before = std::fs::read(&file).unwrap();
+
+    // The command line reads, and refuses a change with the code.
+    assert_eq!(ok(&lisens(&["license", "check", "anna"], &ro)).trim(), "granted");
+    ok(&lisens(&["license", "status"], &ro));
+    fails_with(&lisens(&["user", "add", "bo"], &ro), "DATABASE_READ_ONLY");
+    fails_with(
+        &lisens(&["user", "deactivate", "anna"], &ro),
+        "DATABASE_READ_ONLY",
+    );
+
+    // So does the server: it starts, checks and reports, and refuses writes.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let port = crate::soak::free_port();
+    let mut server = crate::soak::serve(&ro, port);
+    let base = format!("http://127.0.0.1:{port}");
+    let result = rt.block_on(async {
+        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        crate::soak::wait_healthy(&client, &base).await;
+        let check = client
+            .get(format!(
+                "{base}/api/v1/license/check?user=anna&module=sales-essentials"
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let check = (check.status().as_u16(), check.text().await.unwrap());
+        let status = client
+            .get(format!("{base}/api/v1/license/status"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        let write = client
+            .post(format!("{base}/api/v1/users"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"login": "bo"}))
+            .send()
+            .await
+            .unwrap();
+        let write = (write.status().as_u16(), write.text().await.unwrap());
+        // Logging in stores a session: refused too, with the code shown.
+        let form = client
+            .get(format!("{base}/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let i = form.find("name=\"csrf\" value=\"").unwrap() + 19;
+        let login = client
+            .post(format!("{base}/login"))
+            .form(&[
+                ("login", "root"),
+                ("password", "correct horse battery"),
+                ("csrf", &form[i..i + 64]),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let login = (login.status().as_u16(), login.text().await.unwrap());
+        (check, status, write, login)
+    });
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let (check, status, write, login) = result;
+    assert_eq!(check.0, 200, "{check:?}");
+    assert!(check.1.contains("\"granted\":true"), "{check:?}");
+    assert_eq!(status, 200);
+    assert_eq!(write.0, 503, "{write:?}");
+    assert!(write.1.contains("\"code\":\"DATABASE_READ_ONLY\""), "{write:?}");
+    assert_eq!(login.0, 503, "{login:?}");
+    assert!(login.1.contains("DATABASE_READ_ONLY"), "{login:?}");
+    assert_eq!(std::fs::read(&file).unwrap(), before, "nothing was written");
+}

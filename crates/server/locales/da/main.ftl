@@ -119,3 +119,9 @@ svc-mailing_emails = E-mails sendt via Udsendelser
 svc-customer_centre_logins = Logins i Customer Centre
 svc-chat_sessions = Startede chatsessioner
 svc-form_submissions = Indsendte formularer
+
+# Sentences for error codes shown to a person (error-CODE).
+error-LOGIN_CSRF_FAILED = Loginformularen er udløbet, eller din browser afviste dens cookie: genindlæs siden, og log ind igen.
+error-RATE_LIMITED = For mange forkerte adgangskoder fra din adresse: vent et øjeblik, før du prøver igen.
+error-DATABASE_READ_ONLY = Databasen er skrivebeskyttet lige nu, så intet kan gemmes (heller ikke logins). Kontakt din administrator.
+error-LAST_ADMINISTRATOR = Dette er den sidste aktive administrator: gør først en anden bruger til administrator.

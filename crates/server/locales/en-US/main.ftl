@@ -119,3 +119,9 @@ svc-mailing_emails = E-mails sent through Mailings
 svc-customer_centre_logins = Customer Centre logins
 svc-chat_sessions = Chat sessions started
 svc-form_submissions = Form submissions
+
+# Sentences for error codes shown to a person (error-CODE).
+error-LOGIN_CSRF_FAILED = The login form has expired or your browser refused its cookie: reload the page and log in again.
+error-RATE_LIMITED = Too many wrong passwords from your address: wait a moment before trying again.
+error-DATABASE_READ_ONLY = The database is read-only just now, so nothing can be saved (logging in included). Ask your administrator.
+error-LAST_ADMINISTRATOR = This is the last active administrator: make another user an administrator first.

@@ -119,3 +119,9 @@ svc-mailing_emails = E-post sendt via Utsendelser
 svc-customer_centre_logins = Innlogginger i Customer Centre
 svc-chat_sessions = Startede chatøkter
 svc-form_submissions = Innsendte skjemaer
+
+# Sentences for error codes shown to a person (error-CODE).
+error-LOGIN_CSRF_FAILED = Innloggingsskjemaet har utløpt, eller nettleseren avviste informasjonskapselen: last inn siden på nytt og logg inn igjen.
+error-RATE_LIMITED = For mange feil passord fra adressen din: vent litt før du prøver igjen.
+error-DATABASE_READ_ONLY = Databasen er skrivebeskyttet akkurat nå, så ingenting kan lagres (heller ikke innlogginger). Kontakt administratoren din.
+error-LAST_ADMINISTRATOR = Dette er den siste aktive administratoren: gjør først en annen bruker til administrator.

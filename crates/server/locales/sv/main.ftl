@@ -119,3 +119,9 @@ svc-mailing_emails = E-post skickad via Utskick
 svc-customer_centre_logins = Inloggningar i Customer Centre
 svc-chat_sessions = Påbörjade chattsessioner
 svc-form_submissions = Inskickade formulär
+
+# Sentences for error codes shown to a person (error-CODE).
+error-LOGIN_CSRF_FAILED = Inloggningsformuläret har gått ut eller så avvisade webbläsaren dess cookie: ladda om sidan och logga in igen.
+error-RATE_LIMITED = För många felaktiga lösenord från din adress: vänta en stund innan du försöker igen.
+error-DATABASE_READ_ONLY = Databasen är skrivskyddad just nu, så inget kan sparas (inte heller inloggningar). Kontakta din administratör.
+error-LAST_ADMINISTRATOR = Detta är den sista aktiva administratören: gör först en annan användare till administratör.

@@ -138,9 +138,22 @@ async fn the_message_of_the_day_appears_after_login() {
         .unwrap();
     assert_eq!(r.status(), 201);
     let c = client();
+    let form = c
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let i = form.find("name=\"csrf\" value=\"").unwrap() + 19;
     let page = c
         .post(app.url("/login"))
-        .form(&[("login", "admin"), ("password", "correct horse battery")])
+        .form(&[
+            ("login", "admin"),
+            ("password", "correct horse battery"),
+            ("csrf", &form[i..i + 64]),
+        ])
         .send()
         .await
         .unwrap();

@@ -7,6 +7,7 @@ mod check;
 mod events;
 mod license_api;
 mod limits;
+mod lockout;
 mod metering;
 mod metrics;
 mod openapi;

@@ -195,3 +195,102 @@ async fn an_identity_provider_creates_finds_patches_and_deletes_users_with_plans
     .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn an_identity_provider_never_deactivates_or_deletes_an_administrator() {
+    let app = spawn_app().await;
+    // Two administrators, so the last-administrator rule is not what refuses.
+    app.user("boss", true).await;
+    app.user("root", true).await;
+    app.user("anna", false).await;
+    let scim = app.token(TokenScope::Scim).await;
+    app.refresh().await;
+    use reqwest::Method as M;
+    let id_of = |login: &str| {
+        let login = login.to_owned();
+        let store = app.store.clone();
+        async move { store.associate(&login).await.unwrap().id.to_string() }
+    };
+    let boss = id_of("boss").await;
+    let patch =
+        |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    let attacks = [
+        // Entra ID.
+        (
+            M::PATCH,
+            patch(json!([{"op": "replace", "path": "active", "value": false}])),
+        ),
+        (
+            M::PATCH,
+            patch(json!([{"op": "Replace", "path": "active", "value": "False"}])),
+        ),
+        // Okta, and Entra without a path; with a new name the change is refused whole.
+        (
+            M::PATCH,
+            patch(json!([{"op": "Replace", "value": {"active": false}}])),
+        ),
+        (
+            M::PATCH,
+            patch(
+                json!([{"op": "replace", "path": "displayName", "value": "Ex Boss"},
+                         {"op": "replace", "value": {"active": false}}]),
+            ),
+        ),
+        (
+            M::PUT,
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "boss",
+                   "displayName": "Ex Boss", "active": false}),
+        ),
+    ];
+    for (method, body) in attacks {
+        let (status, err) = call(
+            &app,
+            &scim,
+            method.clone(),
+            &format!("/scim/v2/Users/{boss}"),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, 409, "{method} {body}: {err}");
+        assert_eq!(err["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+        assert_eq!(
+            (err["status"].as_str(), err["scimType"].as_str()),
+            (Some("409"), Some("mutability")),
+            "{err}"
+        );
+        assert!(
+            err["detail"]
+                .as_str()
+                .unwrap()
+                .contains("ADMINISTRATOR_PROTECTED"),
+            "{err}"
+        );
+    }
+    let (status, err) = call(&app, &scim, M::DELETE, &format!("/scim/v2/Users/{boss}"), None).await;
+    assert_eq!(
+        (status, err["scimType"].as_str()),
+        (409, Some("mutability")),
+        "{err}"
+    );
+    let still = app.store.associate("boss").await.unwrap();
+    assert!(*still.active && *still.is_admin, "{still:?}");
+    assert_eq!(still.full_name, "boss", "nothing of a refused change is applied");
+
+    // An ordinary user is deactivated and deleted as before.
+    let anna = id_of("anna").await;
+    let (status, body) = call(
+        &app,
+        &scim,
+        M::PATCH,
+        &format!("/scim/v2/Users/{anna}"),
+        Some(patch(json!([{"op": "Replace", "value": {"active": false}}]))),
+    )
+    .await;
+    assert_eq!((status, body["active"].as_bool()), (200, Some(false)), "{body}");
+    assert_eq!(
+        call(&app, &scim, M::DELETE, &format!("/scim/v2/Users/{anna}"), None)
+            .await
+            .0,
+        204
+    );
+}

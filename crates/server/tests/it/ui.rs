@@ -30,9 +30,28 @@ fn browser(lang: &str) -> reqwest::Client {
         .unwrap()
 }
 
+/// The login form's CSRF token, as a browser gets it with the form (the
+/// client keeps the cookie that goes with it).
+pub async fn login_token(app: &TestApp, c: &reqwest::Client) -> String {
+    csrf(
+        &c.get(app.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+}
+
 async fn log_in(app: &TestApp, c: &reqwest::Client, login: &str) -> reqwest::Response {
+    let token = login_token(app, c).await;
     c.post(app.url("/login"))
-        .form(&[("login", login), ("password", "correct horse battery")])
+        .form(&[
+            ("login", login),
+            ("password", "correct horse battery"),
+            ("csrf", &token),
+        ])
         .send()
         .await
         .unwrap()
@@ -54,9 +73,10 @@ async fn an_administrator_logs_in_and_reads_the_licenses_screen() {
     let c = browser("en");
     let page = c.get(app.url("/")).send().await.unwrap();
     assert!(page.url().path().ends_with("/login"));
+    let token = csrf(&page.text().await.unwrap());
     let r = c
         .post(app.url("/login"))
-        .form(&[("login", "admin"), ("password", "wrong")])
+        .form(&[("login", "admin"), ("password", "wrong"), ("csrf", &token)])
         .send()
         .await
         .unwrap();
@@ -309,7 +329,8 @@ async fn the_session_api_logs_in_limits_failures_and_needs_csrf() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 429, "five failures lock the account for a while");
+    assert_eq!(r.status(), 429, "five failures from one address delay it a while");
+    assert_eq!(r.headers()["retry-after"], "1");
     assert!(r.json::<serde_json::Value>().await.unwrap()["code"] == "RATE_LIMITED");
 
     let app = spawn_app().await;
@@ -372,4 +393,83 @@ async fn a_module_with_more_holders_than_licensed_is_shown_in_red_in_the_readers
     );
     assert!(html.contains("Vissa licenser har fler innehavare än licensen tillåter"));
     assert!(html.contains("(essentials)"));
+}
+
+#[tokio::test]
+async fn a_login_form_post_without_its_csrf_token_is_refused() {
+    let app = spawn_app().await;
+    user_with_password(&app, "admin", true).await;
+    // Another site posting the form: no cookie, or a token of its own.
+    let attacker = browser("sv");
+    let r = attacker
+        .post(app.url("/login"))
+        .form(&[("login", "admin"), ("password", "correct horse battery")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("LOGIN_CSRF_FAILED"), "{html}");
+    assert!(
+        html.contains("Inloggningsformuläret har gått ut"),
+        "explained in Swedish"
+    );
+    let own = csrf(&html);
+    let victim = browser("en");
+    let _ = login_token(&app, &victim).await;
+    let r = victim
+        .post(app.url("/login"))
+        .form(&[
+            ("login", "admin"),
+            ("password", "correct horse battery"),
+            ("csrf", own.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a token that is not the browser's own");
+    assert!(!r.url().path().ends_with("/licenses"));
+    let r = victim.get(app.url("/licenses")).send().await.unwrap();
+    assert!(r.url().path().ends_with("/login"), "no session was started");
+
+    // With the form's own token the same browser logs in, and the cookie
+    // carrying it is strict and ends with the login.
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = c.get(app.url("/login")).send().await.unwrap();
+    let cookie = form.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.starts_with("lisens_login_csrf=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let token = csrf(&form.text().await.unwrap());
+    assert!(cookie.contains(&token));
+    let r = c
+        .post(app.url("/login"))
+        .header("cookie", format!("lisens_login_csrf={token}"))
+        .form(&[
+            ("login", "admin"),
+            ("password", "correct horse battery"),
+            ("csrf", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let set: Vec<_> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(set.iter().any(|c| c.starts_with("lisens_session=")), "{set:?}");
+    assert!(
+        set.iter()
+            .any(|c| c.starts_with("lisens_login_csrf=;") && c.contains("Max-Age=0")),
+        "{set:?}"
+    );
 }
