@@ -371,6 +371,22 @@ enum IssuerCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Sign, with the current key, that a new key signs an owner's licenses
+    /// too: installations trust it with `license trust-key --statement FILE`.
+    RotateKey {
+        /// The current private key (issuer.key), trusted by installations.
+        #[arg(long)]
+        key: PathBuf,
+        /// The new public key (its issuer.pub).
+        #[arg(long)]
+        new_public_key: PathBuf,
+        /// The owner name the licenses carry.
+        #[arg(long)]
+        owner: String,
+        /// Where to write the rotation statement.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// The issuer's own database.
@@ -443,10 +459,14 @@ enum LicenseCommand {
     },
     /// Trust one more vendor key for an owner (key rotation: the vendor signs with a new key).
     TrustKey {
-        #[arg(long)]
-        owner: String,
-        #[arg(long = "public-key")]
-        public_key: PathBuf,
+        #[arg(long, required_unless_present = "statement", requires = "public_key")]
+        owner: Option<String>,
+        #[arg(long = "public-key", requires = "owner")]
+        public_key: Option<PathBuf>,
+        /// A key rotation signed by a key already trusted for the owner
+        /// (`lisens issuer rotate-key`), instead of --owner and --public-key.
+        #[arg(long, conflicts_with_all = ["owner", "public_key"])]
+        statement: Option<PathBuf>,
     },
     /// Stop trusting a key for an owner (once its licenses are signed by the new one).
     RetireKey {
@@ -998,6 +1018,32 @@ async fn run(cli: Cli) -> Outcome {
                 .set_admin_password_hash(&hash)
                 .await?;
             println!("issuer admin password set (user: admin)");
+            Ok(())
+        }
+        Command::Issuer(IssuerCommand::RotateKey {
+            key,
+            new_public_key,
+            owner,
+            out,
+        }) => {
+            let key = lisens_issuer::read_signing_key(&key)?;
+            let new = lisens_issuer::read_public_key(&new_public_key)?;
+            let owner = lisens_core::OwnerName::parse(&owner)
+                .map_err(|e| Failure::new("INVALID_INPUT", e.to_string()))?;
+            let text = lisens_core::statement::KeyRotation::sign(
+                owner.clone(),
+                &new,
+                lisens_store::clock::now(),
+                &key,
+            );
+            std::fs::write(&out, format!("{text}\n"))
+                .map_err(|e| Failure::new("FILE_UNWRITABLE", format!("{}: {e}", out.display())))?;
+            println!(
+                "wrote {}: key {} vouches for key {} for {owner}",
+                out.display(),
+                key.public().id(),
+                new.id()
+            );
             Ok(())
         }
         Command::Issuer(IssuerCommand::Issue { key, spec, out }) => {
@@ -1594,9 +1640,26 @@ async fn license(database: &Db, cmd: LicenseCommand) -> Outcome {
             }
             Ok(())
         }
-        LicenseCommand::TrustKey { owner, public_key } => {
-            let key = lisens_issuer::read_public_key(&public_key)?;
-            database.open().await?.trust_key(&owner, &key).await?;
+        LicenseCommand::TrustKey {
+            owner,
+            public_key,
+            statement,
+        } => {
+            let store = database.open().await?;
+            let (owner, key) = match (owner, public_key, statement) {
+                (_, _, Some(file)) => store.trust_key_by_rotation(read_text(&file)?.trim()).await?,
+                (Some(owner), Some(file), None) => {
+                    let key = lisens_issuer::read_public_key(&file)?;
+                    store.trust_key(&owner, &key).await?;
+                    (owner, key)
+                }
+                _ => {
+                    return Err(Failure::new(
+                        "INVALID_INPUT",
+                        "give --owner and --public-key, or --statement",
+                    ))
+                }
+            };
             println!("{owner} now also trusts key {}", key.id());
             Ok(())
         }

@@ -212,6 +212,18 @@ impl Store {
         Ok(())
     }
 
+    /// Trusts the next key of an owner on the word of a key already trusted
+    /// for it (a key rotation the vendor signed). Returns the owner and key.
+    pub async fn trust_key_by_rotation(&self, text: &str) -> Result<(String, PublicKey), StoreError> {
+        let candidates = self.receiving_keys().await?;
+        let (rotation, _) = lisens_core::statement::KeyRotation::verify(text, &candidates)?;
+        let owner = rotation.owner.to_string();
+        // Only a key trusted for this very owner may vouch for its next one.
+        let (_, key) = lisens_core::statement::KeyRotation::verify(text, &self.owner_keys(&owner).await?)?;
+        self.trust_key(&owner, &key).await?;
+        Ok((owner, key))
+    }
+
     /// Stops trusting a key for an owner. The key that signed the active
     /// license cannot be retired (the license would stop counting).
     pub async fn retire_key(&self, owner: &str, key_id: &str) -> Result<(), StoreError> {

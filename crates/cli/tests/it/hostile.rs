@@ -97,8 +97,25 @@ fn every_command_that_reads_a_file_refuses_hostile_ones_and_changes_nothing() {
     let valid = |path: &Path| std::fs::read(path).unwrap();
     let users_csv = b"login,name,email\nbo,Bo,bo@example.com\ncarl,Carl,carl@example.com\n".to_vec();
     let usage_csv = b"id,service,quantity,occurred_at\nz1,chat_sessions,1,2026-11-25T10:00:00Z\n".to_vec();
+    let rotation = d.join("rotation.txt");
+    ok(&run(&[
+        "issuer",
+        "rotate-key",
+        "--key",
+        p(&key),
+        "--new-public-key",
+        p(&public),
+        "--owner",
+        "SuperOffice",
+        "--out",
+        p(&rotation),
+    ]));
     // (command with FILE where the hostile file goes, a valid input for it)
     let commands: Vec<(Vec<&str>, Vec<u8>)> = vec![
+        (
+            vec!["license", "trust-key", "--statement", "FILE"],
+            valid(&rotation),
+        ),
         (
             vec!["license", "load", "FILE", "--public-key", p(&public)],
             valid(&lic),

@@ -662,3 +662,55 @@ fn a_license_with_a_maximum_offline_period_needs_the_issuers_signed_statements()
         assert_eq!(check_at(45), Err("LICENSE_EXPIRED".into()));
     }
 }
+
+#[test]
+fn a_new_key_is_trusted_on_the_word_of_a_trusted_key_and_of_nothing_else() {
+    for s in Site::all("lisens_trust_rotation") {
+        s.licensed();
+        s.ok(&["issuer", "keygen", "--dir", p(&s.path("next"))]);
+        // The customer's own key vouching for its own: worth nothing.
+        let forged = s.path("forged.txt");
+        s.ok(&[
+            "issuer",
+            "rotate-key",
+            "--key",
+            p(&s.path("own").join("issuer.key")),
+            "--new-public-key",
+            p(&s.public("own")),
+            "--owner",
+            "Vendor",
+            "--out",
+            p(&forged),
+        ]);
+        fails_with(
+            &s.run(&["license", "trust-key", "--statement", p(&forged)]),
+            "LICENSE_UNKNOWN_KEY",
+        );
+        // The vendor's current key vouches for its next one.
+        let rotation = s.path("rotation.txt");
+        s.ok(&[
+            "issuer",
+            "rotate-key",
+            "--key",
+            p(&s.path("vendor").join("issuer.key")),
+            "--new-public-key",
+            p(&s.public("next")),
+            "--owner",
+            "Vendor",
+            "--out",
+            p(&rotation),
+        ]);
+        let out = s.ok(&["license", "trust-key", "--statement", p(&rotation)]);
+        assert!(out.contains("Vendor now also trusts key"), "{out}");
+        let v2 = s.sign(
+            "next",
+            &V1.replace("license_version = 1", "license_version = 2"),
+            "v2",
+        );
+        s.ok(&["license", "load", p(&v2), "--public-key", p(&s.public("next"))]);
+        assert_eq!(s.status()["owners"][0]["license_version"], 2, "{}", s.db);
+        assert!(s.check(&["anna", "chat-cal"]).is_ok());
+        let audit = s.ok(&["audit", "--json"]);
+        assert!(audit.contains("license trust-key"), "{audit}");
+    }
+}
