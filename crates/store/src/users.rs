@@ -76,7 +76,7 @@ impl Store {
         crate::assign::ensure_writable(&self.license_status().await?)?;
         let now = now_rfc3339();
         let mut tx = self.begin_write().await?;
-        let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM associate WHERE login_name = $1")
+        let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM associate WHERE lower(login_name) = lower($1)")
             .bind(login.as_str())
             .fetch_optional(&mut *tx)
             .await?;
@@ -119,7 +119,7 @@ impl Store {
 
     pub async fn associate(&self, login: &str) -> Result<Associate, StoreError> {
         sqlx::query_as(&format!(
-            "SELECT {ASSOCIATE_COLUMNS} FROM associate WHERE login_name = $1"
+            "SELECT {ASSOCIATE_COLUMNS} FROM associate WHERE lower(login_name) = lower($1)"
         ))
         .bind(login)
         .fetch_optional(&self.pool)
@@ -130,7 +130,7 @@ impl Store {
     /// The stored Argon2id hash, for the caller to check a password against.
     pub async fn password_hash(&self, login: &str) -> Result<Option<String>, StoreError> {
         let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT password_hash FROM associate WHERE login_name = $1")
+            sqlx::query_as("SELECT password_hash FROM associate WHERE lower(login_name) = lower($1)")
                 .bind(login)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -154,7 +154,7 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
-            "UPDATE associate SET full_name = $2, email = $3, updated_at = $4 WHERE login_name = $1",
+            "UPDATE associate SET full_name = $2, email = $3, updated_at = $4 WHERE lower(login_name) = lower($1)",
         )
         .bind(login)
         .bind(full_name)
@@ -189,7 +189,7 @@ impl Store {
     /// Deletes a user and their licenses.
     pub async fn delete_associate(&self, login: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM associate WHERE login_name = $1")
+        let done = sqlx::query("DELETE FROM associate WHERE lower(login_name) = lower($1)")
             .bind(login)
             .execute(&mut *tx)
             .await?;
@@ -221,7 +221,7 @@ impl Store {
 
     async fn set_active(&self, login: &str, active: bool) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("UPDATE associate SET active = $2, updated_at = $3 WHERE login_name = $1")
+        let done = sqlx::query("UPDATE associate SET active = $2, updated_at = $3 WHERE lower(login_name) = lower($1)")
             .bind(login)
             .bind(i64::from(active))
             .bind(now_rfc3339())

@@ -6,6 +6,7 @@ mod assign;
 mod events;
 mod license;
 mod metering;
+mod users;
 
 use lisens_core::{spec::parse_spec, PublicKey, SigningKey, VerifiedLicense};
 use lisens_store::Store;
