@@ -807,15 +807,12 @@ fn config_check(loaded: &config::Loaded) -> ExitCode {
 /// `lisens restore`: checks the backup (integrity, migrations, every license
 /// row's signature is read) and moves it into place atomically.
 async fn restore(database: &str, from: &Path, force: bool) -> Outcome {
-    let target = database
-        .strip_prefix("sqlite://")
-        .map(|p| PathBuf::from(p.split('?').next().unwrap_or(p)))
-        .ok_or_else(|| {
-            Failure::new(
-                "RESTORE_UNSUPPORTED",
-                "lisens restore puts back SQLite backups; for PostgreSQL use pg_restore (docs/operations.md)",
-            )
-        })?;
+    let target = lisens_store::backup::sqlite_path(database).ok_or_else(|| {
+        Failure::new(
+            "RESTORE_UNSUPPORTED",
+            "lisens restore puts back SQLite backups; for PostgreSQL use pg_restore (docs/operations.md)",
+        )
+    })?;
     if !from.is_file() {
         return Err(Failure::new(
             "FILE_NOT_FOUND",
@@ -831,6 +828,9 @@ async fn restore(database: &str, from: &Path, force: bool) -> Outcome {
             ),
         ));
     }
+    // Held until the backup is in place: refused while a server uses the
+    // database (it would go on writing to the replaced file).
+    let _lock = lisens_store::backup::lock_for_restore(&target)?;
     // Check a copy, so the backup itself is never changed (opening applies
     // migrations when the backup is from an older release).
     let staging = target.with_extension("restoring");
@@ -859,6 +859,7 @@ async fn restore(database: &str, from: &Path, force: bool) -> Outcome {
         Ok::<_, StoreError>((status, users))
     }
     .await;
+    let _ = std::fs::remove_file(lisens_store::backup::lock_path(&staging));
     let (status, users) = match checked {
         Ok(v) => v,
         Err(e) => {
@@ -1263,7 +1264,7 @@ async fn import_users(store: &Store, file: &Path) -> Outcome {
         .list_associates()
         .await?
         .into_iter()
-        .map(|a| a.login_name)
+        .map(|a| lisens_core::LoginName::fold(&a.login_name).into_owned())
         .collect();
     let status = store.license_status().await?;
     let modules: std::collections::HashSet<&str> = status
@@ -1274,7 +1275,7 @@ async fn import_users(store: &Store, file: &Path) -> Outcome {
         .map(|m| m.name.as_str())
         .collect();
     for row in &rows {
-        if existing.contains(row.login.as_str()) {
+        if existing.contains(&*lisens_core::LoginName::fold(row.login.as_str())) {
             return Err(Failure::new(
                 "ALREADY_EXISTS",
                 format!(

@@ -75,6 +75,8 @@ impl LinkWindow {
 /// Everything the check needs, read in one go.
 #[derive(Debug, Clone, Default)]
 pub struct AccessSnapshot {
+    /// By login as [`LoginName::fold`](crate::LoginName::fold) gives it:
+    /// lookups fold the asked login once, so any case finds the user.
     pub users: HashMap<String, UserFacts>,
     pub owners: Vec<OwnerDates>,
     /// The index in `owners` of the installation's primary owner (the
@@ -288,8 +290,13 @@ impl AccessSnapshot {
         }
     }
 
+    /// A user by login, in any case.
+    pub fn user_facts(&self, login: &str) -> Option<&UserFacts> {
+        self.users.get(&*crate::LoginName::fold(login))
+    }
+
     fn user(&self, login: &str) -> Result<&UserFacts, Denial> {
-        let user = self.users.get(login).ok_or(Denial::UnknownUser)?;
+        let user = self.user_facts(login).ok_or(Denial::UnknownUser)?;
         if !user.active {
             return Err(Denial::UserInactive);
         }
@@ -378,7 +385,7 @@ impl AccessSnapshot {
 
     /// Whether a No Login event keeps this user out (administrators never).
     pub fn login_blocked(&self, login: &str) -> bool {
-        let admin = self.users.get(login).is_some_and(|u| u.is_admin);
+        let admin = self.user_facts(login).is_some_and(|u| u.is_admin);
         !admin && crate::events::blocks_login(&self.events, login)
     }
 
@@ -404,7 +411,7 @@ impl AccessSnapshot {
     /// Modules of the primary owner a user holds right now (a standing link
     /// whose window covers now, to a valid row).
     pub fn held_modules(&self, login: &str, now: OffsetDateTime) -> HashSet<ModuleName> {
-        let Some(user) = self.users.get(login) else {
+        let Some(user) = self.user_facts(login) else {
             return HashSet::new();
         };
         self.links
@@ -485,6 +492,14 @@ mod tests {
             Some("MISSING_LICENSE:web")
         );
         assert_eq!(s.can_login("nobody", NOW).code().as_deref(), Some("USER_UNKNOWN"));
+    }
+
+    #[test]
+    fn a_login_finds_its_user_in_any_case() {
+        let s = snapshot();
+        assert_eq!(s.can_login("ANNA", NOW), Decision::Granted { warning: None });
+        assert_eq!(s.user_facts("Bo").map(|u| u.id), Some(2));
+        assert!(s.held_modules("AnNa", NOW).contains(&n("web")));
     }
 
     #[test]

@@ -170,7 +170,7 @@ pub fn blocks_login(events: &[ActiveEvent], login: &str) -> bool {
         e.key == EventKey::NoLogin
             && match e.scope {
                 EventScope::System | EventScope::Database => true,
-                EventScope::User => e.target.as_deref() == Some(login),
+                EventScope::User => e.target.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(login)),
                 EventScope::Group => false,
             }
     })
@@ -195,6 +195,7 @@ mod tests {
         assert!(blocks_login(&all, "anna"));
         let one = [ev(EventKey::NoLogin, EventScope::User, Some("bo"))];
         assert!(blocks_login(&one, "bo") && !blocks_login(&one, "anna"));
+        assert!(blocks_login(&one, "BO"), "a login in any case is the same user");
         assert!(Flags::of(&all).no_login && !Flags::of(&one).no_login);
     }
 

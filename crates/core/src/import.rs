@@ -88,7 +88,7 @@ pub fn parse_users(text: &str) -> Result<Vec<UserRow>, ImportError> {
             "" => None,
             p => Some(ModuleName::parse(p).map_err(|e| malformed(line, format!("plan: {e}")))?),
         };
-        if !seen.insert(login.as_str().to_owned()) {
+        if !seen.insert(LoginName::fold(login.as_str()).into_owned()) {
             return Err(ImportError {
                 code: "CSV_DUPLICATE",
                 line,
@@ -208,6 +208,7 @@ mod tests {
             ("login\nalice,A,a@x,crm,extra\n", "CSV_MALFORMED", 2),
             ("login\nalice,A\u{7},a@x\n", "CSV_MALFORMED", 2),
             ("login\nalice\nbob\nalice\n", "CSV_DUPLICATE", 4),
+            ("login\nBoss\nboss\n", "CSV_DUPLICATE", 3),
             ("login,name\n", "CSV_EMPTY", 1),
             ("", "CSV_EMPTY", 1),
         ] {

@@ -148,6 +148,19 @@ impl LoginName {
         }
         Ok(Self(s.to_owned()))
     }
+
+    /// The form in which logins are compared: without regard to case, so
+    /// `Boss` and `boss` are one user (SCIM's userName is caseExact=false).
+    /// Logins are ASCII, so ASCII folding is exact and matches the stores'
+    /// `lower()`. Borrowed when there is nothing to fold: a lookup
+    /// allocates only for a login with capitals.
+    pub fn fold(login: &str) -> std::borrow::Cow<'_, str> {
+        if login.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(login.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(login)
+        }
+    }
 }
 string_newtype!(LoginName);
 

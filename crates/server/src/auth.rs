@@ -235,7 +235,11 @@ impl UserCaller {
 
     /// May this caller read `login`'s data?
     pub fn may_read(&self, login: &str) -> bool {
-        self.is_admin() || self.session.as_ref().is_some_and(|s| s.user.login_name == login)
+        self.is_admin()
+            || self
+                .session
+                .as_ref()
+                .is_some_and(|s| s.user.login_name.eq_ignore_ascii_case(login))
     }
 }
 

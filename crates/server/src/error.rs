@@ -137,7 +137,11 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let status = match &e {
             StoreError::DatabaseReadOnly(_) => StatusCode::SERVICE_UNAVAILABLE,
-            StoreError::Database(_) | StoreError::Migration(_) => {
+            StoreError::Database(_)
+            | StoreError::Migration(_)
+            | StoreError::DatabaseInUse(_)
+            | StoreError::LockFailed(_)
+            | StoreError::LoginsCollide(_) => {
                 tracing::error!("database error: {e}");
                 return Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -157,7 +157,7 @@ impl Store {
         .await?;
         for (id, login, active, rights, admin) in users {
             access.users.insert(
-                login,
+                lisens_core::LoginName::fold(&login).into_owned(),
                 UserFacts {
                     id,
                     active: active != 0,

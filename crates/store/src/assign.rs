@@ -153,7 +153,7 @@ impl Store {
         let mut user_ids: BTreeMap<&LoginName, i64> = BTreeMap::new();
         if let [login] = logins[..] {
             let user: Option<(i64,)> = sqlx::query_as(&format!(
-                "SELECT id FROM associate WHERE login_name = $1{}",
+                "SELECT id FROM associate WHERE lower(login_name) = lower($1){}",
                 self.for_update()
             ))
             .bind(login.as_str())
@@ -164,10 +164,11 @@ impl Store {
             }
         } else {
             for login in &logins {
-                let user: Option<(i64,)> = sqlx::query_as("SELECT id FROM associate WHERE login_name = $1")
-                    .bind(login.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let user: Option<(i64,)> =
+                    sqlx::query_as("SELECT id FROM associate WHERE lower(login_name) = lower($1)")
+                        .bind(login.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 if let Some((id,)) = user {
                     user_ids.insert(login, id);
                 }

@@ -100,6 +100,15 @@ pub enum StoreError {
     /// without write grants, a read-only transaction); reads still work.
     #[error("the database is read-only: {0}")]
     DatabaseReadOnly(String),
+    /// Restore and a process using the database exclude each other.
+    #[error("{0}")]
+    DatabaseInUse(String),
+    #[error("cannot lock the database: {0}")]
+    LockFailed(String),
+    /// An existing database holds logins that differ only in case; the
+    /// migration that makes logins unique regardless of case cannot run.
+    #[error("the database holds logins that differ only in case: {}; rename or delete one of each pair (docs/operations.md), then start again", .0.join(", "))]
+    LoginsCollide(Vec<String>),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -162,6 +171,9 @@ impl StoreError {
             StoreError::MaintenanceExpired { .. } => "LICENSE_MAINTENANCE_EXPIRED",
             StoreError::LastAdministrator(_) => "LAST_ADMINISTRATOR",
             StoreError::DatabaseReadOnly(_) => "DATABASE_READ_ONLY",
+            StoreError::DatabaseInUse(_) => "DATABASE_IN_USE",
+            StoreError::LockFailed(_) => "DATABASE_LOCK_FAILED",
+            StoreError::LoginsCollide(_) => "LOGINS_COLLIDE",
         }
     }
 }
@@ -179,6 +191,9 @@ pub struct Store {
     verdicts: VerdictCache,
     pinned: Vec<PublicKey>,
     installed: std::sync::OnceLock<time::OffsetDateTime>,
+    /// SQLite: the shared lock on the database's lock file, held for the
+    /// store's life so `lisens restore` refuses meanwhile (see `backup`).
+    _lock: Option<std::fs::File>,
 }
 
 impl Store {
@@ -190,6 +205,12 @@ impl Store {
     /// `DATABASE_READ_ONLY`.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let (pool, backend) = connect(url).await?;
+        // Before anything writes: restore must not replace the file under us.
+        let lock = match backup::sqlite_path(url) {
+            Some(path) => backup::hold_shared(&path)?,
+            None => None,
+        };
+        refuse_colliding_logins(&pool, backend).await?;
         let migrator = match backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
@@ -240,6 +261,7 @@ impl Store {
             verdicts: VerdictCache::default(),
             installed: std::sync::OnceLock::new(),
             pinned: Vec::new(),
+            _lock: lock,
         })
     }
 
@@ -384,6 +406,37 @@ async fn ensure_migrated(pool: &AnyPool, migrator: &sqlx::migrate::Migrator) -> 
         }
     }
     Ok(())
+}
+
+/// Logins are unique regardless of case since migration 0011; before it
+/// runs on an older database, two that differ only in case stop the opening
+/// with the pairs named (the index 0011 creates would refuse them anyway,
+/// but without saying which). Cheap once the index exists: the join uses it.
+async fn refuse_colliding_logins(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    let exists = match backend {
+        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'associate'",
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = 'associate'"
+        }
+    };
+    let (n,): (i64,) = sqlx::query_as(exists).fetch_one(pool).await?;
+    if n == 0 {
+        return Ok(());
+    }
+    let pairs: Vec<(String, String)> = sqlx::query_as(
+        "SELECT a.login_name, b.login_name FROM associate a \
+         JOIN associate b ON lower(a.login_name) = lower(b.login_name) AND a.id < b.id \
+         ORDER BY lower(a.login_name), a.id, b.id",
+    )
+    .fetch_all(pool)
+    .await?;
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::LoginsCollide(
+        pairs.into_iter().map(|(a, b)| format!("{a}/{b}")).collect(),
+    ))
 }
 
 /// A database URL with its password replaced by `***` (for messages and logs).

@@ -75,7 +75,7 @@ impl Store {
     pub async fn set_password_hash(&self, login: &str, hash: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let row: Option<(i64,)> = sqlx::query_as(
-            "UPDATE associate SET password_hash = $2, updated_at = $3 WHERE login_name = $1 RETURNING id",
+            "UPDATE associate SET password_hash = $2, updated_at = $3 WHERE lower(login_name) = lower($1) RETURNING id",
         )
         .bind(login)
         .bind(hash)
@@ -93,7 +93,7 @@ impl Store {
 
     /// A user's preferred UI language (`en`, `sv`, `da`, `nb`), if set.
     pub async fn set_language(&self, login: &str, language: Option<&str>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE associate SET language = $2 WHERE login_name = $1")
+        sqlx::query("UPDATE associate SET language = $2 WHERE lower(login_name) = lower($1)")
             .bind(login)
             .bind(language)
             .execute(&self.pool)

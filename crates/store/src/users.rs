@@ -76,10 +76,11 @@ impl Store {
         crate::assign::ensure_writable(&self.license_status().await?)?;
         let now = now_rfc3339();
         let mut tx = self.begin_write().await?;
-        let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM associate WHERE login_name = $1")
-            .bind(login.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM associate WHERE lower(login_name) = lower($1)")
+                .bind(login.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
         if exists.is_some() {
             return Err(StoreError::Duplicate(format!("user {login}")));
         }
@@ -119,7 +120,7 @@ impl Store {
 
     pub async fn associate(&self, login: &str) -> Result<Associate, StoreError> {
         sqlx::query_as(&format!(
-            "SELECT {ASSOCIATE_COLUMNS} FROM associate WHERE login_name = $1"
+            "SELECT {ASSOCIATE_COLUMNS} FROM associate WHERE lower(login_name) = lower($1)"
         ))
         .bind(login)
         .fetch_optional(&self.pool)
@@ -130,7 +131,7 @@ impl Store {
     /// The stored Argon2id hash, for the caller to check a password against.
     pub async fn password_hash(&self, login: &str) -> Result<Option<String>, StoreError> {
         let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT password_hash FROM associate WHERE login_name = $1")
+            sqlx::query_as("SELECT password_hash FROM associate WHERE lower(login_name) = lower($1)")
                 .bind(login)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -154,7 +155,7 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
-            "UPDATE associate SET full_name = $2, email = $3, updated_at = $4 WHERE login_name = $1",
+            "UPDATE associate SET full_name = $2, email = $3, updated_at = $4 WHERE lower(login_name) = lower($1)",
         )
         .bind(login)
         .bind(full_name)
@@ -191,7 +192,7 @@ impl Store {
     pub async fn delete_associate(&self, login: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         self.keep_an_administrator(&mut tx, login).await?;
-        let done = sqlx::query("DELETE FROM associate WHERE login_name = $1")
+        let done = sqlx::query("DELETE FROM associate WHERE lower(login_name) = lower($1)")
             .bind(login)
             .execute(&mut *tx)
             .await?;
@@ -227,12 +228,14 @@ impl Store {
         if !active {
             self.keep_an_administrator(&mut tx, login).await?;
         }
-        let done = sqlx::query("UPDATE associate SET active = $2, updated_at = $3 WHERE login_name = $1")
-            .bind(login)
-            .bind(i64::from(active))
-            .bind(now_rfc3339())
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE associate SET active = $2, updated_at = $3 WHERE lower(login_name) = lower($1)",
+        )
+        .bind(login)
+        .bind(i64::from(active))
+        .bind(now_rfc3339())
+        .execute(&mut *tx)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::UnknownUser(login.to_owned()));
         }
@@ -259,7 +262,7 @@ impl Store {
         ))
         .fetch_all(&mut **tx)
         .await?;
-        if admins.len() == 1 && admins[0].0 == login {
+        if admins.len() == 1 && admins[0].0.eq_ignore_ascii_case(login) {
             return Err(StoreError::LastAdministrator(login.to_owned()));
         }
         Ok(())

@@ -166,3 +166,56 @@ fn a_backup_taken_during_writes_restores_a_consistent_installation() {
     let out = dir.path().join("pg.db");
     fails_with(&lisens(&["backup", "--out", p(&out)], pg), "BACKUP_UNSUPPORTED");
 }
+
+#[test]
+fn restore_is_refused_while_a_server_uses_the_database() {
+    use crate::soak::{free_port, serve, wait_healthy};
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    ok(&lisens(&["user", "add", "anna"], &db));
+    let backup = dir.path().join("backup.db");
+    ok(&lisens(&["backup", "--out", p(&backup)], &db));
+    ok(&lisens(&["user", "add", "bo"], &db));
+    let with_bo = ok(&lisens(&["user", "list"], &db));
+
+    // Two servers share the database (and the lock) without trouble.
+    let (pa, pb) = (free_port(), free_port());
+    let (mut a, mut b) = (serve(&db, pa), serve(&db, pb));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::new();
+    rt.block_on(async {
+        wait_healthy(&client, &format!("http://127.0.0.1:{pa}")).await;
+        wait_healthy(&client, &format!("http://127.0.0.1:{pb}")).await;
+    });
+    let stderr = fails_with(
+        &lisens(&["restore", "--from", p(&backup), "--force"], &db),
+        "DATABASE_IN_USE",
+    );
+    assert!(stderr.contains("stop it first"), "{stderr}");
+    assert_eq!(ok(&lisens(&["user", "list"], &db)), with_bo, "nothing replaced");
+    assert!(
+        !dir.path().join("lisens.restoring").exists(),
+        "nothing staged either"
+    );
+
+    // One server stopped is not enough; both stopped, restore works.
+    a.kill().unwrap();
+    a.wait().unwrap();
+    fails_with(
+        &lisens(&["restore", "--from", p(&backup), "--force"], &db),
+        "DATABASE_IN_USE",
+    );
+    b.kill().unwrap();
+    b.wait().unwrap();
+    let out = ok(&lisens(&["restore", "--from", p(&backup), "--force"], &db));
+    assert!(out.contains("1 user(s)"), "{out}");
+    let listed = ok(&lisens(&["user", "list"], &db));
+    assert!(listed.contains("anna") && !listed.contains("bo"), "{listed}");
+    assert!(
+        !dir.path().join("lisens.restoring.lock").exists(),
+        "the staging copy's lock file is cleaned up"
+    );
+}

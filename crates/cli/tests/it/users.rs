@@ -478,3 +478,131 @@ fn a_read_only_database_serves_reads_and_refuses_writes_with_a_code() {
     assert!(login.1.contains("DATABASE_READ_ONLY"), "{login:?}");
     assert_eq!(std::fs::read(&file).unwrap(), before, "nothing was written");
 }
+
+/// The secret of a token `lisens token create` printed.
+fn token_secret(out: &str) -> String {
+    out.split_whitespace()
+        .find(|w| w.starts_with("lsn_"))
+        .unwrap_or_else(|| panic!("no token in {out}"))
+        .to_owned()
+}
+
+#[test]
+fn ids_are_never_reused_and_a_login_is_one_user_regardless_of_case() {
+    use crate::soak::{free_port, serve, wait_healthy};
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let pg = crate::PgDb::create("lisens_ids");
+    let mut dbs = vec![sqlite_url(dir.path())];
+    dbs.extend(pg.as_ref().map(|pg| pg.url.clone()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for db in &dbs {
+        let scim = token_secret(&ok(&lisens(
+            &["token", "create", "--scope", "scim", "--name", "idp"],
+            db,
+        )));
+        let admin = token_secret(&ok(&lisens(&["token", "create", "--admin", "--name", "ops"], db)));
+        // The command line: add and import.
+        ok(&lisens(&["user", "add", "Boss"], db));
+        fails_with(&lisens(&["user", "add", "boss"], db), "ALREADY_EXISTS");
+        let csv = dir.path().join("users.csv");
+        std::fs::write(&csv, "login\nnewcomer\nBOSS\n").unwrap();
+        fails_with(&lisens(&["user", "import", p(&csv)], db), "ALREADY_EXISTS");
+        let listed = ok(&lisens(&["user", "list"], db));
+        assert!(
+            !listed.contains("newcomer"),
+            "a refused import adds nobody: {listed}"
+        );
+
+        let port = free_port();
+        let mut server = serve(db, port);
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        rt.block_on(async {
+            wait_healthy(&client, &base).await;
+            let scim_call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+                let mut req = client
+                    .request(method, format!("{base}/scim/v2/Users{path}"))
+                    .bearer_auth(&scim);
+                if let Some(b) = body {
+                    req = req
+                        .header("content-type", "application/scim+json")
+                        .body(b.to_string());
+                }
+                async move {
+                    let r = req.send().await.unwrap();
+                    let status = r.status().as_u16();
+                    let text = r.text().await.unwrap();
+                    (
+                        status,
+                        serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+                    )
+                }
+            };
+            use reqwest::Method as M;
+            let (status, body) = scim_call(M::POST, "", Some(json!({"userName": "boss"}))).await;
+            assert_eq!(
+                (status, body["scimType"].as_str()),
+                (409, Some("uniqueness")),
+                "{db}: {body}"
+            );
+            let (_, found) = scim_call(M::GET, "?filter=userName%20eq%20%22BOSS%22", None).await;
+            assert_eq!(found["totalResults"], 1, "{db}: {found}");
+            assert_eq!(found["Resources"][0]["userName"], "Boss");
+
+            // The newest user deleted: the next one gets another id, and
+            // the old id is gone for good.
+            let (status, carl) = scim_call(M::POST, "", Some(json!({"userName": "carl"}))).await;
+            assert_eq!(status, 201, "{db}: {carl}");
+            let carl_id = carl["id"].as_str().unwrap().to_owned();
+            let (status, _) = scim_call(M::DELETE, &format!("/{carl_id}"), None).await;
+            assert_eq!(status, 204);
+            let (status, dan) = scim_call(M::POST, "", Some(json!({"userName": "dan"}))).await;
+            assert_eq!(status, 201, "{db}: {dan}");
+            let dan_id = dan["id"].as_str().unwrap();
+            assert_ne!(dan_id, carl_id, "{db}: the deleted user's id was given to dan");
+            let (status, _) = scim_call(M::GET, &format!("/{carl_id}"), None).await;
+            assert_eq!(status, 404, "{db}");
+            let (status, _) = scim_call(
+                M::PUT,
+                &format!("/{carl_id}"),
+                Some(json!({"userName": "carl", "displayName": "Not Dan"})),
+            )
+            .await;
+            assert_eq!(status, 404, "{db}: the old id edits nobody");
+
+            // The API, and logging in with the login in another case.
+            let api = |login: &str| {
+                client
+                    .post(format!("{base}/api/v1/users"))
+                    .bearer_auth(&admin)
+                    .json(&json!({"login": login, "password": "correct horse", "is_admin": true}))
+                    .send()
+            };
+            assert_eq!(api("Eve").await.unwrap().status(), 201);
+            let r = api("EVE").await.unwrap();
+            assert_eq!(r.status(), 409);
+            let problem: Value = r.json().await.unwrap();
+            assert_eq!(problem["code"], "ALREADY_EXISTS", "{db}: {problem}");
+            let r = client
+                .post(format!("{base}/api/v1/session"))
+                .json(&json!({"login": "eVE", "password": "correct horse"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201, "{db}");
+            let session: Value = r.json().await.unwrap();
+            assert_eq!(session["login"], "Eve");
+        });
+        server.kill().unwrap();
+        server.wait().unwrap();
+        let listed = ok(&lisens(&["user", "list"], db));
+        assert!(
+            listed.contains("Boss") && listed.contains("dan") && !listed.contains("carl"),
+            "{db}: {listed}"
+        );
+    }
+}

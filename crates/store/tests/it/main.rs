@@ -4,6 +4,7 @@
 mod activation;
 mod assign;
 mod events;
+mod identity;
 mod license;
 mod metering;
 mod users;
