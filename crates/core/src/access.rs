@@ -194,6 +194,14 @@ impl Decision {
     }
 }
 
+/// The dates of an owner the snapshot does not list: none.
+static NO_DATES: OwnerDates = OwnerDates {
+    name: String::new(),
+    expiration: None,
+    grace_to: None,
+    admin_warning_date: None,
+};
+
 static USER: std::sync::LazyLock<ModuleName> =
     std::sync::LazyLock::new(|| ModuleName::parse("user").expect("valid"));
 static WEB: std::sync::LazyLock<ModuleName> =
@@ -358,11 +366,12 @@ impl AccessSnapshot {
     ) -> Decision {
         let today = now.date();
         let mut expired = false;
+        let set_back = crate::trust::clock_set_back(now, self.latest_seen);
         for r in rows.filter(|r| r.valid) {
-            if crate::trust::clock_set_back(now, self.latest_seen) {
+            if set_back {
                 return Decision::Denied(Denial::ClockSetBack);
             }
-            let dates = self.owners.get(r.owner).cloned().unwrap_or_default();
+            let dates = self.owners.get(r.owner).unwrap_or(&NO_DATES);
             if dates.is_past_grace(today) {
                 expired = true;
                 continue;
