@@ -130,3 +130,11 @@ impl Drop for PgDb {
         pg_exec(&self.admin, &format!("DROP DATABASE {} WITH (FORCE)", self.name));
     }
 }
+
+/// The secret of a token `lisens token create` printed.
+pub fn token_secret(out: &str) -> String {
+    out.split_whitespace()
+        .find(|w| w.starts_with("lsn_"))
+        .unwrap_or_else(|| panic!("no token in {out}"))
+        .to_owned()
+}

@@ -130,6 +130,23 @@ impl Site {
         out
     }
 
+    /// `lisens issuer rotate-key`: the key pair `by` vouches for `new`'s
+    /// public key for owner Vendor.
+    fn rotate(&self, by: &str, new: &str, out: &std::path::Path) {
+        self.ok(&[
+            "issuer",
+            "rotate-key",
+            "--key",
+            p(&self.path(by).join("issuer.key")),
+            "--new-public-key",
+            p(&self.public(new)),
+            "--owner",
+            "Vendor",
+            "--out",
+            p(out),
+        ]);
+    }
+
     fn public(&self, keys: &str) -> PathBuf {
         self.path(keys).join("issuer.pub")
     }
@@ -670,36 +687,14 @@ fn a_new_key_is_trusted_on_the_word_of_a_trusted_key_and_of_nothing_else() {
         s.ok(&["issuer", "keygen", "--dir", p(&s.path("next"))]);
         // The customer's own key vouching for its own: worth nothing.
         let forged = s.path("forged.txt");
-        s.ok(&[
-            "issuer",
-            "rotate-key",
-            "--key",
-            p(&s.path("own").join("issuer.key")),
-            "--new-public-key",
-            p(&s.public("own")),
-            "--owner",
-            "Vendor",
-            "--out",
-            p(&forged),
-        ]);
+        s.rotate("own", "own", &forged);
         fails_with(
             &s.run(&["license", "trust-key", "--statement", p(&forged)]),
             "LICENSE_UNKNOWN_KEY",
         );
         // The vendor's current key vouches for its next one.
         let rotation = s.path("rotation.txt");
-        s.ok(&[
-            "issuer",
-            "rotate-key",
-            "--key",
-            p(&s.path("vendor").join("issuer.key")),
-            "--new-public-key",
-            p(&s.public("next")),
-            "--owner",
-            "Vendor",
-            "--out",
-            p(&rotation),
-        ]);
+        s.rotate("vendor", "next", &rotation);
         let out = s.ok(&["license", "trust-key", "--statement", p(&rotation)]);
         assert!(out.contains("Vendor now also trusts key"), "{out}");
         let v2 = s.sign(

@@ -479,14 +479,6 @@ fn a_read_only_database_serves_reads_and_refuses_writes_with_a_code() {
     assert_eq!(std::fs::read(&file).unwrap(), before, "nothing was written");
 }
 
-/// The secret of a token `lisens token create` printed.
-fn token_secret(out: &str) -> String {
-    out.split_whitespace()
-        .find(|w| w.starts_with("lsn_"))
-        .unwrap_or_else(|| panic!("no token in {out}"))
-        .to_owned()
-}
-
 #[test]
 fn ids_are_never_reused_and_a_login_is_one_user_regardless_of_case() {
     use crate::soak::{free_port, serve, wait_healthy};
@@ -500,11 +492,11 @@ fn ids_are_never_reused_and_a_login_is_one_user_regardless_of_case() {
         .build()
         .unwrap();
     for db in &dbs {
-        let scim = token_secret(&ok(&lisens(
+        let scim = crate::token_secret(&ok(&lisens(
             &["token", "create", "--scope", "scim", "--name", "idp"],
             db,
         )));
-        let admin = token_secret(&ok(&lisens(&["token", "create", "--admin", "--name", "ops"], db)));
+        let admin = crate::token_secret(&ok(&lisens(&["token", "create", "--admin", "--name", "ops"], db)));
         // The command line: add and import.
         ok(&lisens(&["user", "add", "Boss"], db));
         fails_with(&lisens(&["user", "add", "boss"], db), "ALREADY_EXISTS");
