@@ -125,3 +125,5 @@ error-LOGIN_CSRF_FAILED = Loginformularen er udløbet, eller din browser afviste
 error-RATE_LIMITED = For mange forkerte adgangskoder fra din adresse: vent et øjeblik, før du prøver igen.
 error-DATABASE_READ_ONLY = Databasen er skrivebeskyttet lige nu, så intet kan gemmes (heller ikke logins). Kontakt din administrator.
 error-LAST_ADMINISTRATOR = Dette er den sidste aktive administrator: gør først en anden bruger til administrator.
+error-LICENSE_KEY_NOT_TRUSTED = Licensen er signeret med en nøgle, som denne installation ikke stoler på. En administrator skal først stole på leverandørens nye nøgle (lisens license trust-key).
+error-CLOCK_SET_BACK = Serverens ur er bagud i forhold til det seneste tidspunkt, installationen har set: licensen regnes som udløbet, indtil uret går rigtigt.

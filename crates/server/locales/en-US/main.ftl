@@ -125,3 +125,5 @@ error-LOGIN_CSRF_FAILED = The login form has expired or your browser refused its
 error-RATE_LIMITED = Too many wrong passwords from your address: wait a moment before trying again.
 error-DATABASE_READ_ONLY = The database is read-only just now, so nothing can be saved (logging in included). Ask your administrator.
 error-LAST_ADMINISTRATOR = This is the last active administrator: make another user an administrator first.
+error-LICENSE_KEY_NOT_TRUSTED = This license is signed by a key this installation does not trust. An administrator trusts the vendor's new key first (lisens license trust-key).
+error-CLOCK_SET_BACK = The server's clock is behind the latest time this installation has seen: the license counts as expired until the clock is right.

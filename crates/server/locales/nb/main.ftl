@@ -125,3 +125,5 @@ error-LOGIN_CSRF_FAILED = Innloggingsskjemaet har utløpt, eller nettleseren avv
 error-RATE_LIMITED = For mange feil passord fra adressen din: vent litt før du prøver igjen.
 error-DATABASE_READ_ONLY = Databasen er skrivebeskyttet akkurat nå, så ingenting kan lagres (heller ikke innlogginger). Kontakt administratoren din.
 error-LAST_ADMINISTRATOR = Dette er den siste aktive administratoren: gjør først en annen bruker til administrator.
+error-LICENSE_KEY_NOT_TRUSTED = Lisensen er signert med en nøkkel som denne installasjonen ikke stoler på. En administrator må først stole på leverandørens nye nøkkel (lisens license trust-key).
+error-CLOCK_SET_BACK = Serverens klokke ligger etter det siste tidspunktet installasjonen har sett: lisensen regnes som utløpt til klokken går riktig.

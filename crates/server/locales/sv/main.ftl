@@ -125,3 +125,5 @@ error-LOGIN_CSRF_FAILED = Inloggningsformuläret har gått ut eller så avvisade
 error-RATE_LIMITED = För många felaktiga lösenord från din adress: vänta en stund innan du försöker igen.
 error-DATABASE_READ_ONLY = Databasen är skrivskyddad just nu, så inget kan sparas (inte heller inloggningar). Kontakta din administratör.
 error-LAST_ADMINISTRATOR = Detta är den sista aktiva administratören: gör först en annan användare till administratör.
+error-LICENSE_KEY_NOT_TRUSTED = Licensen är signerad med en nyckel som den här installationen inte litar på. En administratör måste först lita på leverantörens nya nyckel (lisens license trust-key).
+error-CLOCK_SET_BACK = Serverns klocka ligger efter den senaste tid som installationen har sett: licensen räknas som utgången tills klockan går rätt.
