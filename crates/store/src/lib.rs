@@ -424,19 +424,27 @@ async fn refuse_colliding_logins(pool: &AnyPool, backend: Backend) -> Result<(),
     if n == 0 {
         return Ok(());
     }
-    let pairs: Vec<(String, String)> = sqlx::query_as(
-        "SELECT a.login_name, b.login_name FROM associate a \
-         JOIN associate b ON lower(a.login_name) = lower(b.login_name) AND a.id < b.id \
-         ORDER BY lower(a.login_name), a.id, b.id",
+    // Grouped, not a self-join: before 0011's index exists a join on
+    // lower() compares every pair (hours for 100,000 users).
+    let colliding: Vec<(String, String)> = sqlx::query_as(
+        "SELECT lower(login_name), login_name FROM associate WHERE lower(login_name) IN \
+         (SELECT lower(login_name) FROM associate GROUP BY lower(login_name) HAVING COUNT(*) > 1) \
+         ORDER BY lower(login_name), id",
     )
     .fetch_all(pool)
     .await?;
-    if pairs.is_empty() {
+    if colliding.is_empty() {
         return Ok(());
     }
-    Err(StoreError::LoginsCollide(
-        pairs.into_iter().map(|(a, b)| format!("{a}/{b}")).collect(),
-    ))
+    let mut pairs = Vec::new();
+    for group in colliding.chunk_by(|a, b| a.0 == b.0) {
+        for (i, (_, a)) in group.iter().enumerate() {
+            for (_, b) in &group[i + 1..] {
+                pairs.push(format!("{a}/{b}"));
+            }
+        }
+    }
+    Err(StoreError::LoginsCollide(pairs))
 }
 
 /// A database URL with its password replaced by `***` (for messages and logs).
