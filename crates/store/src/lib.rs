@@ -411,7 +411,8 @@ async fn ensure_migrated(pool: &AnyPool, migrator: &sqlx::migrate::Migrator) -> 
 /// Logins are unique regardless of case since migration 0011; before it
 /// runs on an older database, two that differ only in case stop the opening
 /// with the pairs named (the index 0011 creates would refuse them anyway,
-/// but without saying which). One grouping pass over the logins (an index scan once 0011 made the index).
+/// but without saying which). One grouping pass over the logins (an index
+/// scan once 0011 made the index).
 async fn refuse_colliding_logins(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
     let exists = match backend {
         Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'associate'",
