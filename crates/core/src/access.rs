@@ -194,6 +194,13 @@ impl Decision {
     }
 }
 
+/// The installation is read-only when the clock was set back, or once its
+/// primary owner's license (`None`: none, or one that did not verify) is
+/// past its grace period.
+pub fn read_only(clock_set_back: bool, primary: Option<&OwnerDates>, today: Date) -> bool {
+    clock_set_back || primary.is_some_and(|o| o.is_past_grace(today))
+}
+
 /// The dates of an owner the snapshot does not list: none.
 static NO_DATES: OwnerDates = OwnerDates {
     name: String::new(),
@@ -267,23 +274,35 @@ impl AccessSnapshot {
             Ok(o) => o,
             Err(d) => return Decision::Denied(d),
         };
-        let Some(rows) = self.modules.get(module) else {
-            return Decision::Denied(Denial::MissingLicense(module.clone()));
-        };
+        match self.own_rows(module, owner, ModuleType::System) {
+            Ok(rows) => self.first_live(rows, module, now, false),
+            Err(d) => Decision::Denied(d),
+        }
+    }
+
+    /// An owner's rows of a module of the wanted type, or why it has none:
+    /// no row of that owner is `MissingLicense`, rows of another type only
+    /// are `NotSystemLicense` / `NotUserLicense`.
+    fn own_rows<'a>(
+        &'a self,
+        module: &ModuleName,
+        owner: usize,
+        kind: ModuleType,
+    ) -> Result<impl Iterator<Item = &'a CheckModule>, Denial> {
+        let rows = self.modules.get(module).map(Vec::as_slice).unwrap_or_default();
         let mut own = rows.iter().filter(|r| r.owner == owner).peekable();
         if own.peek().is_none() {
-            return Decision::Denied(Denial::MissingLicense(module.clone()));
+            return Err(Denial::MissingLicense(module.clone()));
         }
-        if own.all(|r| r.module_type != ModuleType::System) {
-            return Decision::Denied(Denial::NotSystemLicense(module.clone()));
+        if own.all(|r| r.module_type != kind) {
+            return Err(match kind {
+                ModuleType::System => Denial::NotSystemLicense(module.clone()),
+                _ => Denial::NotUserLicense(module.clone()),
+            });
         }
-        self.first_live(
-            rows.iter()
-                .filter(|r| r.owner == owner && r.module_type == ModuleType::System),
-            module,
-            now,
-            false,
-        )
+        Ok(rows
+            .iter()
+            .filter(move |r| r.owner == owner && r.module_type == kind))
     }
 
     /// The index of the named owner, or the primary owner's.
@@ -330,16 +349,10 @@ impl AccessSnapshot {
             }
             return Decision::Denied(Denial::MissingLicense(module.clone()));
         }
-        let Some(rows) = self.modules.get(module) else {
-            return Decision::Denied(Denial::MissingLicense(module.clone()));
+        let rows = match self.own_rows(module, owner, ModuleType::User) {
+            Ok(rows) => rows,
+            Err(d) => return Decision::Denied(d),
         };
-        let mut own = rows.iter().filter(|r| r.owner == owner).peekable();
-        if own.peek().is_none() {
-            return Decision::Denied(Denial::MissingLicense(module.clone()));
-        }
-        if own.all(|r| r.module_type != ModuleType::User) {
-            return Decision::Denied(Denial::NotUserLicense(module.clone()));
-        }
         let held = self
             .links
             .get(&user.id)
@@ -348,13 +361,7 @@ impl AccessSnapshot {
         if !held {
             return Decision::Denied(Denial::MissingLicense(module.clone()));
         }
-        self.first_live(
-            rows.iter()
-                .filter(|r| r.owner == owner && r.module_type == ModuleType::User),
-            module,
-            now,
-            user.is_admin,
-        )
+        self.first_live(rows, module, now, user.is_admin)
     }
 
     fn first_live<'a>(
@@ -410,11 +417,11 @@ impl AccessSnapshot {
     /// The installation is read-only once its primary owner (the vendor) is
     /// past its grace period, or the clock was set back.
     pub fn is_read_only(&self, now: OffsetDateTime) -> bool {
-        crate::trust::clock_set_back(now, self.latest_seen)
-            || self
-                .owners
-                .get(self.primary)
-                .is_some_and(|o| o.is_past_grace(now.date()))
+        read_only(
+            crate::trust::clock_set_back(now, self.latest_seen),
+            self.owners.get(self.primary),
+            now.date(),
+        )
     }
 
     /// Modules of the primary owner a user holds right now (a standing link

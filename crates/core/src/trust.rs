@@ -60,12 +60,6 @@ pub struct Standing {
     pub without_prerequisite: Vec<i64>,
 }
 
-impl Standing {
-    pub fn is_clean(&self) -> bool {
-        self.over_count.is_empty() && self.without_prerequisite.is_empty()
-    }
-}
-
 /// Decides which stored links of user-license rows grant. Links to rows that
 /// are not user licenses, or to rows not listed, stand for nothing.
 pub fn standing_links(rows: &[HeldRow], links: &[StoredLink]) -> Standing {

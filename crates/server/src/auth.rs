@@ -311,7 +311,7 @@ type AccountKey = [u8; 16];
 
 fn account_key(login: &str) -> AccountKey {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(login.to_lowercase().as_bytes());
+    let digest = sha2::Sha256::digest(lisens_core::LoginName::fold(login).as_bytes());
     let mut key = [0; 16];
     key.copy_from_slice(&digest[..16]);
     key

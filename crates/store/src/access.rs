@@ -291,10 +291,6 @@ impl Integrity {
         }
         Self { findings }
     }
-
-    pub fn is_clean(&self) -> bool {
-        self.findings.is_empty()
-    }
 }
 
 /// The system event key of integrity findings.
@@ -306,7 +302,6 @@ impl Store {
     /// went away ends its message. Idempotent, so every process of a
     /// scale-out may call it after each re-verification.
     pub async fn report_integrity(&self, integrity: &Integrity) -> Result<(), StoreError> {
-        let shown = |f: &str| f.chars().take(500).collect::<String>();
         let active: Vec<(i64, String)> = sqlx::query_as(
             "SELECT id, message FROM system_event WHERE status = 'active' AND kind = 'system' AND event_key = $1",
         )
@@ -314,7 +309,10 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         for finding in &integrity.findings {
-            if active.iter().any(|(_, m)| *m == shown(finding)) {
+            if active
+                .iter()
+                .any(|(_, m)| *m == crate::events::stored_message(finding))
+            {
                 continue;
             }
             tracing::warn!("license integrity: {finding}");
@@ -335,7 +333,11 @@ impl Store {
             .await?;
         }
         for (id, message) in &active {
-            if !integrity.findings.iter().any(|f| shown(f) == *message) {
+            if !integrity
+                .findings
+                .iter()
+                .any(|f| crate::events::stored_message(f) == *message)
+            {
                 // Another process may have ended it first.
                 match self
                     .end_event(*id, lisens_core::events::EventStatus::Finished)

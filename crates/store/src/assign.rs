@@ -384,13 +384,8 @@ fn format_time(t: OffsetDateTime) -> String {
 
 /// Past the primary owner's grace period the installation is read-only.
 pub(crate) fn ensure_writable(status: &LicenseStatus) -> Result<(), StoreError> {
-    let today = crate::clock::now().date();
-    if status.clock_set_back
-        || status
-            .owners
-            .first()
-            .is_some_and(|o| o.valid && o.dates.is_past_grace(today))
-    {
+    let primary = status.owners.first().filter(|o| o.valid).map(|o| &o.dates);
+    if lisens_core::access::read_only(status.clock_set_back, primary, crate::clock::now().date()) {
         return Err(StoreError::ReadOnly);
     }
     Ok(())

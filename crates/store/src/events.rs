@@ -129,7 +129,7 @@ impl Store {
             key: EventKey::System(key.to_owned()),
             scope: EventScope::System,
             target: None,
-            message: message.chars().take(500).collect(),
+            message: stored_message(message),
             description: description.chars().take(10_000).collect(),
             eta: None,
             activated_by: "system".into(),
@@ -333,4 +333,9 @@ fn hostname() -> String {
 /// This process, as "host:pid".
 fn this_process() -> String {
     format!("{}:{}", hostname(), std::process::id())
+}
+
+/// A system message as stored: its first 500 characters.
+pub(crate) fn stored_message(message: &str) -> String {
+    message.chars().take(500).collect()
 }

@@ -230,13 +230,8 @@ impl Store {
         // customer's own) only after an administrator's trust-key, or when
         // this process was started with it pinned.
         let pinned_here = self.pinned.contains(key);
-        if own.is_empty() && !trusted.is_empty() && !pinned_here {
-            return Err(StoreError::KeyNotTrusted {
-                owner: owner.name.to_string(),
-                key: key.id().to_string(),
-            });
-        }
-        if !self.pinned.is_empty() && !pinned_here {
+        let first_key = trusted.is_empty();
+        if !pinned_here && (!self.pinned.is_empty() || (own.is_empty() && !first_key)) {
             return Err(StoreError::KeyNotTrusted {
                 owner: owner.name.to_string(),
                 key: key.id().to_string(),
