@@ -331,7 +331,7 @@ async fn check_benchmarks(dir: &std::path::Path) -> Result<Vec<Row>> {
         .create_token("bench", lisens_store::TokenScope::Check, rand::random())
         .await?
         .secret;
-    let state = lisens_server::AppState::new(store.clone()).await?;
+    let state = lisens_server::AppState::new(store.clone(), Default::default()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(lisens_server::serve(
@@ -549,7 +549,7 @@ async fn metering(url: &str, label: &str, rows: i64) -> Result<Vec<Row>> {
         .create_token("bench", lisens_store::TokenScope::Metering, rand::random())
         .await?
         .secret;
-    let state = lisens_server::AppState::new(store.clone()).await?;
+    let state = lisens_server::AppState::new(store.clone(), Default::default()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(lisens_server::serve(listener, state, std::future::pending()));

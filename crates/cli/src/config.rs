@@ -1,17 +1,24 @@
-//! `lisens.toml`: the settings an operator would otherwise pass as flags or
-//! environment variables. Precedence: flag > environment > file > default.
-//! The file is applied by setting the environment variable of every key the
-//! environment does not already set, before the command line is parsed, so
-//! every setting has one name in the environment and one in the file, and
-//! `lisens config check` shows where each effective value came from.
+//! The installation's one configuration: every setting an operator may give
+//! in `lisens.toml`, as an environment variable or as a flag, read once at
+//! the start of the command and passed down as typed values (the server's
+//! part as `lisens_server::Settings`). Layers, lowest first: the defaults
+//! below, the file, the environment, the flags ([figment] merges the first
+//! three; `lib.rs` lays the few flags over them). An invalid value is an
+//! error naming the setting and where it came from, never a silent default;
+//! `lisens config check` prints every effective value and its source.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::value::Value;
+use figment::Figment;
 
 use crate::Failure;
 
 /// One setting: its key in `lisens.toml`, its environment variable, its
-/// default (as `config check` shows it) and whether its value is a secret.
+/// default (as `config check` shows it) and what it is for.
 pub struct Setting {
     pub key: &'static str,
     pub env: &'static str,
@@ -19,6 +26,7 @@ pub struct Setting {
     pub about: &'static str,
 }
 
+/// Every setting, each written once.
 pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "database",
@@ -124,7 +132,7 @@ pub const SETTINGS: &[Setting] = &[
     },
 ];
 
-/// Where the settings came from, for `config check`.
+/// Where a setting's effective value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Environment,
@@ -132,173 +140,342 @@ pub enum Source {
     Default,
 }
 
-/// What `apply` did: the file it read (if any) and each key's source.
-#[derive(Debug, Default)]
+/// The log's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every setting, parsed and checked.
+#[derive(Clone)]
+pub struct Config {
+    pub database: String,
+    pub public_keys: Vec<PathBuf>,
+    pub listen: String,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub issuer_poll: Duration,
+    pub issuer_database: String,
+    pub clock_offset_secs: i64,
+    pub issuer_key: Option<PathBuf>,
+    /// What the server takes.
+    pub server: lisens_server::Settings,
+}
+
+/// The configuration as read: the values, each one's source and shown
+/// text, the file (if any) and every invalid value.
 pub struct Loaded {
+    pub config: Config,
     pub file: Option<PathBuf>,
     pub sources: BTreeMap<&'static str, Source>,
+    /// Each setting's effective value as `config check` shows it (database
+    /// passwords masked).
+    pub shown: BTreeMap<&'static str, String>,
+    /// `(key, why)` for each invalid value.
+    pub problems: Vec<(&'static str, String)>,
 }
 
-/// The config file to read: `--config FILE` (or `--config=FILE`) from the
-/// arguments, else LISENS_CONFIG, else `./lisens.toml` when it exists.
-/// A file named explicitly must exist.
-pub fn locate(args: &[String]) -> (Option<PathBuf>, bool) {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--config" {
-            return (it.next().map(PathBuf::from), true);
+impl Loaded {
+    /// The configuration, or `CONFIG_INVALID` naming every invalid setting.
+    pub fn into_config(self) -> Result<Config, Failure> {
+        if self.problems.is_empty() {
+            return Ok(self.config);
         }
-        if let Some(v) = a.strip_prefix("--config=") {
-            return (Some(PathBuf::from(v)), true);
-        }
+        let named: Vec<String> = self
+            .problems
+            .iter()
+            .map(|(key, why)| {
+                let from = match self.sources.get(key) {
+                    Some(Source::Environment) => {
+                        setting(key).map_or(String::new(), |s| format!(" ({})", s.env))
+                    }
+                    Some(Source::File) => " (settings file)".to_owned(),
+                    _ => String::new(),
+                };
+                format!("{key}{from}: {why}")
+            })
+            .collect();
+        Err(Failure::new("CONFIG_INVALID", named.join("; ")))
     }
-    if let Ok(v) = std::env::var("LISENS_CONFIG") {
-        return (Some(PathBuf::from(v)), true);
+}
+
+fn setting(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key == key)
+}
+
+/// The settings file to read: `--config FILE`, else LISENS_CONFIG, else
+/// `./lisens.toml` when it exists. A file named explicitly must exist.
+fn locate(flag: Option<&Path>) -> Option<(PathBuf, bool)> {
+    if let Some(f) = flag {
+        return Some((f.to_owned(), true));
+    }
+    if let Some(v) = std::env::var_os("LISENS_CONFIG") {
+        return Some((PathBuf::from(v), true));
     }
     let default = PathBuf::from("lisens.toml");
-    (default.exists().then_some(default), false)
+    default.exists().then_some((default, false))
 }
 
-/// Reads the file and returns the environment values it supplies, checked:
-/// unknown keys and wrong types are errors naming the key.
-pub fn read(path: &Path) -> Result<BTreeMap<&'static str, String>, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Failure::new("CONFIG_UNREADABLE", format!("{}: {e}", path.display())))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e| Failure::new("CONFIG_INVALID", format!("{}: {e}", path.display())))?;
-    let mut out = BTreeMap::new();
-    for (key, value) in &table {
-        let Some(setting) = SETTINGS.iter().find(|s| s.key == key) else {
-            let known: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
-            return Err(Failure::new(
-                "CONFIG_INVALID",
-                format!(
-                    "{}: unknown setting {key:?} (known: {})",
-                    path.display(),
-                    known.join(", ")
-                ),
-            ));
-        };
-        let text = match value {
-            toml::Value::String(s) => s.clone(),
-            toml::Value::Integer(i) if *i >= 0 => i.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            toml::Value::Array(items) if setting.key == "public_keys" => items
-                .iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| Failure::new("CONFIG_INVALID", format!("{key}: a list of file names")))?
-                .join(","),
-            other => {
+/// Reads the file (`CONFIG_UNREADABLE`, or `CONFIG_INVALID` for bad syntax
+/// and unknown keys), the environment, and the defaults; checks each value.
+pub fn load(config_flag: Option<&Path>) -> Result<Loaded, Failure> {
+    let mut figment = Figment::new();
+    let mut in_file: Vec<String> = Vec::new();
+    let file = locate(config_flag);
+    if let Some((path, _)) = &file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::new("CONFIG_UNREADABLE", format!("{}: {e}", path.display())))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| Failure::new("CONFIG_INVALID", format!("{}: {e}", path.display())))?;
+        for key in table.keys() {
+            if setting(key).is_none() {
+                let known: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
                 return Err(Failure::new(
                     "CONFIG_INVALID",
-                    format!("{key}: {} is not a valid value", other.type_str()),
-                ))
+                    format!(
+                        "{}: unknown setting {key:?} (known: {})",
+                        path.display(),
+                        known.join(", ")
+                    ),
+                ));
             }
-        };
-        if text.contains('\0') {
-            return Err(Failure::new(
-                "CONFIG_INVALID",
-                format!("{key}: contains a NUL byte"),
-            ));
+            in_file.push(key.clone());
         }
-        out.insert(setting.env, text);
+        figment = figment.merge(Toml::string(&text));
     }
-    Ok(out)
-}
+    // Each setting's own variable, renamed to its key; other LISENS_
+    // variables (LISENS_CONFIG, the tests' own) are not settings.
+    figment = figment
+        .merge(Env::raw().filter_map(|name| SETTINGS.iter().find(|s| name == s.env).map(|s| s.key.into())));
 
-/// Applies the file before anything else runs (the process has one thread):
-/// each key the environment does not set becomes its environment variable.
-pub fn apply(args: &[String]) -> Result<Loaded, Failure> {
-    let (path, explicit) = locate(args);
-    let mut loaded = Loaded::default();
-    let values = match &path {
-        Some(p) if explicit || p.exists() => read(p)?,
-        _ => BTreeMap::new(),
-    };
+    let mut sources = BTreeMap::new();
+    let mut texts: BTreeMap<&'static str, String> = BTreeMap::new();
+    let mut problems = Vec::new();
     for s in SETTINGS {
         let source = if std::env::var_os(s.env).is_some() {
             Source::Environment
-        } else if let Some(v) = values.get(s.env) {
-            // SAFETY: called from main before the runtime or any other thread starts.
-            std::env::set_var(s.env, v);
+        } else if in_file.iter().any(|k| k == s.key) {
             Source::File
         } else {
             Source::Default
         };
-        loaded.sources.insert(s.key, source);
+        sources.insert(s.key, source);
+        let text = match figment.find_value(s.key) {
+            Ok(v) => match text_of(s.key, &v) {
+                Ok(t) => t,
+                Err(why) => {
+                    problems.push((s.key, why));
+                    s.default.to_owned()
+                }
+            },
+            Err(_) => s.default.to_owned(),
+        };
+        texts.insert(s.key, text);
     }
-    loaded.file = path.filter(|_| !values.is_empty() || explicit);
-    Ok(loaded)
+
+    let mut check = |key: &'static str, r: Result<(), String>| {
+        if let Err(why) = r {
+            if !problems.iter().any(|(k, _)| *k == key) {
+                problems.push((key, why));
+            }
+        }
+    };
+    let text = |key: &str| texts.get(key).cloned().unwrap_or_default();
+    let whole = |key: &'static str, check: &mut dyn FnMut(&'static str, Result<(), String>)| -> u64 {
+        let default: u64 = setting(key).and_then(|s| s.default.parse().ok()).unwrap_or(1);
+        match text(key).parse::<u64>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                check(key, Err("a whole number above 0".to_owned()));
+                default
+            }
+        }
+    };
+    let issuer_poll = Duration::from_secs(whole("issuer_poll_secs", &mut check));
+    let retention = whole("metering_retention_days", &mut check);
+    let max_in_flight = whole("max_in_flight", &mut check);
+    let request_timeout = Duration::from_secs(whole("request_timeout_secs", &mut check));
+    let max_connections = whole("max_connections", &mut check);
+    let header_timeout = Duration::from_secs(whole("header_timeout_secs", &mut check));
+
+    // Database URLs are the store's to judge (DATABASE_URL_INVALID when
+    // used); `config check` asks it too (`check_files`).
+    let database = text("database");
+    let issuer_database = text("issuer_database");
+    let listen = text("listen");
+    check(
+        "listen",
+        listen
+            .parse::<std::net::SocketAddr>()
+            .map(|_| ())
+            .map_err(|_| "an address like 127.0.0.1:8080".to_owned()),
+    );
+    let log = text("log");
+    check(
+        "log",
+        tracing_subscriber::EnvFilter::try_new(&log)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+    );
+    let log_format = match text("log_format").as_str() {
+        "json" => LogFormat::Json,
+        "text" => LogFormat::Text,
+        _ => {
+            check("log_format", Err("text or json".to_owned()));
+            LogFormat::Text
+        }
+    };
+    let zone = match lisens_core::metering::Zone::parse(&text("time_zone")) {
+        Ok(z) => z,
+        Err(e) => {
+            check("time_zone", Err(e.to_string()));
+            lisens_core::metering::Zone::utc()
+        }
+    };
+    let proxies =
+        lisens_server::client_addr::TrustedProxies::parse(&text("trusted_proxies")).unwrap_or_else(|e| {
+            check("trusted_proxies", Err(e));
+            Default::default()
+        });
+    let secure_cookies = match text("secure_cookies").as_str() {
+        "true" | "1" => true,
+        "false" | "0" => false,
+        _ => {
+            check("secure_cookies", Err("true or false".to_owned()));
+            false
+        }
+    };
+    let clock_offset_secs = text("clock_offset_secs").parse::<i64>().unwrap_or_else(|_| {
+        check("clock_offset_secs", Err("a whole number of seconds".to_owned()));
+        0
+    });
+    let public_keys: Vec<PathBuf> = text("public_keys")
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    let issuer_key = Some(text("issuer_key"))
+        .filter(|k| !k.is_empty())
+        .map(PathBuf::from);
+
+    let config = Config {
+        database,
+        public_keys,
+        listen,
+        log,
+        log_format,
+        issuer_poll,
+        issuer_database,
+        clock_offset_secs,
+        issuer_key,
+        server: lisens_server::Settings {
+            zone,
+            secure_cookies,
+            limits: lisens_server::limits::Limits::new(
+                usize::try_from(max_in_flight).unwrap_or(usize::MAX),
+                request_timeout,
+            )
+            .with_connections(
+                usize::try_from(max_connections).unwrap_or(usize::MAX),
+                header_timeout,
+            ),
+            proxies,
+            metering_retention_days: u32::try_from(retention).unwrap_or(u32::MAX),
+        },
+    };
+    let shown = texts
+        .into_iter()
+        .map(|(k, v)| match k {
+            "database" | "issuer_database" => (k, mask_url(&v)),
+            _ => (k, v),
+        })
+        .collect();
+    Ok(Loaded {
+        config,
+        file: file.map(|(p, _)| p),
+        sources,
+        shown,
+        problems,
+    })
+}
+
+/// A value from the file or the environment as text: strings as they are,
+/// whole numbers and booleans written out, a list of strings (public keys)
+/// joined by commas; anything else is refused by name.
+fn text_of(key: &str, v: &Value) -> Result<String, String> {
+    let text = match v {
+        Value::String(_, s) => s.clone(),
+        Value::Char(_, c) => c.to_string(),
+        Value::Bool(_, b) => b.to_string(),
+        Value::Num(_, n) => match (n.to_u128(), n.to_i128(), n.to_f64()) {
+            (Some(u), _, _) => u.to_string(),
+            (None, Some(i), _) => i.to_string(),
+            (None, None, Some(f)) => return Err(format!("{f} is not a whole number")),
+            _ => return Err("not a number".to_owned()),
+        },
+        Value::Empty(..) => String::new(),
+        Value::Array(_, items) if key == "public_keys" => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| "a list of file names".to_owned())?
+            .join(","),
+        Value::Array(..) | Value::Dict(..) => {
+            return Err("a list or table is not a valid value here".to_owned())
+        }
+    };
+    if text.contains('\0') {
+        return Err("contains a NUL byte".to_owned());
+    }
+    Ok(text)
 }
 
 pub use lisens_store::mask_url;
 
-/// The effective value of a setting as `config check` prints it (secrets
-/// masked), and whether it is valid.
-pub fn effective(s: &Setting) -> (String, Result<(), String>) {
-    let value = std::env::var(s.env).unwrap_or_else(|_| s.default.to_owned());
-    let check = match s.key {
-        "database" | "issuer_database" => {
-            if value.starts_with("sqlite://")
-                || value.starts_with("postgres://")
-                || value.starts_with("postgresql://")
-            {
-                Ok(())
-            } else {
-                Err("use sqlite://PATH or postgres://USER@HOST:PORT/DB".to_owned())
-            }
+/// What `config check` adds to the values' own checks: the database URLs
+/// are ones the store opens, and the files named are there and readable.
+pub fn check_files(config: &Config) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    for (key, url) in [
+        ("database", &config.database),
+        ("issuer_database", &config.issuer_database),
+    ] {
+        if lisens_store::backend_of(url).is_err() {
+            problems.push((
+                key,
+                "use sqlite://PATH or postgres://USER@HOST:PORT/DB".to_owned(),
+            ));
         }
-        "public_keys" => value.split(',').filter(|p| !p.is_empty()).try_for_each(|p| {
-            lisens_issuer::read_public_key(Path::new(p))
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }),
-        "listen" => value
-            .parse::<std::net::SocketAddr>()
-            .map(|_| ())
-            .map_err(|_| "an address like 127.0.0.1:8080".to_owned()),
-        "log" => tracing_subscriber::EnvFilter::try_new(&value)
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        "log_format" => match value.as_str() {
-            "text" | "json" => Ok(()),
-            _ => Err("text or json".to_owned()),
-        },
-        "issuer_poll_secs"
-        | "metering_retention_days"
-        | "max_in_flight"
-        | "request_timeout_secs"
-        | "max_connections"
-        | "header_timeout_secs" => match value.parse::<u64>() {
-            Ok(n) if n > 0 => Ok(()),
-            _ => Err("a whole number above 0".to_owned()),
-        },
-        "clock_offset_secs" => value
-            .parse::<i64>()
-            .map(|_| ())
-            .map_err(|_| "a whole number of seconds".to_owned()),
-        "trusted_proxies" => lisens_server::client_addr::TrustedProxies::parse(&value).map(|_| ()),
-        "time_zone" => lisens_core::metering::Zone::parse(&value)
-            .map(|_| ())
-            .map_err(|e| e.to_string()),
-        "secure_cookies" => match value.as_str() {
-            "1" | "0" | "true" | "false" => Ok(()),
-            _ => Err("true or false".to_owned()),
-        },
-        "issuer_key" if !value.is_empty() => {
-            if Path::new(&value).is_file() {
-                Ok(())
-            } else {
-                Err(format!("{value}: no such file"))
-            }
+    }
+    for p in &config.public_keys {
+        if let Err(e) = lisens_issuer::read_public_key(p) {
+            problems.push(("public_keys", e.to_string()));
         }
-        _ => Ok(()),
-    };
-    let shown = match s.key {
-        "database" | "issuer_database" => mask_url(&value),
-        _ => value,
-    };
-    (shown, check)
+    }
+    if let Some(k) = &config.issuer_key {
+        if !k.is_file() {
+            problems.push(("issuer_key", format!("{}: no such file", k.display())));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_has_one_environment_variable_and_a_valid_default() {
+        let mut envs: Vec<&str> = SETTINGS.iter().map(|s| s.env).collect();
+        envs.sort_unstable();
+        envs.dedup();
+        assert_eq!(envs.len(), SETTINGS.len());
+        for s in SETTINGS {
+            assert!(
+                s.env.starts_with("LISENS_") && s.key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            );
+        }
+    }
 }

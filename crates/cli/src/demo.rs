@@ -22,7 +22,7 @@ pub struct DemoArgs {
     dir: PathBuf,
 }
 
-pub async fn run(args: DemoArgs) -> Outcome {
+pub async fn run(args: DemoArgs, config: &crate::config::Config) -> Outcome {
     let dir = &args.dir;
     std::fs::create_dir_all(dir)
         .map_err(|e| Failure::new("FILE_UNWRITABLE", format!("{}: {e}", dir.display())))?;
@@ -64,7 +64,7 @@ pub async fn run(args: DemoArgs) -> Outcome {
     };
 
     let dir_shown = dir.display().to_string();
-    serve_store(store, &args.listen, move |addr| {
+    serve_store(store, &args.listen, config, move |addr| {
         println!("lisens demo is running");
         println!("  URL:      http://{addr}/");
         println!("  Health:   http://{addr}/healthz");

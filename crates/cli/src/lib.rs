@@ -24,38 +24,23 @@ use lisens_store::{AccessView, Actor, NewAssociate, Received, Store, StoreError,
     about = "Self-hosted license management: issue, verify, load and serve signed licenses"
 )]
 pub struct Cli {
-    /// Installation database: sqlite://PATH (the default, embedded) or postgres://USER@HOST:PORT/DB.
-    #[arg(
-        long,
-        global = true,
-        env = "LISENS_DATABASE_URL",
-        default_value = "sqlite://lisens.db"
-    )]
-    database: String,
+    /// Installation database: sqlite://PATH (the default, embedded) or
+    /// postgres://USER@HOST:PORT/DB [setting: database, LISENS_DATABASE_URL].
+    #[arg(long, global = true)]
+    database: Option<String>,
 
     /// The vendor's public key file(s) this installation pins. When given,
     /// an owner signed by any other key is invalid, whatever the database
     /// says, for every command (check, status, serve, load...).
-    /// `serve` and `license status` also take them as --public-key.
-    #[arg(
-        long = "pin-key",
-        global = true,
-        env = "LISENS_PUBLIC_KEY",
-        value_delimiter = ','
-    )]
+    /// `serve` and `license status` also take them as --public-key
+    /// [setting: public_keys, LISENS_PUBLIC_KEY].
+    #[arg(long = "pin-key", global = true, value_delimiter = ',')]
     pinned_keys: Vec<PathBuf>,
 
     /// Moves this process's clock by this many seconds (negative: back).
     /// For tests: it gives nothing that moving the system clock does not.
-    #[arg(
-        long,
-        global = true,
-        hide = true,
-        env = "LISENS_CLOCK_OFFSET_SECS",
-        default_value_t = 0,
-        allow_hyphen_values = true
-    )]
-    clock_offset_secs: i64,
+    #[arg(long, global = true, hide = true, allow_hyphen_values = true)]
+    clock_offset_secs: Option<i64>,
 
     /// Settings file (default ./lisens.toml when it exists; LISENS_CONFIG).
     /// Flags and environment variables override it.
@@ -275,9 +260,9 @@ enum TokenCommand {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "LISENS_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: String,
+    /// Address to listen on [setting: listen, LISENS_LISTEN; default 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<String>,
     /// Public key file(s) to pin, besides --pin-key / LISENS_PUBLIC_KEY.
     #[arg(long = "public-key", value_delimiter = ',')]
     public_keys: Vec<PathBuf>,
@@ -294,9 +279,9 @@ enum IssuerCommand {
     Serve {
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: String,
-        /// The issuer's private key (issuer.key).
-        #[arg(long, env = "LISENS_ISSUER_KEY")]
-        key: PathBuf,
+        /// The issuer's private key file [setting: issuer_key, LISENS_ISSUER_KEY].
+        #[arg(long)]
+        key: Option<PathBuf>,
         /// The license spec new customers start from (default: the demo license).
         #[arg(long)]
         template: Option<PathBuf>,
@@ -311,8 +296,9 @@ enum IssuerCommand {
         serial: String,
         module: String,
         count: u32,
-        #[arg(long, env = "LISENS_ISSUER_KEY")]
-        key: PathBuf,
+        /// The issuer's private key file [setting: issuer_key, LISENS_ISSUER_KEY].
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[command(flatten)]
         db: IssuerDb,
     },
@@ -329,8 +315,9 @@ enum IssuerCommand {
         next_check_date: Option<String>,
         #[arg(long)]
         admin_warning_date: Option<String>,
-        #[arg(long, env = "LISENS_ISSUER_KEY")]
-        key: PathBuf,
+        /// The issuer's private key file [setting: issuer_key, LISENS_ISSUER_KEY].
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[command(flatten)]
         db: IssuerDb,
     },
@@ -389,16 +376,30 @@ enum IssuerCommand {
     },
 }
 
+impl IssuerDb {
+    /// `--issuer-database`, else the `issuer_database` setting.
+    fn url<'a>(&'a self, config: &'a config::Config) -> &'a str {
+        self.url.as_deref().unwrap_or(&config.issuer_database)
+    }
+}
+
+/// `--key`, else the `issuer_key` setting.
+fn issuer_key(flag: Option<PathBuf>, config: &config::Config) -> Result<PathBuf, Failure> {
+    flag.or_else(|| config.issuer_key.clone()).ok_or_else(|| {
+        Failure::new(
+            "USAGE",
+            "the issuer's key file is needed: --key FILE or the issuer_key setting (LISENS_ISSUER_KEY)",
+        )
+    })
+}
+
 /// The issuer's own database.
 #[derive(Args)]
 struct IssuerDb {
     /// The issuer's database: sqlite://PATH or postgres://...
-    #[arg(
-        long = "issuer-database",
-        env = "LISENS_ISSUER_DATABASE_URL",
-        default_value = "sqlite://issuer.db"
-    )]
-    url: String,
+    /// [setting: issuer_database, LISENS_ISSUER_DATABASE_URL; default sqlite://issuer.db]
+    #[arg(long = "issuer-database")]
+    url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -414,8 +415,9 @@ enum CustomerCommand {
         /// The license spec to start from (default: the demo license).
         #[arg(long)]
         template: Option<PathBuf>,
-        #[arg(long, env = "LISENS_ISSUER_KEY")]
-        key: PathBuf,
+        /// The issuer's private key file [setting: issuer_key, LISENS_ISSUER_KEY].
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[command(flatten)]
         db: IssuerDb,
     },
@@ -615,8 +617,6 @@ failure_from!(StoreError, IssuerError, LicenseError);
 type Outcome = Result<(), Failure>;
 
 pub fn main() -> ExitCode {
-    // The settings file becomes environment variables before anything else
-    // (flags and clap's env lookups) reads them, while only this thread runs.
     let args: Vec<String> = match std::env::args_os().map(|a| a.into_string()).collect() {
         Ok(args) => args,
         Err(bad) => {
@@ -625,10 +625,6 @@ pub fn main() -> ExitCode {
                 format!("{bad:?}: arguments must be UTF-8 text"),
             ))
         }
-    };
-    let loaded = match config::apply(&args) {
-        Ok(l) => l,
-        Err(f) => return report(f),
     };
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
@@ -640,17 +636,35 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing();
+    // The one configuration: defaults < file < environment < flags.
+    let loaded = match config::load(cli.config.as_deref()) {
+        Ok(l) => l,
+        Err(f) => return report(f),
+    };
     if let Command::Config(ConfigCommand::Check) = cli.command {
         return config_check(&loaded);
     }
+    let mut config = match loaded.into_config() {
+        Ok(c) => c,
+        Err(f) => return report(f),
+    };
+    if let Some(d) = &cli.database {
+        config.database = d.clone();
+    }
+    if !cli.pinned_keys.is_empty() {
+        config.public_keys = cli.pinned_keys.clone();
+    }
+    if let Some(o) = cli.clock_offset_secs {
+        config.clock_offset_secs = o;
+    }
+    init_tracing(&config);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return report(Failure::new("RUNTIME_ERROR", e.to_string())),
     };
-    let database = cli.database.clone();
+    let database = config.database.clone();
     let audited = audited(&cli.command);
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, config)) {
         Ok(()) => {
             if let Some(action) = audited {
                 // The command's change is done; a failure to record it is
@@ -752,14 +766,14 @@ fn report(f: Failure) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LISENS_LOG")
+fn init_tracing(config: &config::Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    // LISENS_LOG_FORMAT=json: one JSON object per line, for log collectors.
-    let _ = if std::env::var("LISENS_LOG_FORMAT").is_ok_and(|v| v == "json") {
+    // log_format = "json": one JSON object per line, for log collectors.
+    let _ = if config.log_format == config::LogFormat::Json {
         builder.json().try_init()
     } else {
         builder.try_init()
@@ -773,34 +787,40 @@ fn config_check(loaded: &config::Loaded) -> ExitCode {
         Some(f) => println!("settings file: {}", f.display()),
         None => println!("settings file: none (./lisens.toml not found, LISENS_CONFIG not set)"),
     }
-    let mut bad = 0;
+    let mut problems = loaded.problems.clone();
+    problems.extend(config::check_files(&loaded.config));
     for s in config::SETTINGS {
-        let (value, check) = config::effective(s);
         let source = match loaded.sources.get(s.key) {
             Some(config::Source::Environment) => format!("environment {}", s.env),
             Some(config::Source::File) => "file".to_owned(),
             _ => "default".to_owned(),
         };
-        let value = if value.is_empty() {
-            "(none)".to_owned()
-        } else {
-            value
+        let value = match loaded.shown.get(s.key).map(String::as_str) {
+            None | Some("") => "(none)",
+            Some(v) => v,
         };
-        match check {
-            Ok(()) => println!("{:<24} = {value:<40} # {source}; {}", s.key, s.about),
-            Err(e) => {
-                bad += 1;
-                println!("{:<24} = {value:<40} # {source}; INVALID: {e}", s.key);
-            }
+        let bad: Vec<&str> = problems
+            .iter()
+            .filter(|(k, _)| *k == s.key)
+            .map(|(_, why)| why.as_str())
+            .collect();
+        if bad.is_empty() {
+            println!("{:<24} = {value:<40} # {source}; {}", s.key, s.about);
+        } else {
+            println!(
+                "{:<24} = {value:<40} # {source}; INVALID: {}",
+                s.key,
+                bad.join("; ")
+            );
         }
     }
-    if bad > 0 {
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
         report(Failure::new(
             "CONFIG_INVALID",
-            format!("{bad} setting(s) are invalid"),
+            format!("{} setting(s) are invalid", problems.len()),
         ))
-    } else {
-        ExitCode::SUCCESS
     }
 }
 
@@ -886,15 +906,15 @@ async fn restore(database: &str, from: &Path, force: bool) -> Outcome {
     Ok(())
 }
 
-async fn run(cli: Cli) -> Outcome {
-    lisens_store::clock::set_offset_secs(cli.clock_offset_secs);
+async fn run(cli: Cli, config: config::Config) -> Outcome {
+    lisens_store::clock::set_offset_secs(config.clock_offset_secs);
     let db = Db {
-        url: cli.database.clone(),
-        pinned: read_public_keys(&cli.pinned_keys)?,
+        url: config.database.clone(),
+        pinned: read_public_keys(&config.public_keys)?,
     };
     match cli.command {
-        Command::Demo(args) => demo::run(args).await,
-        Command::Serve(args) => serve(&db, args).await,
+        Command::Demo(args) => demo::run(args, &config).await,
+        Command::Serve(args) => serve(&db, args, &config).await,
         Command::Issuer(IssuerCommand::Keygen { dir }) => {
             let key = lisens_issuer::keygen(&dir)?;
             println!(
@@ -911,7 +931,7 @@ async fn run(cli: Cli) -> Outcome {
             template,
             db,
         }) => {
-            let issuer = open_issuer(&db, &key).await?;
+            let issuer = open_issuer(&db, key, &config).await?;
             let template = match template {
                 Some(p) => read_text(&p)?,
                 None => demo::DEMO_SPEC.to_owned(),
@@ -923,13 +943,19 @@ async fn run(cli: Cli) -> Outcome {
                 .local_addr()
                 .map_err(|e| Failure::new("LISTEN_FAILED", e.to_string()))?;
             println!("lisens issuer listening on http://{addr}/ (admin pages at /admin)");
-            let app = lisens_issuer::http::app(lisens_issuer::http::IssuerState::new(issuer, template));
-            axum::serve(listener, app)
-                .with_graceful_shutdown(lisens_server::shutdown_signal())
+            // The internet-facing side: the installation's limits on
+            // connections, header time, requests in flight and their time.
+            let limits = config.server.limits.clone();
+            let app =
+                lisens_issuer::http::app(lisens_issuer::http::IssuerState::new(issuer, template)).layer(
+                    axum::middleware::from_fn_with_state(limits.clone(), lisens_server::limits::enforce),
+                );
+            let proxies = Arc::new(config.server.proxies.clone());
+            lisens_server::serve_router(listener, app, &limits, proxies, lisens_server::shutdown_signal())
                 .await
                 .map_err(|e| Failure::new("SERVER_ERROR", e.to_string()))
         }
-        Command::Issuer(IssuerCommand::Customer(cmd)) => customer(cmd).await,
+        Command::Issuer(IssuerCommand::Customer(cmd)) => customer(cmd, &config).await,
         Command::Issuer(IssuerCommand::Set {
             serial,
             module,
@@ -937,7 +963,7 @@ async fn run(cli: Cli) -> Outcome {
             key,
             db,
         }) => {
-            let c = open_issuer(&db, &key)
+            let c = open_issuer(&db, key, &config)
                 .await?
                 .set_count(&serial, &module, count, "cli")
                 .await?;
@@ -971,7 +997,7 @@ async fn run(cli: Cli) -> Outcome {
             if dates.is_empty() {
                 return Err(Failure::new("INVALID_INPUT", "give at least one date"));
             }
-            let c = open_issuer(&db, &key)
+            let c = open_issuer(&db, key, &config)
                 .await?
                 .set_dates(&serial, &dates, "cli")
                 .await?;
@@ -985,7 +1011,7 @@ async fn run(cli: Cli) -> Outcome {
             clear,
             db,
         }) => {
-            let store = lisens_store::IssuerStore::open(&db.url).await?;
+            let store = lisens_store::IssuerStore::open(db.url(&config)).await?;
             let text = if clear { None } else { text };
             store
                 .set_message(&serial, text.as_deref(), url.as_deref(), "cli")
@@ -997,7 +1023,7 @@ async fn run(cli: Cli) -> Outcome {
             Ok(())
         }
         Command::Issuer(IssuerCommand::Export { serial, out, db }) => {
-            let c = lisens_store::IssuerStore::open(&db.url)
+            let c = lisens_store::IssuerStore::open(db.url(&config))
                 .await?
                 .customer(&serial)
                 .await?;
@@ -1014,7 +1040,7 @@ async fn run(cli: Cli) -> Outcome {
             let password = read_password()?;
             let hash = lisens_server::auth::hash_password(&password)
                 .map_err(|e| Failure::new("PASSWORD_HASH_FAILED", e.to_string()))?;
-            lisens_store::IssuerStore::open(&db.url)
+            lisens_store::IssuerStore::open(db.url(&config))
                 .await?
                 .set_admin_password_hash(&hash)
                 .await?;
@@ -1060,10 +1086,10 @@ async fn run(cli: Cli) -> Outcome {
         Command::User(cmd) => user(&db, cmd).await,
         Command::Site(cmd) => site(&db, cmd).await,
         Command::Events(cmd) => events(&db, cmd).await,
-        Command::Metering(cmd) => metering(&db, cmd).await,
+        Command::Metering(cmd) => metering(&db, cmd, &config.server.zone).await,
         Command::Config(ConfigCommand::Check) => Ok(()),
         Command::Backup { out } => {
-            if !cli.database.starts_with("sqlite://") {
+            if !config.database.starts_with("sqlite://") {
                 return Err(Failure::new(
                     "BACKUP_UNSUPPORTED",
                     "lisens backup copies SQLite databases; for PostgreSQL use pg_dump (docs/operations.md)",
@@ -1074,22 +1100,25 @@ async fn run(cli: Cli) -> Outcome {
             store.close().await;
             println!(
                 "wrote a consistent copy of {} to {}",
-                config::mask_url(&cli.database),
+                config::mask_url(&config.database),
                 out.display()
             );
             Ok(())
         }
-        Command::Restore { from, force } => restore(&cli.database, &from, force).await,
+        Command::Restore { from, force } => restore(&config.database, &from, force).await,
         Command::Audit {
             since,
             actor,
             limit,
             json,
         } => {
-            if let Some(s) = &since {
-                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| Failure::new("INVALID_INPUT", format!("--since {s:?} is not RFC 3339")))?;
-            }
+            let since = since
+                .map(|s| {
+                    lisens_store::stamp::parse_rfc3339(&s).ok_or_else(|| {
+                        Failure::new("INVALID_INPUT", format!("--since {s:?} is not RFC 3339"))
+                    })
+                })
+                .transpose()?;
             if !(1..=10_000).contains(&limit) {
                 return Err(Failure::new("INVALID_INPUT", "--limit is 1 to 10000"));
             }
@@ -1137,13 +1166,17 @@ async fn run(cli: Cli) -> Outcome {
     }
 }
 
-async fn open_issuer(db: &IssuerDb, key: &Path) -> Result<lisens_issuer::service::Issuer, Failure> {
-    let key = lisens_issuer::read_signing_key(key)?;
-    let store = lisens_store::IssuerStore::open(&db.url).await?;
+async fn open_issuer(
+    db: &IssuerDb,
+    key: Option<PathBuf>,
+    config: &config::Config,
+) -> Result<lisens_issuer::service::Issuer, Failure> {
+    let key = lisens_issuer::read_signing_key(&issuer_key(key, config)?)?;
+    let store = lisens_store::IssuerStore::open(db.url(config)).await?;
     Ok(lisens_issuer::service::Issuer::new(store, key))
 }
 
-async fn customer(cmd: CustomerCommand) -> Outcome {
+async fn customer(cmd: CustomerCommand, config: &config::Config) -> Outcome {
     match cmd {
         CustomerCommand::Add {
             serial,
@@ -1157,7 +1190,7 @@ async fn customer(cmd: CustomerCommand) -> Outcome {
                 Some(p) => read_text(&p)?,
                 None => demo::DEMO_SPEC.to_owned(),
             };
-            let issuer = open_issuer(&db, &key).await?;
+            let issuer = open_issuer(&db, key, config).await?;
             let secret = issuer
                 .add_customer(&serial, &company, &contact, &template, "cli")
                 .await?;
@@ -1168,7 +1201,7 @@ async fn customer(cmd: CustomerCommand) -> Outcome {
             Ok(())
         }
         CustomerCommand::List { json, db } => {
-            let customers = lisens_store::IssuerStore::open(&db.url)
+            let customers = lisens_store::IssuerStore::open(db.url(config))
                 .await?
                 .customers()
                 .await?;
@@ -1176,7 +1209,7 @@ async fn customer(cmd: CustomerCommand) -> Outcome {
             Ok(())
         }
         CustomerCommand::ResetRegistration { serial, db } => {
-            lisens_store::IssuerStore::open(&db.url)
+            lisens_store::IssuerStore::open(db.url(config))
                 .await?
                 .reset_registration(&serial, "cli")
                 .await?;
@@ -1184,7 +1217,7 @@ async fn customer(cmd: CustomerCommand) -> Outcome {
             Ok(())
         }
         CustomerCommand::Show { serial, json, db } => {
-            let store = lisens_store::IssuerStore::open(&db.url).await?;
+            let store = lisens_store::IssuerStore::open(db.url(config)).await?;
             let c = store.customer(&serial).await?;
             let history = store.history(&serial).await?;
             output::customer(&c, &history, json);
@@ -1343,10 +1376,10 @@ async fn import_users(store: &Store, file: &Path) -> Outcome {
     Ok(())
 }
 
-async fn metering(database: &Db, cmd: MeteringCommand) -> Outcome {
+async fn metering(database: &Db, cmd: MeteringCommand, zone: &lisens_core::metering::Zone) -> Outcome {
     use lisens_store::metering::UsageEvent;
     let store = database.open().await?;
-    let zone = lisens_server::time_zone()?;
+    let zone = zone.clone();
     let now = || {
         time::OffsetDateTime::now_utc()
             .replace_nanosecond(0)
@@ -1840,9 +1873,10 @@ async fn license(database: &Db, cmd: LicenseCommand) -> Outcome {
     }
 }
 
-async fn serve(database: &Db, args: ServeArgs) -> Outcome {
+async fn serve(database: &Db, args: ServeArgs, config: &config::Config) -> Outcome {
     let database = database.pinning(&args.public_keys)?;
-    serve_store(database.open().await?, &args.listen, |addr| {
+    let listen = args.listen.as_deref().unwrap_or(&config.listen);
+    serve_store(database.open().await?, listen, config, |addr| {
         println!("lisens listening on http://{addr}/")
     })
     .await
@@ -1877,6 +1911,7 @@ impl Db {
 pub(crate) async fn serve_store(
     store: Store,
     listen: &str,
+    config: &config::Config,
     announce: impl FnOnce(std::net::SocketAddr),
 ) -> Outcome {
     let listener = tokio::net::TcpListener::bind(listen)
@@ -1886,21 +1921,12 @@ pub(crate) async fn serve_store(
         .local_addr()
         .map_err(|e| Failure::new("LISTEN_FAILED", e.to_string()))?;
     let store = Arc::new(store);
-    let state = lisens_server::AppState::new(store.clone()).await?;
-    lisens_server::issuer_client::spawn_poller(store, poll_every());
+    let state = lisens_server::AppState::new(store.clone(), config.server.clone()).await?;
+    lisens_server::issuer_client::spawn_poller(store, config.issuer_poll);
     announce(addr);
     lisens_server::serve(listener, state, lisens_server::shutdown_signal())
         .await
         .map_err(|e| Failure::new("SERVER_ERROR", e.to_string()))
-}
-
-/// How often the server looks whether the issuer is due (LISENS_ISSUER_POLL_SECS, default 60).
-fn poll_every() -> std::time::Duration {
-    let secs = std::env::var("LISENS_ISSUER_POLL_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(60u64);
-    std::time::Duration::from_secs(secs.max(1))
 }
 
 fn read_public_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, Failure> {

@@ -200,10 +200,12 @@ pub struct AuditPage {
     pub items: Vec<AuditEntry>,
 }
 
+/// The page asked for and its filter (`since` parsed: any offset is compared
+/// as the instant it names).
 fn query(
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
     max: i64,
-) -> Result<AuditQuery, ApiError> {
+) -> Result<(AuditQuery, AuditFilter), ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
     if !(1..=max).contains(&q.limit) || q.offset < 0 {
         return Err(ApiError::bad_request(
@@ -211,11 +213,19 @@ fn query(
             format!("limit is 1 to {max}, offset at least 0"),
         ));
     }
-    if let Some(since) = &q.since {
-        time::OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| ApiError::bad_request("INVALID_QUERY", "since is not RFC 3339"))?;
-    }
-    Ok(q)
+    let since = q
+        .since
+        .as_deref()
+        .map(|s| {
+            lisens_store::stamp::parse_rfc3339(s)
+                .ok_or_else(|| ApiError::bad_request("INVALID_QUERY", "since is not RFC 3339"))
+        })
+        .transpose()?;
+    let filter = AuditFilter {
+        since,
+        actor: q.actor.clone(),
+    };
+    Ok((q, filter))
 }
 
 /// Who changed what, when and from where: licenses, assignments, users,
@@ -234,11 +244,7 @@ pub async fn list(
     State(state): State<AppState>,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let q = query(q, 1000)?;
-    let filter = AuditFilter {
-        since: q.since,
-        actor: q.actor,
-    };
+    let (q, filter) = query(q, 1000)?;
     let items = state.store.audit_log(&filter, q.offset, q.limit).await?;
     Ok(Json(AuditPage {
         offset: q.offset,
@@ -278,11 +284,7 @@ pub async fn export(
     State(state): State<AppState>,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let q = query(q, 10_000)?;
-    let filter = AuditFilter {
-        since: q.since,
-        actor: q.actor,
-    };
+    let (q, filter) = query(q, 10_000)?;
     let items = state.store.audit_log(&filter, q.offset, q.limit).await?;
     let mut csv = String::from("id,at,actor,address,action,target,detail\n");
     for e in &items {

@@ -1,6 +1,6 @@
 //! The client's address behind reverse proxies. By default it is the TCP
 //! peer, and `X-Forwarded-For` is ignored (anyone can send it). With
-//! `LISENS_TRUSTED_PROXIES` (addresses or CIDR ranges, comma-separated) a
+//! the `trusted_proxies` setting (addresses or CIDR ranges, comma-separated) a
 //! request from a trusted proxy is attributed to the right-most address in
 //! `X-Forwarded-For` that is not itself a trusted proxy: the one the
 //! nearest trusted proxy saw. The login rate limit and the audit log use the
@@ -40,12 +40,6 @@ impl TrustedProxies {
             ranges.push((ip, bits));
         }
         Ok(Self { ranges })
-    }
-
-    /// LISENS_TRUSTED_PROXIES; none when unset.
-    pub fn from_env() -> Result<Self, String> {
-        Self::parse(&std::env::var("LISENS_TRUSTED_PROXIES").unwrap_or_default())
-            .map_err(|e| format!("LISENS_TRUSTED_PROXIES: {e}"))
     }
 
     pub fn is_empty(&self) -> bool {

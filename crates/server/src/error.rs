@@ -66,7 +66,7 @@ pub struct Problem {
     pub detail: String,
     /// A batch's per-item errors (metering ingest, bulk assignment).
     #[schema(nullable = false)]
-    pub errors: Option<Vec<lisens_store::metering::ItemError>>,
+    pub errors: Option<Vec<lisens_store::ItemError>>,
 }
 
 // Responses most API operations share, named once for the OpenAPI

@@ -78,7 +78,14 @@ pub async fn list(
             .map(EventScope::parse)
             .transpose()
             .map_err(bad)?,
-        since: q.since,
+        since: q
+            .since
+            .as_deref()
+            .map(|s| {
+                lisens_store::stamp::parse_rfc3339(s)
+                    .ok_or_else(|| ApiError::bad_request("INVALID_QUERY", "since is not RFC 3339"))
+            })
+            .transpose()?,
     };
     let items = state.store.events(&filter, q.offset, q.limit).await?;
     Ok(Json(EventPage {

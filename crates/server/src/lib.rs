@@ -42,20 +42,50 @@ pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
 /// The largest request body taken (1 MiB; a 1,000-event metering batch is ~100 KiB).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
+/// What the server takes from the installation's configuration (the CLI
+/// reads and checks `lisens.toml`, the environment and the flags once, and
+/// passes this in; nothing here reads the environment).
+#[derive(Clone)]
+pub struct Settings {
+    /// The time zone of metering months (`time_zone`).
+    pub zone: lisens_core::metering::Zone,
+    /// Mark session cookies Secure (`secure_cookies`, behind TLS).
+    pub secure_cookies: bool,
+    /// Requests and connections at once, and how long each may take.
+    pub limits: limits::Limits,
+    /// Whose `X-Forwarded-For` names the client (`trusted_proxies`).
+    pub proxies: client_addr::TrustedProxies,
+    /// How long raw metering events are kept (`metering_retention_days`).
+    pub metering_retention_days: u32,
+}
+
+impl Default for Settings {
+    /// The defaults of the settings (docs/operations.md).
+    fn default() -> Self {
+        Self {
+            zone: lisens_core::metering::Zone::utc(),
+            secure_cookies: false,
+            limits: limits::Limits::default(),
+            proxies: client_addr::TrustedProxies::default(),
+            metering_retention_days: 400,
+        }
+    }
+}
+
 /// Shared by every request.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
     pub view: Arc<AccessView>,
     pub limiter: Arc<auth::LoginLimiter>,
-    /// The installation's time zone for metering months (LISENS_TIME_ZONE:
+    /// The installation's time zone for metering months (`time_zone`:
     /// `UTC`, an IANA name like `Europe/Oslo`, or an offset like `+01:00`).
     pub zone: lisens_core::metering::Zone,
-    /// Mark session cookies Secure (set LISENS_SECURE_COOKIES=1 behind TLS).
+    /// Mark session cookies Secure (`secure_cookies`, behind TLS).
     pub secure_cookies: bool,
     /// Requests at once and the longest a request may take.
     pub limits: limits::Limits,
-    /// Whose `X-Forwarded-For` names the client (LISENS_TRUSTED_PROXIES).
+    /// Whose `X-Forwarded-For` names the client (`trusted_proxies`).
     pub proxies: Arc<client_addr::TrustedProxies>,
 }
 
@@ -65,7 +95,7 @@ impl AppState {
     /// is refused with `DATABASE_READ_ONLY`, and the housekeeping writes
     /// (dead jobs, old metering events, thresholds) are left to a process
     /// that may write.
-    pub async fn new(store: Arc<Store>) -> Result<Self, StoreError> {
+    pub async fn new(store: Arc<Store>, settings: Settings) -> Result<Self, StoreError> {
         let writable = store.writable().await?;
         if writable {
             store.remember_time().await?;
@@ -81,7 +111,8 @@ impl AppState {
         if writable {
             store.fail_dead_jobs().await?;
         }
-        let zone = time_zone()?;
+        let zone = settings.zone.clone();
+        let retention_days = i64::from(settings.metering_retention_days);
         let reaper = Arc::downgrade(&store);
         let reaper_zone = zone.clone();
         let reaper_view = Arc::downgrade(&view);
@@ -109,7 +140,7 @@ impl AppState {
                 // it), so it runs at start and then hourly.
                 if last_purge.is_none_or(|t: std::time::Instant| t.elapsed() >= PURGE_EVERY) {
                     last_purge = Some(std::time::Instant::now());
-                    if let Err(e) = store.purge_metering_events(metering_retention_days()).await {
+                    if let Err(e) = store.purge_metering_events(retention_days).await {
                         tracing::warn!("purging old metering events: {e}");
                     }
                 }
@@ -121,32 +152,16 @@ impl AppState {
         if writable {
             tokio::spawn(housekeeping);
         }
-        let secure_cookies = std::env::var("LISENS_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true");
         Ok(Self {
             store,
             view,
             limiter: Arc::default(),
-            secure_cookies,
+            secure_cookies: settings.secure_cookies,
             zone,
-            limits: limits::Limits::from_env(),
-            proxies: Arc::new(client_addr::TrustedProxies::from_env().map_err(StoreError::Invalid)?),
+            limits: settings.limits,
+            proxies: Arc::new(settings.proxies),
         })
     }
-}
-
-/// How long raw metering events are kept (LISENS_METERING_RETENTION_DAYS, default 400).
-fn metering_retention_days() -> i64 {
-    std::env::var("LISENS_METERING_RETENTION_DAYS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(400)
-}
-
-/// Reads LISENS_TIME_ZONE: `UTC` (default), an offset like `+01:00`, or an
-/// IANA name like `Europe/Oslo`.
-pub fn time_zone() -> Result<lisens_core::metering::Zone, StoreError> {
-    let v = std::env::var("LISENS_TIME_ZONE").unwrap_or_default();
-    lisens_core::metering::Zone::parse(&v).map_err(|e| StoreError::Invalid(format!("LISENS_TIME_ZONE: {e}")))
 }
 
 /// The whole application.
@@ -351,22 +366,35 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Serves HTTP/1.1 until `shutdown` resolves; then stops accepting, lets
-/// in-flight requests finish and closes idle connections. At most
-/// `limits.max_connections` connections are open at once (at the limit no
-/// more are accepted until one closes), and a connection whose client takes
-/// longer than `limits.header_timeout` to send a request's headers, or
-/// stays idle that long between requests, is closed.
+/// Serves the installation's app until `shutdown` resolves (see
+/// [`serve_router`]).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use tower::ServiceExt;
-
     let limits = state.limits.clone();
     let proxies = state.proxies.clone();
-    let app = app(state);
+    serve_router(listener, app(state), &limits, proxies, shutdown).await
+}
+
+/// The one hardened serve loop, for the installation and the issuer alike:
+/// HTTP/1.1 until `shutdown` resolves; then stops accepting, lets in-flight
+/// requests finish and closes idle connections. At most
+/// `limits.max_connections` connections are open at once (at the limit no
+/// more are accepted until one closes), and a connection whose client takes
+/// longer than `limits.header_timeout` to send a request's headers, or
+/// stays idle that long between requests, is closed. The request limits
+/// (in flight, timeout) are the router's own layer ([`limits::enforce`]).
+pub async fn serve_router(
+    listener: TcpListener,
+    app: Router,
+    limits: &limits::Limits,
+    proxies: Arc<client_addr::TrustedProxies>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use tower::ServiceExt;
+
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();

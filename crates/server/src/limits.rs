@@ -52,26 +52,13 @@ impl Limits {
         self.header_timeout = header_timeout;
         self
     }
+}
 
-    /// LISENS_MAX_IN_FLIGHT (default 512), LISENS_REQUEST_TIMEOUT_SECS
-    /// (default 30), LISENS_MAX_CONNECTIONS (default 1024) and
-    /// LISENS_HEADER_TIMEOUT_SECS (default 20).
-    pub fn from_env() -> Self {
-        let num = |name: &str, default: u64| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-                .filter(|n| *n > 0)
-                .unwrap_or(default)
-        };
-        Self::new(
-            num("LISENS_MAX_IN_FLIGHT", 512) as usize,
-            Duration::from_secs(num("LISENS_REQUEST_TIMEOUT_SECS", 30)),
-        )
-        .with_connections(
-            num("LISENS_MAX_CONNECTIONS", 1024) as usize,
-            Duration::from_secs(num("LISENS_HEADER_TIMEOUT_SECS", 20)),
-        )
+impl Default for Limits {
+    /// The defaults of the `max_in_flight`, `request_timeout_secs`,
+    /// `max_connections` and `header_timeout_secs` settings.
+    fn default() -> Self {
+        Self::new(512, Duration::from_secs(30)).with_connections(1024, Duration::from_secs(20))
     }
 }
 

@@ -10,11 +10,12 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use lisens_store::{Assignment, Associate, NewAssociate, StoreError, TokenScope, Window};
+use lisens_store::{Assignment, Associate, NewAssociate, StoreError, TokenScope, UserEdit, Window};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use lisens_core::scim::{self, ScimFault, UserFields};
+use lisens_core::LoginName;
 
 use crate::AppState;
 
@@ -176,12 +177,14 @@ async fn by_id(state: &AppState, id: &str) -> Result<Associate, ScimError> {
         .ok_or_else(|| ScimError::new(StatusCode::NOT_FOUND, None, format!("no user {id}")))
 }
 
-/// Makes the user's plans exactly `wanted` in one transaction, or nothing
-/// changes: a plan that cannot be given refuses the whole change and the
-/// error names the plan and why.
-async fn sync_plans(state: &AppState, login: &str, wanted: &[String]) -> Result<(), ScimError> {
+/// The changes that make the user's plans exactly `wanted`.
+async fn plan_changes(
+    state: &AppState,
+    login: &str,
+    wanted: &[String],
+) -> Result<Vec<Assignment>, ScimError> {
     let have = plans_of(state, login).await?;
-    let changes: Vec<Assignment> = wanted
+    Ok(wanted
         .iter()
         .filter(|p| !have.contains(p))
         .map(|p| (p, Some(Window::default())))
@@ -191,13 +194,13 @@ async fn sync_plans(state: &AppState, login: &str, wanted: &[String]) -> Result<
             module: module.clone(),
             window,
         })
-        .collect();
-    if changes.is_empty() {
-        return Ok(());
-    }
-    match state.store.change_all(&changes).await {
-        Ok(_) => Ok(()),
-        Err(StoreError::BulkRefused(items)) => Err(ScimError::new(
+        .collect())
+}
+
+/// A refused plan change as SCIM's 409, naming each plan and why.
+fn refused(changes: &[Assignment], e: StoreError) -> ScimError {
+    match e {
+        StoreError::BulkRefused(items) => ScimError::new(
             StatusCode::CONFLICT,
             None,
             items
@@ -205,8 +208,22 @@ async fn sync_plans(state: &AppState, login: &str, wanted: &[String]) -> Result<
                 .map(|i| format!("{}: {}: {}", changes[i.index].module, i.code, i.detail))
                 .collect::<Vec<_>>()
                 .join("; "),
-        )),
-        Err(e) => Err(e.into()),
+        ),
+        e => e.into(),
+    }
+}
+
+/// Makes the user's plans exactly `wanted` in one transaction, or nothing
+/// changes: a plan that cannot be given refuses the whole change and the
+/// error names the plan and why.
+async fn sync_plans(state: &AppState, login: &str, wanted: &[String]) -> Result<(), ScimError> {
+    let changes = plan_changes(state, login, wanted).await?;
+    if changes.is_empty() {
+        return Ok(());
+    }
+    match state.store.change_all(&changes).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(refused(&changes, e)),
     }
 }
 
@@ -214,25 +231,25 @@ async fn sync_plans(state: &AppState, login: &str, wanted: &[String]) -> Result<
 /// an administrator changes nothing (409 `mutability`).
 async fn apply(state: &AppState, a: &Associate, f: UserFields) -> Result<(), ScimError> {
     scim::guard_change(*a.is_admin, *a.active, &f)?;
-    if f.display_name.is_some() || f.email.is_some() {
-        let name = f.display_name.unwrap_or_else(|| a.full_name.clone());
-        let email = f.email.unwrap_or_else(|| a.email.clone());
-        state.store.update_associate(&a.login_name, &name, &email).await?;
-    }
-    match f.active {
-        Some(false) if *a.active => {
-            // Deactivating blocks login and releases the user's licenses.
-            state.store.deactivate_associate(&a.login_name).await?;
-            state.store.release_licenses(&a.login_name).await?;
-        }
-        Some(true) if !*a.active => state.store.activate_associate(&a.login_name).await?,
-        _ => {}
-    }
-    if let Some(plans) = f.entitlements {
-        if f.active != Some(false) {
-            sync_plans(state, &a.login_name, &plans).await?;
-        }
-    }
+    let login = LoginName::parse(&a.login_name).map_err(|e| ScimError::invalid(e.to_string()))?;
+    // Deactivating blocks login and releases the user's licenses, so the
+    // plans asked for beside it are not given.
+    let changes = match &f.entitlements {
+        Some(plans) if f.active != Some(false) => plan_changes(state, &a.login_name, plans).await?,
+        _ => Vec::new(),
+    };
+    let edit = UserEdit {
+        login,
+        full_name: f.display_name,
+        email: f.email,
+        active: f.active,
+    };
+    // One transaction: a refused plan leaves the rename and the rest undone.
+    state
+        .store
+        .edit_user(&edit, &changes)
+        .await
+        .map_err(|e| refused(&changes, e))?;
     state.view.refresh().await?;
     Ok(())
 }

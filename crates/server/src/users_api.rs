@@ -326,7 +326,7 @@ pub async fn bulk(
                 module: c.module,
                 window,
             }),
-            Err(e) => errors.push(lisens_store::metering::ItemError {
+            Err(e) => errors.push(lisens_store::ItemError {
                 index,
                 code: e.code,
                 detail: e.detail,

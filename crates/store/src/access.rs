@@ -11,7 +11,6 @@ use std::time::Duration;
 use lisens_core::access::{AccessSnapshot, CheckModule, LinkWindow, UserFacts};
 use lisens_core::trust::{standing_links, HeldRow, Standing, StoredLink};
 use lisens_core::ModuleName;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::license::LicenseStatus;
@@ -121,7 +120,7 @@ impl Store {
             latest_seen: status
                 .latest_seen
                 .as_deref()
-                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()),
+                .and_then(crate::stamp::parse_rfc3339),
             ..Default::default()
         };
         let mut held_rows = Vec::new();
@@ -205,7 +204,7 @@ impl Store {
             // An unparsable window is treated as closed: never grant on junk.
             let parse = |v: Option<String>| match v {
                 None => Ok(None),
-                Some(s) => OffsetDateTime::parse(&s, &Rfc3339).map(Some),
+                Some(s) => crate::stamp::decode("valid_from/valid_to", &s).map(Some),
             };
             let window = match (parse(from), parse(to)) {
                 (Ok(valid_from), Ok(valid_to)) => LinkWindow {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::license::{stored_owner, update_owner_row, write_module_row, LicenseStatus};
-use crate::{now_rfc3339, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// What happened to a received license.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -204,7 +204,7 @@ impl Store {
         .bind(owner)
         .bind(key.id().as_str())
         .bind(key.to_text().trim())
-        .bind(crate::now_rfc3339())
+        .bind(crate::stamp::now())
         .execute(&mut *tx)
         .await?;
         Self::bump_version(&mut tx).await?;
@@ -384,7 +384,7 @@ impl Store {
                     .bind(pending.document)
                     .bind(i64::from(license.owner().license_version))
                     .bind(pending.source)
-                    .bind(now_rfc3339())
+                    .bind(crate::stamp::now())
                     .execute(&mut *tx)
                     .await?;
                     Self::bump_version(&mut tx).await?;
@@ -680,7 +680,7 @@ impl Store {
         .bind(license.map(|l| i64::from(l.owner().license_version)))
         .bind(i64::from(actor.automatic))
         .bind(actor.name)
-        .bind(now_rfc3339())
+        .bind(crate::stamp::now())
         .bind(code)
         .bind(detail)
         .execute(&mut *tx)
@@ -794,7 +794,7 @@ async fn reconcile_plan_links(
         .iter()
         .map(|m| (m.name.as_str(), i64::from(m.count.get())))
         .collect();
-    let now = crate::now_rfc3339();
+    let now = crate::stamp::now();
     for (user, held) in by_user {
         let direct: BTreeSet<&str> = held
             .iter()

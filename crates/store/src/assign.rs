@@ -11,8 +11,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::license::LicenseStatus;
-use crate::metering::ItemError;
-use crate::{now_rfc3339, Store, StoreError};
+use crate::users::UserEdit;
+use crate::{ItemError, Store, StoreError};
 
 /// One license a user holds.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -53,7 +53,7 @@ impl Store {
             module: module.to_owned(),
             window: window.cloned(),
         }];
-        match self.changes_retrying(&one).await?.pop() {
+        match self.changes_retrying(None, &one).await?.pop() {
             Some(result) => result,
             None => Ok(()),
         }
@@ -64,12 +64,37 @@ impl Store {
     /// (`BatchInvalid` when an item is malformed, `BulkRefused` otherwise).
     /// Returns how many changes were applied.
     pub async fn change_all(&self, changes: &[Assignment]) -> Result<usize, StoreError> {
-        if changes.is_empty() || changes.len() > BULK_MAX {
+        if changes.is_empty() {
             return Err(StoreError::Invalid(format!(
                 "a bulk change has 1 to {BULK_MAX} items"
             )));
         }
-        let results = self.changes_retrying(changes).await?;
+        self.edit_and_change(None, changes).await
+    }
+
+    /// Changes a user's own fields (`edit`) and their licenses (`changes`)
+    /// in one transaction, or nothing: a refused license change leaves the
+    /// user's name, e-mail and state as they were (`BulkRefused`), and a
+    /// refused edit (the last administrator) writes no license change.
+    /// Deactivating a user releases every license they hold.
+    pub async fn edit_user(&self, edit: &UserEdit, changes: &[Assignment]) -> Result<(), StoreError> {
+        self.edit_and_change(Some(edit), changes).await.map(|_| ())
+    }
+
+    async fn edit_and_change(
+        &self,
+        edit: Option<&UserEdit>,
+        changes: &[Assignment],
+    ) -> Result<usize, StoreError> {
+        if changes.len() > BULK_MAX {
+            return Err(StoreError::Invalid(format!(
+                "a bulk change has 1 to {BULK_MAX} items"
+            )));
+        }
+        if let Some(edit) = edit {
+            edit.check()?;
+        }
+        let results = self.changes_retrying(edit, changes).await?;
         let errors: Vec<ItemError> = results
             .iter()
             .enumerate()
@@ -92,12 +117,13 @@ impl Store {
 
     async fn changes_retrying(
         &self,
+        edit: Option<&UserEdit>,
         changes: &[Assignment],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         // A license activated between reading the verified rows and locking
         // them changes what we planned against: read again and retry.
         for _ in 0..5 {
-            if let Some(done) = self.try_changes(changes).await? {
+            if let Some(done) = self.try_changes(edit, changes).await? {
                 return Ok(done);
             }
         }
@@ -110,6 +136,7 @@ impl Store {
     /// Otherwise each change's outcome; written only when all are `Ok`.
     async fn try_changes(
         &self,
+        edit: Option<&UserEdit>,
         changes: &[Assignment],
     ) -> Result<Option<Vec<Result<(), StoreError>>>, StoreError> {
         let mut results: Vec<Result<(), StoreError>> = Vec::with_capacity(changes.len());
@@ -147,7 +174,8 @@ impl Store {
         // Lock the users (in id order, so two bulk changes never wait on
         // each other in a cycle), then every module a change may add a
         // holder to, in id order, then count.
-        let mut logins: Vec<&LoginName> = parsed.iter().flatten().map(|(l, _)| l).collect();
+        let edited = edit.map(|e| &e.login);
+        let mut logins: Vec<&LoginName> = parsed.iter().flatten().map(|(l, _)| l).chain(edited).collect();
         logins.sort();
         logins.dedup();
         let mut user_ids: BTreeMap<&LoginName, i64> = BTreeMap::new();
@@ -233,9 +261,15 @@ impl Store {
         }
 
         let by_id: BTreeMap<i64, &ModuleName> = ids.iter().map(|(n, id)| (*id, n)).collect();
-        let now = now_rfc3339();
+        let now = crate::stamp::now();
         let mut added: Vec<ModuleName> = Vec::new();
         let mut wrote = false;
+        if let Some(edit) = edit {
+            let Some(&user_id) = user_ids.get(&edit.login) else {
+                return Err(StoreError::UnknownUser(edit.login.to_string()));
+            };
+            wrote |= self.apply_edit(&mut tx, user_id, edit, &now).await?;
+        }
         for (i, item) in parsed.iter().enumerate() {
             let Some((login, module)) = item else { continue };
             let Some(&user_id) = user_ids.get(login) else {
@@ -273,8 +307,8 @@ impl Store {
                 .bind(ids[m])
                 .bind(user_id)
                 .bind(i64::from(*direct))
-                .bind(window.valid_from.map(format_time))
-                .bind(window.valid_to.map(format_time))
+                .bind(window.valid_from.map(crate::stamp::encode))
+                .bind(window.valid_to.map(crate::stamp::encode))
                 .bind(&now)
                 .execute(&mut *tx)
                 .await?;
@@ -374,12 +408,6 @@ pub struct Assignment {
 pub struct Window {
     pub valid_from: Option<OffsetDateTime>,
     pub valid_to: Option<OffsetDateTime>,
-}
-
-fn format_time(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("RFC 3339 formats any time")
 }
 
 /// Past the primary owner's grace period the installation is read-only.

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::{now_rfc3339, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// One change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -39,8 +39,8 @@ pub struct NewAudit {
 /// Which entries to read.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
-    /// At or after (RFC 3339).
-    pub since: Option<String>,
+    /// At or after.
+    pub since: Option<time::OffsetDateTime>,
     pub actor: Option<String>,
 }
 
@@ -61,7 +61,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO audit_log (at, actor, address, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(now_rfc3339())
+        .bind(crate::stamp::now())
         .bind(&e.actor)
         .bind(&e.address)
         .bind(&e.action)
@@ -83,7 +83,7 @@ impl Store {
             "SELECT id, at, actor, address, action, target, detail FROM audit_log \
              WHERE ($1 IS NULL OR at >= $1) AND ($2 IS NULL OR actor = $2) ORDER BY id DESC LIMIT $3 OFFSET $4",
         )
-        .bind(filter.since.as_deref())
+        .bind(filter.since.map(crate::stamp::encode))
         .bind(filter.actor.as_deref())
         .bind(limit.clamp(1, 10_000))
         .bind(offset.max(0))

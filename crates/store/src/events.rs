@@ -6,7 +6,7 @@
 use lisens_core::events::{ActiveEvent, EventKey, EventScope, EventStatus};
 use serde::Serialize;
 
-use crate::{now_rfc3339, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// A job whose heartbeat is older than this has died.
 pub const JOB_HEARTBEAT_STALE_SECS: i64 = 30;
@@ -48,8 +48,8 @@ pub struct NewEvent {
 pub struct EventFilter {
     pub status: Option<EventStatus>,
     pub scope: Option<EventScope>,
-    /// Activated at or after (RFC 3339).
-    pub since: Option<String>,
+    /// Activated at or after.
+    pub since: Option<time::OffsetDateTime>,
 }
 
 const COLUMNS: &str = "id, event_key, scope, target, status, message, description, kind, activated_at, \
@@ -73,11 +73,14 @@ impl Store {
                 "message: 1 to 500 characters; description: at most 10000".into(),
             ));
         }
-        if let Some(eta) = &e.eta {
-            time::OffsetDateTime::parse(eta, &time::format_description::well_known::Rfc3339)
-                .map_err(|_| StoreError::Invalid(format!("eta {eta:?} is not an RFC 3339 time")))?;
-        }
-        let now = now_rfc3339();
+        let eta = match &e.eta {
+            Some(eta) => Some(crate::stamp::encode(
+                crate::stamp::parse_rfc3339(eta)
+                    .ok_or_else(|| StoreError::Invalid(format!("eta {eta:?} is not an RFC 3339 time")))?,
+            )),
+            None => None,
+        };
+        let now = crate::stamp::now();
         let finished = (status != EventStatus::Active).then(|| now.clone());
         let heartbeat = (kind == "job").then(|| now.clone());
         let mut tx = self.begin_write().await?;
@@ -95,7 +98,7 @@ impl Store {
         .bind(kind)
         .bind(&now)
         .bind(&e.activated_by)
-        .bind(e.eta.as_deref())
+        .bind(eta)
         .bind(finished)
         .bind((kind == "job").then_some(0i64))        .bind(heartbeat)
         .bind((kind == "job").then(this_process))
@@ -150,7 +153,7 @@ impl Store {
              WHERE event_key = $1 AND status = 'active' AND kind = 'system'",
         )
         .bind(key)
-        .bind(now_rfc3339())
+        .bind(crate::stamp::now())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() > 0 {
@@ -171,7 +174,7 @@ impl Store {
         )
         .bind(id)
         .bind(status.as_str())
-        .bind(now_rfc3339())
+        .bind(crate::stamp::now())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -194,7 +197,7 @@ impl Store {
         ))
         .bind(filter.status.map(EventStatus::as_str))
         .bind(filter.scope.map(EventScope::as_str))
-        .bind(filter.since.as_deref())
+        .bind(filter.since.map(crate::stamp::encode))
         .bind(limit.clamp(1, 1000))
         .bind(offset.max(0))
         .fetch_all(&self.pool)
@@ -258,7 +261,7 @@ impl Store {
         .bind(id)
         .bind(percent.clamp(0, 100))
         .bind(description)
-        .bind(now_rfc3339())
+        .bind(crate::stamp::now())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -274,7 +277,7 @@ impl Store {
         .bind(id)
         .bind(if ok { "finished" } else { "failed" })
         .bind(description)
-        .bind(now_rfc3339())
+        .bind(crate::stamp::now())
         .execute(&mut *tx)
         .await?;
         Self::bump_version(&mut tx).await?;
@@ -303,7 +306,7 @@ impl Store {
                 gone += 1;
             }
         }
-        let stale = crate::format_utc(
+        let stale = crate::stamp::encode(
             time::OffsetDateTime::now_utc() - time::Duration::seconds(JOB_HEARTBEAT_STALE_SECS),
         );
         let mut tx = self.begin_write().await?;
@@ -313,7 +316,7 @@ impl Store {
              WHERE kind = 'job' AND status = 'active' AND heartbeat_at < $1",
         )
         .bind(stale)
-        .bind(now_rfc3339())
+        .bind(crate::stamp::now())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() > 0 {

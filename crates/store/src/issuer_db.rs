@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::AnyPool;
 
 use crate::tokens::token_hash;
-use crate::{connect, now_rfc3339, Backend, StoreError};
+use crate::{connect, Backend, StoreError};
 
 pub struct IssuerStore {
     pool: AnyPool,
@@ -88,7 +88,7 @@ impl IssuerStore {
                 customer.serial_number
             )));
         }
-        let now = now_rfc3339();
+        let now = crate::stamp::now();
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO customer (serial_number, company_name, contact, secret_hash, spec, license_version, \
              document, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
@@ -168,7 +168,7 @@ impl IssuerStore {
         .bind(new.license_version)
         .bind(&new.document)
         .bind(&new.company_name)
-        .bind(now_rfc3339())
+        .bind(crate::stamp::now())
         .fetch_optional(&mut *tx)
         .await?;
         let (id,) = row.ok_or_else(|| {
@@ -299,7 +299,7 @@ async fn history(
     sqlx::query("INSERT INTO customer_history (customer_id, actor, at, what) VALUES ($1, $2, $3, $4)")
         .bind(customer_id)
         .bind(actor)
-        .bind(now_rfc3339())
+        .bind(crate::stamp::now())
         .bind(what)
         .execute(&mut **tx)
         .await?;

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::{now_rfc3339, Store, StoreError};
+use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct IssuerLink {
@@ -45,7 +45,7 @@ impl Store {
         .bind(url.trim_end_matches('/'))
         .bind(serial)
         .bind(secret)
-        .bind(now_rfc3339())
+        .bind(crate::stamp::now())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -68,7 +68,7 @@ impl Store {
     pub async fn record_issuer_check(&self, ok: bool, status: &str, message: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO issuer_check (at, ok, status, message) VALUES ($1, $2, $3, $4)")
-            .bind(now_rfc3339())
+            .bind(crate::stamp::now())
             .bind(i64::from(ok))
             .bind(status)
             .bind(message)

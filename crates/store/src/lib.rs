@@ -17,6 +17,7 @@ mod license;
 pub mod metering;
 mod sessions;
 mod sites;
+pub mod stamp;
 mod tokens;
 mod users;
 mod verdicts;
@@ -36,10 +37,19 @@ pub use license::{DemoStatus, LicenseStatus, ModuleStatus, OwnerStatus, UserCoun
 pub use sessions::{Session, SESSION_HOURS};
 pub use sites::{Site, SATELLITE_MODULE};
 pub use tokens::{NewToken, TokenInfo, TokenScope};
-pub use users::{Associate, NewAssociate};
+pub use users::{Associate, NewAssociate, UserEdit};
 
 use lisens_core::PublicKey;
 use verdicts::VerdictCache;
+
+/// Why an item of a batch (metering events, bulk assignments, imported
+/// users) was refused.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct ItemError {
+    pub index: usize,
+    pub code: String,
+    pub detail: String,
+}
 
 /// Errors of the store, each with a stable machine code.
 #[derive(Debug, thiserror::Error)]
@@ -78,10 +88,10 @@ pub enum StoreError {
     #[error("more users hold these modules than the new license allows: {}; remove excess licenses first", .0.join(", "))]
     TooManyAssigned(Vec<String>),
     #[error("the batch was refused: {} bad item(s)", .0.len())]
-    BatchInvalid(Vec<metering::ItemError>),
+    BatchInvalid(Vec<ItemError>),
     /// A bulk change of which some items were refused: nothing was written.
     #[error("nothing was changed: {} of the changes were refused", .0.len())]
-    BulkRefused(Vec<metering::ItemError>),
+    BulkRefused(Vec<ItemError>),
     /// The data changed between reading and locking; the caller retries.
     #[error("the data changed meanwhile; try again")]
     Conflict,
@@ -251,7 +261,7 @@ impl Store {
             sqlx::query(
                 "INSERT INTO installation (id, created_at) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
             )
-            .bind(now_rfc3339())
+            .bind(crate::stamp::now())
             .execute(&pool)
             .await?;
         }
@@ -301,8 +311,7 @@ impl Store {
         let (at,): (String,) = sqlx::query_as("SELECT created_at FROM installation WHERE id = 1")
             .fetch_one(&self.pool)
             .await?;
-        let at = time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
-            .map_err(|e| StoreError::Invalid(format!("installation.created_at: {e}")))?;
+        let at = crate::stamp::decode("installation.created_at", &at)?;
         Ok(*self.installed.get_or_init(|| at))
     }
 
@@ -336,7 +345,7 @@ impl Store {
     /// never goes back in what is stored). Running servers call it
     /// periodically; a clock set back behind it counts as expired past grace.
     pub async fn remember_time(&self) -> Result<(), StoreError> {
-        let now = now_rfc3339();
+        let now = crate::stamp::now();
         sqlx::query(
             "UPDATE installation SET latest_seen = $1 WHERE id = 1 AND (latest_seen IS NULL OR latest_seen < $1)",
         )
@@ -466,14 +475,27 @@ pub fn mask_url(url: &str) -> String {
     }
 }
 
+/// The one rule for a database URL: `sqlite://PATH` (a file, not
+/// `:memory:`) or `postgres://...` / `postgresql://...`
+/// (`DATABASE_URL_INVALID` otherwise, the password masked).
+pub fn backend_of(url: &str) -> Result<Backend, StoreError> {
+    match url.strip_prefix("sqlite://") {
+        Some(rest) if rest.is_empty() || rest.contains(":memory:") => Err(StoreError::BadUrl(url.to_owned())),
+        Some(_) => Ok(Backend::Sqlite),
+        None if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(Backend::Postgres),
+        None => Err(StoreError::BadUrl(mask_url(url))),
+    }
+}
+
 /// Connects to `sqlite://PATH` (created when missing; WAL, busy timeout,
 /// foreign keys) or `postgres://...`.
 pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend), StoreError> {
     sqlx::any::install_default_drivers();
-    let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite://") {
-        if rest.is_empty() || rest.contains(":memory:") {
-            return Err(StoreError::BadUrl(url.to_owned()));
-        }
+    let backend = backend_of(url)?;
+    let (backend, url) = if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .filter(|_| backend == Backend::Sqlite)
+    {
         let sep = if rest.contains('?') { '&' } else { '?' };
         let url = if rest.contains("mode=") {
             url.to_owned()
@@ -481,10 +503,8 @@ pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend), StoreError>
             format!("{url}{sep}mode=rwc")
         };
         (Backend::Sqlite, url)
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        (Backend::Postgres, url.to_owned())
     } else {
-        return Err(StoreError::BadUrl(mask_url(url)));
+        (backend, url.to_owned())
     };
     let options = AnyConnectOptions::from_str(&url)?;
     let pool_options = match backend {
@@ -504,17 +524,4 @@ pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend), StoreError>
     };
     let pool = pool_options.connect_with(options).await?;
     Ok((pool, backend))
-}
-
-pub(crate) fn now_rfc3339() -> String {
-    format_utc(clock::now())
-}
-
-/// A time as stored: RFC 3339 in UTC, whole seconds (text sorts as time).
-pub(crate) fn format_utc(t: time::OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .expect("0 is a valid nanosecond")
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("RFC 3339 formats any UTC time")
 }

@@ -13,11 +13,10 @@ use lisens_core::{
 };
 use serde::Serialize;
 use sqlx::FromRow;
-use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
 use crate::verdicts::VerdictCache;
-use crate::{now_rfc3339, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// What `lisens license status --json` prints: every owner with every module
 /// row, whether its signature still holds, and what is licensed, in use and
@@ -208,7 +207,7 @@ impl Store {
             }
         }
         let record = license.record();
-        let now = now_rfc3339();
+        let now = crate::stamp::now();
         let mut tx = self.begin_write().await?;
         let trusted: Vec<(String, String)> = sqlx::query_as("SELECT owner_name, key_id FROM trusted_key")
             .fetch_all(&mut *tx)
@@ -288,7 +287,7 @@ impl Store {
         .bind(owner.deployment_type.as_str())
         .bind(i64::from(owner.license_version))
         .bind(&owner.license_url)
-        .bind(format_time(owner.issued_at))
+        .bind(crate::stamp::encode(owner.issued_at))
         .bind(owner.expiration.map(format_date))
         .bind(owner.grace_to.map(format_date))
         .bind(owner.maintenance_to.map(format_date))
@@ -402,14 +401,14 @@ impl Store {
         let heard = out
             .iter()
             .filter_map(|o| o.last_statement.as_deref())
-            .filter_map(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+            .filter_map(crate::stamp::parse_rfc3339)
             .max();
         let latest_seen = memory.latest_seen.max(heard);
         let clock_set_back = lisens_core::trust::clock_set_back(crate::clock::now(), latest_seen);
         let demo = if lisens_core::trust::demo_allowed(out.len(), memory.ever_licensed) {
             let until = self.installed_at().await? + time::Duration::days(lisens_core::access::DEMO_DAYS);
             Some(DemoStatus {
-                until: format_time(until),
+                until: crate::stamp::encode(until),
                 max_users: lisens_core::access::DEMO_USERS,
             })
         } else {
@@ -419,7 +418,7 @@ impl Store {
             owners: out,
             users,
             demo,
-            latest_seen: latest_seen.map(crate::format_utc),
+            latest_seen: latest_seen.map(crate::stamp::encode),
             clock_set_back,
         })
     }
@@ -592,7 +591,7 @@ impl Store {
             .unwrap_or_default();
         OwnerStatus {
             max_offline_days: record.as_ref().and_then(|r| r.owner.max_offline_days),
-            last_statement: last_statement.map(crate::format_utc),
+            last_statement: last_statement.map(crate::stamp::encode),
             offline_expiration: record
                 .as_ref()
                 .filter(|r| r.owner.max_offline_days.is_some())
@@ -752,7 +751,7 @@ fn parse_owner(o: &OwnerRow) -> Result<OwnerRecord, String> {
         deployment_type: DeploymentType::parse(&o.deployment_type).map_err(|e| bad("deployment_type", &e))?,
         license_version: u32::try_from(o.license_version).map_err(|e| bad("license_version", &e))?,
         license_url: o.license_url.clone(),
-        issued_at: OffsetDateTime::parse(&o.issued_at, &Rfc3339).map_err(|e| bad("issued_at", &e))?,
+        issued_at: crate::stamp::decode("issued_at", &o.issued_at).map_err(|e| bad("issued_at", &e))?,
         expiration: date("expiration", &o.expiration)?,
         grace_to: date("grace_to", &o.grace_to)?,
         maintenance_to: date("maintenance_to", &o.maintenance_to)?,
@@ -855,7 +854,7 @@ pub(crate) async fn update_owner_row(
     .bind(owner.deployment_type.as_str())
     .bind(i64::from(owner.license_version))
     .bind(&owner.license_url)
-    .bind(format_time(owner.issued_at))
+    .bind(crate::stamp::encode(owner.issued_at))
     .bind(owner.expiration.map(format_date))
     .bind(owner.grace_to.map(format_date))
     .bind(owner.maintenance_to.map(format_date))
@@ -865,7 +864,7 @@ pub(crate) async fn update_owner_row(
     .bind(&record.modules_digest)
     .bind(record.key_id.as_str())
     .bind(B64.encode(license.owner_signature()))
-    .bind(now_rfc3339())
+    .bind(crate::stamp::now())
     .bind(owner.max_offline_days.map(i64::from))
     .execute(&mut **tx)
     .await?;
@@ -895,10 +894,6 @@ pub(crate) fn format_date(d: Date) -> String {
 
 fn parse_date(s: &str) -> Result<Date, time::error::Parse> {
     Date::parse(s, DATE_FORMAT)
-}
-
-fn format_time(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).expect("RFC 3339 formats any time")
 }
 
 /// What the installation remembers apart from the signed rows (see
@@ -934,7 +929,7 @@ pub(crate) async fn trust_memory(
     let latest_seen = [seen, last_event, last_audit]
         .into_iter()
         .flatten()
-        .filter_map(|t| OffsetDateTime::parse(&t, &Rfc3339).ok())
+        .filter_map(|t| crate::stamp::parse_rfc3339(&t))
         .max();
     let mut high_water: HashMap<String, u32> = HashMap::new();
     let marks: Vec<(String, i64)> =
@@ -983,7 +978,7 @@ pub(crate) async fn raise_high_water(
     )
     .bind(owner)
     .bind(i64::from(version))
-    .bind(crate::now_rfc3339())
+    .bind(crate::stamp::now())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -1008,7 +1003,7 @@ impl Store {
                 )))
             }
         }
-        let at = crate::format_utc(statement.issued_at);
+        let at = crate::stamp::encode(statement.issued_at);
         sqlx::query(
             "INSERT INTO issuer_statement (owner_name, statement, issued_at, received_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (owner_name) DO UPDATE SET statement = excluded.statement, issued_at = excluded.issued_at, \
@@ -1017,7 +1012,7 @@ impl Store {
         .bind(owner)
         .bind(text)
         .bind(&at)
-        .bind(crate::now_rfc3339())
+        .bind(crate::stamp::now())
         .execute(&self.pool)
         .await?;
         Ok(statement)

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::license::LicenseStatus;
-use crate::{now_rfc3339, Store, StoreError};
+use crate::{ItemError, Store, StoreError};
 
 /// At most this many events in one batch.
 pub const MAX_BATCH: usize = 1000;
@@ -29,14 +29,6 @@ pub struct UsageEvent {
     pub quantity: serde_json::Value,
     /// RFC 3339.
     pub occurred_at: String,
-}
-
-/// Why an item of a batch was refused.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct ItemError {
-    pub index: usize,
-    pub code: String,
-    pub detail: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -131,7 +123,7 @@ impl Store {
     /// line's import checks its whole file first), all or nothing.
     pub async fn ingest_checked(&self, checked: &[CheckedEvent]) -> Result<IngestResult, StoreError> {
         batch_size(checked.len())?;
-        let received = now_rfc3339();
+        let received = crate::stamp::now();
         if self.backend == crate::Backend::Postgres {
             return self.ingest_pg(checked, &received).await;
         }
@@ -392,7 +384,7 @@ impl Store {
                 .bind(s.0)
                 .bind(month)
                 .bind(level)
-                .bind(now_rfc3339())
+                .bind(crate::stamp::now())
                 .execute(&self.pool)
                 .await?;
                 if fresh.rows_affected() == 1 {
@@ -409,7 +401,7 @@ impl Store {
     /// Deletes raw events received before the retention period; the monthly
     /// totals stay.
     pub async fn purge_metering_events(&self, keep_days: i64) -> Result<u64, StoreError> {
-        let cutoff = crate::format_utc(OffsetDateTime::now_utc() - time::Duration::days(keep_days.max(1)));
+        let cutoff = crate::stamp::encode(OffsetDateTime::now_utc() - time::Duration::days(keep_days.max(1)));
         let done = sqlx::query("DELETE FROM metering_event WHERE received_at < $1")
             .bind(cutoff)
             .execute(&self.pool)

@@ -4,7 +4,7 @@
 
 use crate::tokens::token_hash;
 use crate::users::{Associate, ASSOCIATE_COLUMNS};
-use crate::{now_rfc3339, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// A live session: who, and the CSRF token its forms must carry.
 #[derive(Debug, Clone)]
@@ -24,7 +24,7 @@ impl Store {
 
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM web_session WHERE expires_at < $1")
-            .bind(crate::format_utc(now))
+            .bind(crate::stamp::encode(now))
             .execute(&mut *tx)
             .await?;
         sqlx::query(
@@ -33,8 +33,8 @@ impl Store {
         .bind(token_hash(secret))
         .bind(assoc_id)
         .bind(csrf)
-        .bind(crate::format_utc(now))
-        .bind(crate::format_utc(expires))
+        .bind(crate::stamp::encode(now))
+        .bind(crate::stamp::encode(expires))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -51,7 +51,7 @@ impl Store {
         let Some((assoc_id, csrf, expires_at)) = row else {
             return Ok(None);
         };
-        if expires_at < now_rfc3339() {
+        if expires_at < crate::stamp::now() {
             return Ok(None);
         }
         let user: Option<Associate> = sqlx::query_as(&format!(
@@ -79,7 +79,7 @@ impl Store {
         )
         .bind(login)
         .bind(hash)
-        .bind(now_rfc3339())
+        .bind(crate::stamp::now())
         .fetch_optional(&mut *tx)
         .await?;
         let (id,) = row.ok_or_else(|| StoreError::UnknownUser(login.to_owned()))?;

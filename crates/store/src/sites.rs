@@ -9,7 +9,7 @@ use lisens_core::{ModuleName, ModuleType};
 use serde::Serialize;
 
 use crate::license::LicenseStatus;
-use crate::{now_rfc3339, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// The site license that bounds the number of satellite databases.
 pub const SATELLITE_MODULE: &str = "satellite";
@@ -112,7 +112,7 @@ impl Store {
         sqlx::query("INSERT INTO site (name, kind, created_at) VALUES ($1, $2, $3)")
             .bind(name)
             .bind(if satellite { "satellite" } else { "central" })
-            .bind(now_rfc3339())
+            .bind(crate::stamp::now())
             .execute(&mut *tx)
             .await?;
         Self::bump_version(&mut tx).await?;
@@ -169,7 +169,7 @@ impl Store {
         sqlx::query("INSERT INTO site_module (site_id, module_name, created_at) VALUES ($1, $2, $3)")
             .bind(site_id)
             .bind(module.as_str())
-            .bind(now_rfc3339())
+            .bind(crate::stamp::now())
             .execute(&mut *tx)
             .await?;
         Self::bump_version(&mut tx).await?;

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::{now_rfc3339, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -100,7 +100,7 @@ impl Store {
         .bind(name)
         .bind(scope.as_str())
         .bind(token_hash(&secret))
-        .bind(now_rfc3339())
+        .bind(crate::stamp::now())
         .fetch_one(&mut *tx)
         .await?;
         Self::bump_version(&mut tx).await?;
@@ -122,7 +122,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE api_token SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id)
-            .bind(now_rfc3339())
+            .bind(crate::stamp::now())
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {

@@ -4,7 +4,7 @@ use lisens_core::LoginName;
 use serde::Serialize;
 use sqlx::FromRow;
 
-use crate::{now_rfc3339, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// A user to create. The password hash is an Argon2id PHC string made by the
 /// caller; the store never sees a password.
@@ -15,6 +15,40 @@ pub struct NewAssociate {
     pub email: String,
     pub is_admin: bool,
     pub password_hash: Option<String>,
+}
+
+/// A change to one user's own fields; `None` leaves a field as it is.
+/// Applied with license changes in one transaction (`Store::edit_user`).
+#[derive(Debug, Clone)]
+pub struct UserEdit {
+    pub login: LoginName,
+    pub full_name: Option<String>,
+    pub email: Option<String>,
+    /// `Some(false)` deactivates (and releases every license), `Some(true)`
+    /// activates.
+    pub active: Option<bool>,
+}
+
+impl UserEdit {
+    pub(crate) fn check(&self) -> Result<(), StoreError> {
+        check_name_and_email(
+            self.full_name.as_deref().unwrap_or(""),
+            self.email.as_deref().unwrap_or(""),
+        )
+    }
+}
+
+/// The one rule for a user's name and e-mail.
+fn check_name_and_email(full_name: &str, email: &str) -> Result<(), StoreError> {
+    if full_name.chars().count() > 200
+        || email.chars().count() > 254
+        || full_name.chars().chain(email.chars()).any(char::is_control)
+    {
+        return Err(StoreError::Invalid(
+            "name or e-mail too long, or with control characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A user as the API and CLI show it (never with its password hash).
@@ -74,7 +108,7 @@ impl Store {
             ));
         }
         crate::assign::ensure_writable(&self.license_status().await?)?;
-        let now = now_rfc3339();
+        let now = crate::stamp::now();
         let mut tx = self.begin_write().await?;
         let exists: Option<(i64,)> =
             sqlx::query_as("SELECT id FROM associate WHERE lower(login_name) = lower($1)")
@@ -145,14 +179,7 @@ impl Store {
         full_name: &str,
         email: &str,
     ) -> Result<(), StoreError> {
-        if full_name.chars().count() > 200
-            || email.chars().count() > 254
-            || full_name.chars().chain(email.chars()).any(char::is_control)
-        {
-            return Err(StoreError::Invalid(
-                "name or e-mail too long, or with control characters".into(),
-            ));
-        }
+        check_name_and_email(full_name, email)?;
         let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE associate SET full_name = $2, email = $3, updated_at = $4 WHERE lower(login_name) = lower($1)",
@@ -160,7 +187,7 @@ impl Store {
         .bind(login)
         .bind(full_name)
         .bind(email)
-        .bind(now_rfc3339())
+        .bind(crate::stamp::now())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -233,7 +260,7 @@ impl Store {
         )
         .bind(login)
         .bind(i64::from(active))
-        .bind(now_rfc3339())
+        .bind(crate::stamp::now())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -242,6 +269,54 @@ impl Store {
         Self::bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Applies `edit` to the user `id` inside the caller's write
+    /// transaction; whether anything changed.
+    pub(crate) async fn apply_edit(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        id: i64,
+        edit: &UserEdit,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let mut changed = false;
+        if edit.full_name.is_some() || edit.email.is_some() {
+            sqlx::query(
+                "UPDATE associate SET full_name = COALESCE($2, full_name), email = COALESCE($3, email), \
+                 updated_at = $4 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(edit.full_name.as_deref())
+            .bind(edit.email.as_deref())
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            changed = true;
+        }
+        if let Some(active) = edit.active {
+            let (was,): (i64,) = sqlx::query_as("SELECT active FROM associate WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?;
+            if (was != 0) != active {
+                if !active {
+                    self.keep_an_administrator(tx, edit.login.as_str()).await?;
+                    sqlx::query("DELETE FROM license_assoc_link WHERE assoc_id = $1")
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                sqlx::query("UPDATE associate SET active = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(i64::from(active))
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                changed = true;
+            }
+        }
+        Ok(changed)
     }
 
     /// The one place that keeps the installation administrable: inside the

@@ -271,3 +271,49 @@ fn the_installation_follows_its_issuer_and_survives_it_being_down() {
     assert_eq!(shown["customer"]["license_version"], 3);
     assert_eq!(shown["history"].as_array().unwrap().len(), 4, "{shown}");
 }
+
+/// The issuer faces the internet: it is served through the installation's
+/// hardened loop, so a client that never finishes its headers is cut off
+/// and connections beyond the limit wait.
+#[test]
+fn the_issuer_disconnects_a_client_that_never_finishes_its_headers() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let issuer_db = format!("sqlite://{}", d.join("issuer.db").display());
+    ok(&lisens_env(&["issuer", "keygen", "--dir", p(d)], &[]));
+    let key_path = d.join("issuer.key");
+    let (_issuer, url) = start(
+        &["issuer", "serve", "--listen", "127.0.0.1:0"],
+        &[
+            ("LISENS_ISSUER_DATABASE_URL", issuer_db.as_str()),
+            ("LISENS_ISSUER_KEY", p(&key_path)),
+            ("LISENS_HEADER_TIMEOUT_SECS", "1"),
+        ],
+        "listening",
+    );
+    let address = url.trim_start_matches("http://").to_owned();
+    let mut slow = std::net::TcpStream::connect(&address).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 512];
+    let read = slow.read(&mut buf);
+    assert!(
+        matches!(read, Ok(0) | Err(_)) || String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 408"),
+        "{read:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "closed after the header timeout, not the test's patience: {:?}",
+        started.elapsed()
+    );
+    // A whole request is answered as before.
+    let mut fresh = std::net::TcpStream::connect(&address).unwrap();
+    fresh
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    fresh.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

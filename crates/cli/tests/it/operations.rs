@@ -86,6 +86,28 @@ fn the_settings_file_is_used_shown_and_checked() {
         ),
         "CONFIG_UNREADABLE",
     );
+    // A bad number in the environment stops every command, naming the
+    // setting and its variable, instead of falling back to the default.
+    let url = format!("sqlite://{}", db.display());
+    for bad in ["abc", "0", "2.5", "-1"] {
+        let out = bare(
+            &["user", "list"],
+            &[("LISENS_MAX_IN_FLIGHT", bad), ("LISENS_DATABASE_URL", &url)],
+        );
+        fails_with(&out, "CONFIG_INVALID");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("max_in_flight (LISENS_MAX_IN_FLIGHT)"),
+            "{bad}: {err}"
+        );
+    }
+    // A flag beats the environment, which beats the file.
+    std::fs::write(&file, "database = \"sqlite:///nonexistent/dir/x.db\"\n").unwrap();
+    let out = ok(&bare(
+        &["--config", cfg, "--database", &url, "user", "list"],
+        &[("LISENS_DATABASE_URL", "sqlite:///nonexistent/other.db")],
+    ));
+    assert!(out.contains("anna"), "{out}");
     // Without --config, LISENS_CONFIG names the file.
     std::fs::write(&file, "log_format = \"xml\"\n").unwrap();
     fails_with(

@@ -148,4 +148,34 @@ async fn changes_are_recorded_with_who_what_and_where_and_without_secrets() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+
+    // `since` names an instant whatever its offset: a minute ago written at
+    // +02:00 takes every entry, a minute ahead written at -05:00 none.
+    let at = |minutes: i64, offset: time::UtcOffset| {
+        (time::OffsetDateTime::now_utc() + time::Duration::minutes(minutes))
+            .to_offset(offset)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    for (since, expected) in [
+        (at(-1, time::macros::offset!(+02:00)), 5),
+        (at(1, time::macros::offset!(-05:00)), 0),
+    ] {
+        let page: Value = app
+            .client
+            .get(app.url("/api/v1/audit"))
+            .query(&[("since", &since)])
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            page["items"].as_array().unwrap().len(),
+            expected,
+            "since={since}: {page}"
+        );
+    }
 }

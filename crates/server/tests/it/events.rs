@@ -41,7 +41,9 @@ async fn no_login_keeps_users_out_everywhere_within_a_second_but_not_administrat
     assert_eq!(login(&app, &anna, "anna").await.status(), 201);
 
     // A second server process on the same database adds No Login.
-    let other = AppState::new(app.store.clone()).await.unwrap();
+    let other = AppState::new(app.store.clone(), Default::default())
+        .await
+        .unwrap();
     let admin_token = app
         .store
         .create_token("ops", TokenScope::Admin, rand::random())

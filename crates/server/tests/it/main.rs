@@ -133,7 +133,7 @@ pub async fn spawn_app() -> TestApp {
     store.load_license(&license, key.public()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(store.clone()).await.unwrap();
+    let state = AppState::new(store.clone(), Default::default()).await.unwrap();
     tokio::spawn(lisens_server::serve(
         listener,
         state.clone(),

@@ -294,3 +294,80 @@ async fn an_identity_provider_never_deactivates_or_deletes_an_administrator() {
         204
     );
 }
+
+#[tokio::test]
+async fn a_patch_with_a_refused_plan_changes_nothing_else() {
+    let app = spawn_app().await;
+    let scim = app.token(TokenScope::Scim).await;
+    app.refresh().await;
+    use reqwest::Method as M;
+    // The plan's two seats are taken; dag holds none.
+    for name in ["anna", "bo"] {
+        let body = json!({"userName": name, "entitlements": [{"value": "essentials"}]});
+        assert_eq!(
+            call(&app, &scim, M::POST, "/scim/v2/Users", Some(body)).await.0,
+            201
+        );
+    }
+    let (status, dag) = call(
+        &app,
+        &scim,
+        M::POST,
+        "/scim/v2/Users",
+        Some(json!({"userName": "dag", "displayName": "Dag Old", "emails": [{"value": "dag@old.example"}]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{dag}");
+    let id = dag["id"].as_str().unwrap().to_owned();
+
+    // A rename, a new e-mail and the full plan in one PATCH: the plan is
+    // refused, so the rename and the e-mail are not kept either.
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "replace", "path": "displayName", "value": "Dag New"},
+        {"op": "replace", "path": "emails", "value": [{"value": "dag@new.example"}]},
+        {"op": "add", "path": "entitlements", "value": [{"value": "essentials"}]}]});
+    let (status, refused) = call(
+        &app,
+        &scim,
+        M::PATCH,
+        &format!("/scim/v2/Users/{id}"),
+        Some(patch),
+    )
+    .await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("LICENSE_OVERCOMMITTED"),
+        "{refused}"
+    );
+    let (_, now) = call(&app, &scim, M::GET, &format!("/scim/v2/Users/{id}"), None).await;
+    assert_eq!(
+        (
+            &now["displayName"],
+            &now["emails"][0]["value"],
+            &now["entitlements"]
+        ),
+        (&json!("Dag Old"), &json!("dag@old.example"), &json!([])),
+        "{now}"
+    );
+
+    // Without the plan the same rename goes through.
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "replace", "path": "displayName", "value": "Dag New"}]});
+    let (status, renamed) = call(
+        &app,
+        &scim,
+        M::PATCH,
+        &format!("/scim/v2/Users/{id}"),
+        Some(patch),
+    )
+    .await;
+    assert_eq!(
+        (status, &renamed["displayName"]),
+        (200, &json!("Dag New")),
+        "{renamed}"
+    );
+    assert_eq!(renamed["emails"][0]["value"], "dag@old.example");
+}
