@@ -16,6 +16,7 @@ use figment::value::Value;
 use figment::Figment;
 
 use crate::Failure;
+use lisens_core::codes;
 
 /// One setting: its key in `lisens.toml`, its environment variable, its
 /// default (as `config check` shows it) and what it is for.
@@ -196,7 +197,7 @@ impl Loaded {
                 format!("{key}{from}: {why}")
             })
             .collect();
-        Err(Failure::new("CONFIG_INVALID", named.join("; ")))
+        Err(Failure::new(codes::CONFIG_INVALID, named.join("; ")))
     }
 }
 
@@ -225,15 +226,15 @@ pub fn load(config_flag: Option<&Path>) -> Result<Loaded, Failure> {
     let file = locate(config_flag);
     if let Some((path, _)) = &file {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::new("CONFIG_UNREADABLE", format!("{}: {e}", path.display())))?;
+            .map_err(|e| Failure::new(codes::CONFIG_UNREADABLE, format!("{}: {e}", path.display())))?;
         let table: toml::Table = text
             .parse()
-            .map_err(|e| Failure::new("CONFIG_INVALID", format!("{}: {e}", path.display())))?;
+            .map_err(|e| Failure::new(codes::CONFIG_INVALID, format!("{}: {e}", path.display())))?;
         for key in table.keys() {
             if setting(key).is_none() {
                 let known: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
                 return Err(Failure::new(
-                    "CONFIG_INVALID",
+                    codes::CONFIG_INVALID,
                     format!(
                         "{}: unknown setting {key:?} (known: {})",
                         path.display(),

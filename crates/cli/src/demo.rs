@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use lisens_core::codes;
 use lisens_core::VerifiedLicense;
 use lisens_store::{NewAssociate, Store};
 use rand::distributions::{Alphanumeric, DistString};
@@ -25,7 +26,7 @@ pub struct DemoArgs {
 pub async fn run(args: DemoArgs, config: &crate::config::Config) -> Outcome {
     let dir = &args.dir;
     std::fs::create_dir_all(dir)
-        .map_err(|e| Failure::new("FILE_UNWRITABLE", format!("{}: {e}", dir.display())))?;
+        .map_err(|e| Failure::new(codes::FILE_UNWRITABLE, format!("{}: {e}", dir.display())))?;
     let key_path = dir.join(lisens_issuer::SECRET_FILE);
     let key = if key_path.exists() {
         lisens_issuer::read_signing_key(&key_path)?
@@ -48,7 +49,7 @@ pub async fn run(args: DemoArgs, config: &crate::config::Config) -> Outcome {
     let password = if store.count_associates().await? == 0 {
         let password = Alphanumeric.sample_string(&mut rand::thread_rng(), 20);
         let hash = lisens_server::auth::hash_password(&password)
-            .map_err(|e| Failure::new("PASSWORD_HASH_FAILED", e.to_string()))?;
+            .map_err(|e| Failure::new(codes::PASSWORD_HASH_FAILED, e.to_string()))?;
         store
             .create_associate(&NewAssociate {
                 login_name: "admin".into(),

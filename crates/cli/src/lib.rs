@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use lisens_core::access::Decision;
+use lisens_core::codes;
 use lisens_core::{LicenseError, ModuleName, PublicKey, UnverifiedLicense, VerifiedLicense};
 use lisens_issuer::IssuerError;
 use lisens_store::{AccessView, Actor, NewAssociate, Received, Store, StoreError, TokenScope};
@@ -387,7 +388,7 @@ impl IssuerDb {
 fn issuer_key(flag: Option<PathBuf>, config: &config::Config) -> Result<PathBuf, Failure> {
     flag.or_else(|| config.issuer_key.clone()).ok_or_else(|| {
         Failure::new(
-            "USAGE",
+            codes::USAGE,
             "the issuer's key file is needed: --key FILE or the issuer_key setting (LISENS_ISSUER_KEY)",
         )
     })
@@ -621,7 +622,7 @@ pub fn main() -> ExitCode {
         Ok(args) => args,
         Err(bad) => {
             return report(Failure::new(
-                "ARGUMENT_NOT_UTF8",
+                codes::ARGUMENT_NOT_UTF8,
                 format!("{bad:?}: arguments must be UTF-8 text"),
             ))
         }
@@ -660,7 +661,7 @@ pub fn main() -> ExitCode {
     init_tracing(&config);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
-        Err(e) => return report(Failure::new("RUNTIME_ERROR", e.to_string())),
+        Err(e) => return report(Failure::new(codes::RUNTIME_ERROR, e.to_string())),
     };
     let database = config.database.clone();
     let audited = audited(&cli.command);
@@ -818,7 +819,7 @@ fn config_check(loaded: &config::Loaded) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         report(Failure::new(
-            "CONFIG_INVALID",
+            codes::CONFIG_INVALID,
             format!("{} setting(s) are invalid", problems.len()),
         ))
     }
@@ -829,19 +830,19 @@ fn config_check(loaded: &config::Loaded) -> ExitCode {
 async fn restore(database: &str, from: &Path, force: bool) -> Outcome {
     let target = lisens_store::backup::sqlite_path(database).ok_or_else(|| {
         Failure::new(
-            "RESTORE_UNSUPPORTED",
+            codes::RESTORE_UNSUPPORTED,
             "lisens restore puts back SQLite backups; for PostgreSQL use pg_restore (docs/operations.md)",
         )
     })?;
     if !from.is_file() {
         return Err(Failure::new(
-            "FILE_NOT_FOUND",
+            codes::FILE_NOT_FOUND,
             format!("{}: no such file", from.display()),
         ));
     }
     if target.exists() && !force {
         return Err(Failure::new(
-            "DATABASE_EXISTS",
+            codes::DATABASE_EXISTS,
             format!(
                 "{} exists: stop the server and pass --force to replace it",
                 target.display()
@@ -856,14 +857,14 @@ async fn restore(database: &str, from: &Path, force: bool) -> Outcome {
     let staging = target.with_extension("restoring");
     let _ = std::fs::remove_file(&staging);
     std::fs::copy(from, &staging)
-        .map_err(|e| Failure::new("FILE_UNREADABLE", format!("{}: {e}", from.display())))?;
+        .map_err(|e| Failure::new(codes::FILE_UNREADABLE, format!("{}: {e}", from.display())))?;
     if !lisens_store::backup::is_lisens_database(&staging)
         .await
         .unwrap_or(false)
     {
         let _ = std::fs::remove_file(&staging);
         return Err(Failure::new(
-            "BACKUP_INVALID",
+            codes::BACKUP_INVALID,
             format!(
                 "{}: not a lisens database (made by lisens backup)",
                 from.display()
@@ -884,11 +885,14 @@ async fn restore(database: &str, from: &Path, force: bool) -> Outcome {
         Ok(v) => v,
         Err(e) => {
             let _ = std::fs::remove_file(&staging);
-            return Err(Failure::new("BACKUP_INVALID", format!("{}: {e}", from.display())));
+            return Err(Failure::new(
+                codes::BACKUP_INVALID,
+                format!("{}: {e}", from.display()),
+            ));
         }
     };
     std::fs::rename(&staging, &target)
-        .map_err(|e| Failure::new("RESTORE_FAILED", format!("{}: {e}", target.display())))?;
+        .map_err(|e| Failure::new(codes::RESTORE_FAILED, format!("{}: {e}", target.display())))?;
     // The replaced database's write-ahead log must not be applied to the
     // restored file (the server is stopped, so nothing has it open).
     for suffix in ["-wal", "-shm"] {
@@ -938,10 +942,10 @@ async fn run(cli: Cli, config: config::Config) -> Outcome {
             };
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
-                .map_err(|e| Failure::new("LISTEN_FAILED", format!("cannot listen on {listen}: {e}")))?;
+                .map_err(|e| Failure::new(codes::LISTEN_FAILED, format!("cannot listen on {listen}: {e}")))?;
             let addr = listener
                 .local_addr()
-                .map_err(|e| Failure::new("LISTEN_FAILED", e.to_string()))?;
+                .map_err(|e| Failure::new(codes::LISTEN_FAILED, e.to_string()))?;
             println!("lisens issuer listening on http://{addr}/ (admin pages at /admin)");
             // The internet-facing side: the installation's limits on
             // connections, header time, requests in flight and their time.
@@ -953,7 +957,7 @@ async fn run(cli: Cli, config: config::Config) -> Outcome {
             let proxies = Arc::new(config.server.proxies.clone());
             lisens_server::serve_router(listener, app, &limits, proxies, lisens_server::shutdown_signal())
                 .await
-                .map_err(|e| Failure::new("SERVER_ERROR", e.to_string()))
+                .map_err(|e| Failure::new(codes::SERVER_ERROR, e.to_string()))
         }
         Command::Issuer(IssuerCommand::Customer(cmd)) => customer(cmd, &config).await,
         Command::Issuer(IssuerCommand::Set {
@@ -995,7 +999,7 @@ async fn run(cli: Cli, config: config::Config) -> Outcome {
                 .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v)))
                 .collect();
             if dates.is_empty() {
-                return Err(Failure::new("INVALID_INPUT", "give at least one date"));
+                return Err(Failure::new(codes::INVALID_INPUT, "give at least one date"));
             }
             let c = open_issuer(&db, key, &config)
                 .await?
@@ -1039,7 +1043,7 @@ async fn run(cli: Cli, config: config::Config) -> Outcome {
         Command::Issuer(IssuerCommand::AdminPassword { db }) => {
             let password = read_password()?;
             let hash = lisens_server::auth::hash_password(&password)
-                .map_err(|e| Failure::new("PASSWORD_HASH_FAILED", e.to_string()))?;
+                .map_err(|e| Failure::new(codes::PASSWORD_HASH_FAILED, e.to_string()))?;
             lisens_store::IssuerStore::open(db.url(&config))
                 .await?
                 .set_admin_password_hash(&hash)
@@ -1056,7 +1060,7 @@ async fn run(cli: Cli, config: config::Config) -> Outcome {
             let key = lisens_issuer::read_signing_key(&key)?;
             let new = lisens_issuer::read_public_key(&new_public_key)?;
             let owner = lisens_core::OwnerName::parse(&owner)
-                .map_err(|e| Failure::new("INVALID_INPUT", e.to_string()))?;
+                .map_err(|e| Failure::new(codes::INVALID_INPUT, e.to_string()))?;
             let text = lisens_core::statement::KeyRotation::sign(
                 owner.clone(),
                 &new,
@@ -1064,7 +1068,7 @@ async fn run(cli: Cli, config: config::Config) -> Outcome {
                 &key,
             );
             std::fs::write(&out, format!("{text}\n"))
-                .map_err(|e| Failure::new("FILE_UNWRITABLE", format!("{}: {e}", out.display())))?;
+                .map_err(|e| Failure::new(codes::FILE_UNWRITABLE, format!("{}: {e}", out.display())))?;
             println!(
                 "wrote {}: key {} vouches for key {} for {owner}",
                 out.display(),
@@ -1091,7 +1095,7 @@ async fn run(cli: Cli, config: config::Config) -> Outcome {
         Command::Backup { out } => {
             if !config.database.starts_with("sqlite://") {
                 return Err(Failure::new(
-                    "BACKUP_UNSUPPORTED",
+                    codes::BACKUP_UNSUPPORTED,
                     "lisens backup copies SQLite databases; for PostgreSQL use pg_dump (docs/operations.md)",
                 ));
             }
@@ -1115,12 +1119,12 @@ async fn run(cli: Cli, config: config::Config) -> Outcome {
             let since = since
                 .map(|s| {
                     lisens_store::stamp::parse_rfc3339(&s).ok_or_else(|| {
-                        Failure::new("INVALID_INPUT", format!("--since {s:?} is not RFC 3339"))
+                        Failure::new(codes::INVALID_INPUT, format!("--since {s:?} is not RFC 3339"))
                     })
                 })
                 .transpose()?;
             if !(1..=10_000).contains(&limit) {
-                return Err(Failure::new("INVALID_INPUT", "--limit is 1 to 10000"));
+                return Err(Failure::new(codes::INVALID_INPUT, "--limit is 1 to 10000"));
             }
             let store = db.open().await?;
             let entries = store
@@ -1143,7 +1147,10 @@ async fn run(cli: Cli, config: config::Config) -> Outcome {
                 (true, _) | (false, Some("admin")) => TokenScope::Admin,
                 (false, Some(other)) => TokenScope::parse(other)?,
                 (false, None) => {
-                    return Err(Failure::new("INVALID_INPUT", "give --admin or --scope SCOPE"));
+                    return Err(Failure::new(
+                        codes::INVALID_INPUT,
+                        "give --admin or --scope SCOPE",
+                    ));
                 }
             };
             let store = db.open().await?;
@@ -1230,11 +1237,11 @@ fn read_password() -> Result<String, Failure> {
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)
-        .map_err(|e| Failure::new("INVALID_INPUT", format!("cannot read the password: {e}")))?;
+        .map_err(|e| Failure::new(codes::INVALID_INPUT, format!("cannot read the password: {e}")))?;
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
     if password.chars().count() < 8 {
         return Err(Failure::new(
-            "PASSWORD_TOO_SHORT",
+            codes::PASSWORD_TOO_SHORT,
             "a password has at least 8 characters",
         ));
     }
@@ -1244,7 +1251,7 @@ fn read_password() -> Result<String, Failure> {
 async fn events(database: &Db, cmd: EventsCommand) -> Outcome {
     use lisens_core::events::{EventKey, EventScope, EventStatus};
     let store = database.open().await?;
-    let bad = |e: lisens_core::ParseError| Failure::new("INVALID_INPUT", e.to_string());
+    let bad = |e: lisens_core::ParseError| Failure::new(codes::INVALID_INPUT, e.to_string());
     match cmd {
         EventsCommand::Add {
             key,
@@ -1310,7 +1317,7 @@ async fn import_users(store: &Store, file: &Path) -> Outcome {
     for row in &rows {
         if existing.contains(&*lisens_core::LoginName::fold(row.login.as_str())) {
             return Err(Failure::new(
-                "ALREADY_EXISTS",
+                codes::ALREADY_EXISTS,
                 format!(
                     "{}: line {}: user {} already exists",
                     file.display(),
@@ -1321,7 +1328,7 @@ async fn import_users(store: &Store, file: &Path) -> Outcome {
         }
         if let Some(plan) = row.plan.as_ref().filter(|p| !modules.contains(p.as_str())) {
             return Err(Failure::new(
-                "MODULE_UNKNOWN",
+                codes::MODULE_UNKNOWN,
                 format!(
                     "{}: line {}: no module {plan} in the license",
                     file.display(),
@@ -1427,7 +1434,7 @@ async fn metering(database: &Db, cmd: MeteringCommand, zone: &lisens_core::meter
             }
             if total == 0 {
                 return Err(Failure::new(
-                    "CSV_EMPTY",
+                    codes::CSV_EMPTY,
                     format!("{}: no events after the header line", file.display()),
                 ));
             }
@@ -1476,7 +1483,7 @@ fn import_failure(e: lisens_core::import::ImportError) -> Failure {
 fn batch_failure(e: StoreError) -> Failure {
     match &e {
         StoreError::BatchInvalid(items) => Failure::new(
-            "BATCH_INVALID",
+            codes::BATCH_INVALID,
             items
                 .iter()
                 .map(|i| format!("item {}: {}: {}", i.index, i.code, i.detail))
@@ -1550,7 +1557,7 @@ async fn user(database: &Db, cmd: UserCommand) -> Outcome {
             let password_hash = if password_stdin {
                 Some(
                     lisens_server::auth::hash_password(&read_password()?)
-                        .map_err(|e| Failure::new("PASSWORD_HASH_FAILED", e.to_string()))?,
+                        .map_err(|e| Failure::new(codes::PASSWORD_HASH_FAILED, e.to_string()))?,
                 )
             } else {
                 None
@@ -1624,7 +1631,7 @@ async fn license(database: &Db, cmd: LicenseCommand) -> Outcome {
             );
             match verified {
                 Some(Err(_)) => Err(Failure::new(
-                    "LICENSE_SIGNATURE_INVALID",
+                    codes::LICENSE_SIGNATURE_INVALID,
                     "the license does not verify",
                 )),
                 _ => Ok(()),
@@ -1689,7 +1696,7 @@ async fn license(database: &Db, cmd: LicenseCommand) -> Outcome {
                 }
                 _ => {
                     return Err(Failure::new(
-                        "INVALID_INPUT",
+                        codes::INVALID_INPUT,
                         "give --owner and --public-key, or --statement",
                     ))
                 }
@@ -1741,10 +1748,10 @@ async fn license(database: &Db, cmd: LicenseCommand) -> Outcome {
                     let owners = store.pending_owners().await?;
                     match owners.as_slice() {
                         [one] => one.clone(),
-                        [] => return Err(Failure::new("LICENSE_NOT_PENDING", "no license is pending")),
+                        [] => return Err(Failure::new(codes::LICENSE_NOT_PENDING, "no license is pending")),
                         _ => {
                             return Err(Failure::new(
-                                "INVALID_INPUT",
+                                codes::INVALID_INPUT,
                                 "several owners have a pending license: give --owner",
                             ))
                         }
@@ -1833,7 +1840,7 @@ async fn license(database: &Db, cmd: LicenseCommand) -> Outcome {
             let access = &view.get().access;
             let now = lisens_store::clock::now();
             let parse =
-                |m: &str| ModuleName::parse(m).map_err(|e| Failure::new("INVALID_INPUT", e.to_string()));
+                |m: &str| ModuleName::parse(m).map_err(|e| Failure::new(codes::INVALID_INPUT, e.to_string()));
             let owner = owner.as_deref();
             let decision = match (login, module, system) {
                 (None, None, Some(s)) => access.has_system_of(owner, &parse(&s)?, now),
@@ -1841,7 +1848,7 @@ async fn license(database: &Db, cmd: LicenseCommand) -> Outcome {
                 (Some(l), Some(m), None) => access.has_module_of(owner, &l, &parse(&m)?, now),
                 _ => {
                     return Err(Failure::new(
-                        "INVALID_INPUT",
+                        codes::INVALID_INPUT,
                         "give LOGIN [MODULE], or --system MODULE (--owner goes with a module)",
                     ))
                 }
@@ -1916,17 +1923,17 @@ pub(crate) async fn serve_store(
 ) -> Outcome {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| Failure::new("LISTEN_FAILED", format!("cannot listen on {listen}: {e}")))?;
+        .map_err(|e| Failure::new(codes::LISTEN_FAILED, format!("cannot listen on {listen}: {e}")))?;
     let addr = listener
         .local_addr()
-        .map_err(|e| Failure::new("LISTEN_FAILED", e.to_string()))?;
+        .map_err(|e| Failure::new(codes::LISTEN_FAILED, e.to_string()))?;
     let store = Arc::new(store);
     let state = lisens_server::AppState::new(store.clone(), config.server.clone()).await?;
     lisens_server::issuer_client::spawn_poller(store, config.issuer_poll);
     announce(addr);
     lisens_server::serve(listener, state, lisens_server::shutdown_signal())
         .await
-        .map_err(|e| Failure::new("SERVER_ERROR", e.to_string()))
+        .map_err(|e| Failure::new(codes::SERVER_ERROR, e.to_string()))
 }
 
 fn read_public_keys(paths: &[PathBuf]) -> Result<Vec<PublicKey>, Failure> {
@@ -1941,23 +1948,27 @@ const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
 
 fn read_text(path: &Path) -> Result<String, Failure> {
     let unreadable =
-        |e: &dyn std::fmt::Display| Failure::new("FILE_UNREADABLE", format!("{}: {e}", path.display()));
+        |e: &dyn std::fmt::Display| Failure::new(codes::FILE_UNREADABLE, format!("{}: {e}", path.display()));
     let meta = std::fs::metadata(path).map_err(|e| unreadable(&e))?;
     if meta.len() > MAX_INPUT_BYTES {
         return Err(Failure::new(
-            "FILE_TOO_LARGE",
+            codes::FILE_TOO_LARGE,
             format!("{}: larger than {MAX_INPUT_BYTES} bytes", path.display()),
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| unreadable(&e))?;
-    String::from_utf8(bytes)
-        .map_err(|_| Failure::new("FILE_NOT_UTF8", format!("{}: not UTF-8 text", path.display())))
+    String::from_utf8(bytes).map_err(|_| {
+        Failure::new(
+            codes::FILE_NOT_UTF8,
+            format!("{}: not UTF-8 text", path.display()),
+        )
+    })
 }
 
 /// Writes through a temporary file and a rename, so a crash never leaves a
 /// half-written license file behind.
 fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
-    let failed = |e: std::io::Error| Failure::new("FILE_UNWRITABLE", format!("{}: {e}", path.display()));
+    let failed = |e: std::io::Error| Failure::new(codes::FILE_UNWRITABLE, format!("{}: {e}", path.display()));
     let tmp = path.with_extension("lic.tmp");
     std::fs::write(&tmp, text).map_err(failed)?;
     std::fs::rename(&tmp, path).map_err(failed)

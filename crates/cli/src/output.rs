@@ -1,6 +1,7 @@
 //! What the commands print: short summaries, tables for people, JSON for programs.
 
 use lisens_core::activation::LicenseDiff;
+use lisens_core::codes;
 use lisens_core::{ModuleLicense, UnverifiedLicense, VerifiedLicense};
 use lisens_store::{
     Associate, Customer, HistoryEntry, Holder, LicenseEvent, LicenseStatus, PendingLicense, Received, Site,
@@ -412,7 +413,12 @@ pub fn usage(r: &lisens_store::metering::UsageReport, as_json: bool) {
     println!("{}: {} billable users", r.month, r.billable_users);
     println!(
         "  {:<24} {:>14} {:>14} {:>12} {:>14} {:>14}",
-        "SERVICE", "USAGE", "THRESHOLD", "OVERAGE", "PRICE", "PROJECTED"
+        "SERVICE",
+        codes::USAGE,
+        "THRESHOLD",
+        "OVERAGE",
+        "PRICE",
+        "PROJECTED"
     );
     for s in &r.services {
         println!(

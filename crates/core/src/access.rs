@@ -5,8 +5,11 @@
 
 use std::collections::{HashMap, HashSet};
 
+pub use crate::model::OwnerDates;
+
 use time::{Date, OffsetDateTime};
 
+use crate::codes;
 use crate::model::ModuleType;
 use crate::names::ModuleName;
 
@@ -16,35 +19,6 @@ pub struct UserFacts {
     pub active: bool,
     pub login_rights: bool,
     pub is_admin: bool,
-}
-
-/// The global dates of one owner.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OwnerDates {
-    /// The owner's name: a check may name the owner it asks about.
-    pub name: String,
-    pub expiration: Option<Date>,
-    pub grace_to: Option<Date>,
-    pub admin_warning_date: Option<Date>,
-}
-
-impl OwnerDates {
-    /// After the grace period (or after expiration when there is none).
-    pub fn is_past_grace(&self, today: Date) -> bool {
-        match (self.expiration, self.grace_to) {
-            (_, Some(g)) => today > g,
-            (Some(e), None) => today > e,
-            (None, None) => false,
-        }
-    }
-
-    fn in_grace(&self, today: Date) -> bool {
-        self.expiration.is_some_and(|e| today > e) && !self.is_past_grace(today)
-    }
-
-    fn warn_admins(&self, today: Date) -> bool {
-        self.admin_warning_date.is_some_and(|w| today >= w)
-    }
 }
 
 /// One module row as the check sees it.
@@ -129,9 +103,9 @@ pub enum Warning {
 impl Warning {
     pub fn code(&self) -> &'static str {
         match self {
-            Warning::LicenseInGrace => "LICENSE_IN_GRACE",
-            Warning::LicenseExpiring => "LICENSE_EXPIRING",
-            Warning::DemoMode => "DEMO_MODE",
+            Warning::LicenseInGrace => codes::LICENSE_IN_GRACE,
+            Warning::LicenseExpiring => codes::LICENSE_EXPIRING,
+            Warning::DemoMode => codes::DEMO_MODE,
         }
     }
 }
@@ -159,17 +133,17 @@ pub enum Denial {
 impl Denial {
     pub fn code(&self) -> String {
         match self {
-            Denial::UnknownUser => "USER_UNKNOWN".into(),
-            Denial::UserInactive => "USER_INACTIVE".into(),
-            Denial::NoLoginRights => "NO_LOGIN_RIGHTS".into(),
-            Denial::MissingLicense(m) => format!("MISSING_LICENSE:{m}"),
-            Denial::LicenseExpired => "LICENSE_EXPIRED".into(),
-            Denial::NotUserLicense(_) => "NOT_A_USER_LICENSE".into(),
-            Denial::NotSystemLicense(_) => "NOT_A_SYSTEM_LICENSE".into(),
-            Denial::DemoExpired => "DEMO_EXPIRED".into(),
-            Denial::NoLoginEvent => "NO_LOGIN_EVENT".into(),
-            Denial::ClockSetBack => "CLOCK_SET_BACK".into(),
-            Denial::UnknownOwner => "OWNER_UNKNOWN".into(),
+            Denial::UnknownUser => codes::USER_UNKNOWN.into(),
+            Denial::UserInactive => codes::USER_INACTIVE.into(),
+            Denial::NoLoginRights => codes::NO_LOGIN_RIGHTS.into(),
+            Denial::MissingLicense(m) => format!("{}:{m}", codes::MISSING_LICENSE),
+            Denial::LicenseExpired => codes::LICENSE_EXPIRED.into(),
+            Denial::NotUserLicense(_) => codes::NOT_A_USER_LICENSE.into(),
+            Denial::NotSystemLicense(_) => codes::NOT_A_SYSTEM_LICENSE.into(),
+            Denial::DemoExpired => codes::DEMO_EXPIRED.into(),
+            Denial::NoLoginEvent => codes::NO_LOGIN_EVENT.into(),
+            Denial::ClockSetBack => codes::CLOCK_SET_BACK.into(),
+            Denial::UnknownOwner => codes::OWNER_UNKNOWN.into(),
         }
     }
 }
@@ -507,7 +481,10 @@ mod tests {
             s.can_login("bo", NOW).code().as_deref(),
             Some("MISSING_LICENSE:web")
         );
-        assert_eq!(s.can_login("nobody", NOW).code().as_deref(), Some("USER_UNKNOWN"));
+        assert_eq!(
+            s.can_login("nobody", NOW).code().as_deref(),
+            Some(codes::USER_UNKNOWN)
+        );
     }
 
     #[test]
@@ -524,10 +501,13 @@ mod tests {
         s.users.get_mut("anna").unwrap().login_rights = false;
         assert_eq!(
             s.can_login("anna", NOW).code().as_deref(),
-            Some("NO_LOGIN_RIGHTS")
+            Some(codes::NO_LOGIN_RIGHTS)
         );
         s.users.get_mut("anna").unwrap().active = false;
-        assert_eq!(s.can_login("anna", NOW).code().as_deref(), Some("USER_INACTIVE"));
+        assert_eq!(
+            s.can_login("anna", NOW).code().as_deref(),
+            Some(codes::USER_INACTIVE)
+        );
     }
 
     #[test]
@@ -544,11 +524,11 @@ mod tests {
         let after = datetime!(2028-02-01 00:00 UTC);
         assert_eq!(
             s.can_login("anna", after).code().as_deref(),
-            Some("LICENSE_EXPIRED")
+            Some(codes::LICENSE_EXPIRED)
         );
         assert_eq!(
             s.has_system(&n("saint"), after).code().as_deref(),
-            Some("LICENSE_EXPIRED")
+            Some(codes::LICENSE_EXPIRED)
         );
         assert!(s.is_read_only(after));
     }
@@ -560,7 +540,7 @@ mod tests {
         let warned = datetime!(2027-12-05 00:00 UTC);
         assert_eq!(
             s.can_login("anna", warned).code().as_deref(),
-            Some("LICENSE_EXPIRING")
+            Some(codes::LICENSE_EXPIRING)
         );
     }
 
@@ -582,11 +562,11 @@ mod tests {
         assert!(s.has_system(&n("saint"), NOW).is_granted());
         assert_eq!(
             s.has_system(&n("web"), NOW).code().as_deref(),
-            Some("NOT_A_SYSTEM_LICENSE")
+            Some(codes::NOT_A_SYSTEM_LICENSE)
         );
         assert_eq!(
             s.has_module("anna", &n("saint"), NOW).code().as_deref(),
-            Some("NOT_A_USER_LICENSE")
+            Some(codes::NOT_A_USER_LICENSE)
         );
     }
 }
@@ -629,7 +609,7 @@ mod demo_tests {
             s.can_login("anna", datetime!(2027-01-01 00:00 UTC))
                 .code()
                 .as_deref(),
-            Some("DEMO_EXPIRED")
+            Some(codes::DEMO_EXPIRED)
         );
         let saint = ModuleName::parse("saint").unwrap();
         assert!(!s.has_system(&saint, now).is_granted());
@@ -750,7 +730,7 @@ mod owner_tests {
             s.has_system_of(Some("nobody"), &n("saint"), now)
                 .code()
                 .as_deref(),
-            Some("OWNER_UNKNOWN")
+            Some(codes::OWNER_UNKNOWN)
         );
     }
 
@@ -773,7 +753,7 @@ mod owner_tests {
         );
         assert_eq!(
             s.has_system(&n("saint"), now).code().as_deref(),
-            Some("CLOCK_SET_BACK")
+            Some(codes::CLOCK_SET_BACK)
         );
         assert!(s.is_read_only(now));
         assert!(s

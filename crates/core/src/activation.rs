@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use time::Date;
 
+use crate::codes;
 use crate::document::LicenseContent;
 use crate::model::{ModuleLicense, Owner};
 use crate::names::ModuleName;
@@ -110,11 +111,11 @@ pub enum Rejection {
 impl Rejection {
     pub fn code(&self) -> &'static str {
         match self {
-            Rejection::OtherOwner { .. } => "LICENSE_OWNER_MISMATCH",
-            Rejection::OtherSerial { .. } => "LICENSE_SERIAL_MISMATCH",
-            Rejection::Older { .. } => "LICENSE_VERSION_OLDER",
-            Rejection::Expired(_) => "LICENSE_EXPIRED",
-            Rejection::VersionReused(_) => "LICENSE_VERSION_REUSED",
+            Rejection::OtherOwner { .. } => codes::LICENSE_OWNER_MISMATCH,
+            Rejection::OtherSerial { .. } => codes::LICENSE_SERIAL_MISMATCH,
+            Rejection::Older { .. } => codes::LICENSE_VERSION_OLDER,
+            Rejection::Expired(_) => codes::LICENSE_EXPIRED,
+            Rejection::VersionReused(_) => codes::LICENSE_VERSION_REUSED,
         }
     }
 }

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::codes;
 use crate::model::ModuleType;
 use crate::names::ModuleName;
 
@@ -95,15 +96,15 @@ fn join(names: &[ModuleName]) -> String {
 impl AssignError {
     pub fn code(&self) -> &'static str {
         match self {
-            AssignError::UnknownModule(_) => "MODULE_UNKNOWN",
-            AssignError::ModuleInvalid(_) => "LICENSE_INVALID",
-            AssignError::NotUserLicense(..) => "NOT_A_USER_LICENSE",
-            AssignError::Overcommitted { .. } => "LICENSE_OVERCOMMITTED",
+            AssignError::UnknownModule(_) => codes::MODULE_UNKNOWN,
+            AssignError::ModuleInvalid(_) => codes::LICENSE_INVALID,
+            AssignError::NotUserLicense(..) => codes::NOT_A_USER_LICENSE,
+            AssignError::Overcommitted { .. } => codes::LICENSE_OVERCOMMITTED,
             AssignError::PrerequisiteMissing { .. } | AssignError::PrerequisiteInUse { .. } => {
-                "LICENSE_PREREQUISITE_MISSING"
+                codes::LICENSE_PREREQUISITE_MISSING
             }
-            AssignError::NotAssigned(_) => "LICENSE_NOT_ASSIGNED",
-            AssignError::GrantedByPlan { .. } => "LICENSE_GRANTED_BY_PLAN",
+            AssignError::NotAssigned(_) => codes::LICENSE_NOT_ASSIGNED,
+            AssignError::GrantedByPlan { .. } => codes::LICENSE_GRANTED_BY_PLAN,
         }
     }
 }
@@ -302,15 +303,15 @@ mod tests {
                 count: 2
             }
         );
-        assert_eq!(err.code(), "LICENSE_OVERCOMMITTED");
+        assert_eq!(err.code(), codes::LICENSE_OVERCOMMITTED);
     }
 
     #[test]
     fn only_user_licenses_are_assigned() {
         let err = plan_change(&facts(), &Holdings::new(), &Change::Assign(n("server"))).unwrap_err();
-        assert_eq!(err.code(), "NOT_A_USER_LICENSE");
+        assert_eq!(err.code(), codes::NOT_A_USER_LICENSE);
         let err = plan_change(&facts(), &Holdings::new(), &Change::Assign(n("nope"))).unwrap_err();
-        assert_eq!(err.code(), "MODULE_UNKNOWN");
+        assert_eq!(err.code(), codes::MODULE_UNKNOWN);
     }
 
     #[test]
@@ -353,7 +354,7 @@ mod tests {
             ["lite", "user", "web"]
         );
         let err = plan_change(&f, &held, &Change::Unassign(n("web"))).unwrap_err();
-        assert_eq!(err.code(), "LICENSE_GRANTED_BY_PLAN");
+        assert_eq!(err.code(), codes::LICENSE_GRANTED_BY_PLAN);
     }
 
     #[test]

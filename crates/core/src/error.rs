@@ -1,6 +1,8 @@
 //! Errors of the domain, each with a stable machine code that the CLI prints and
 //! the HTTP API returns, so scripts can match on them.
 
+use crate::codes;
+
 /// A value from outside did not parse into a domain type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what}: {reason}")]
@@ -41,10 +43,10 @@ impl LicenseError {
     /// The stable machine code of this error.
     pub fn code(&self) -> &'static str {
         match self {
-            LicenseError::Malformed(_) => "LICENSE_MALFORMED",
-            LicenseError::SignatureInvalid(_) => "LICENSE_SIGNATURE_INVALID",
-            LicenseError::UnknownKey(_) => "LICENSE_UNKNOWN_KEY",
-            LicenseError::InvalidSpec(_) => "LICENSE_SPEC_INVALID",
+            LicenseError::Malformed(_) => codes::LICENSE_MALFORMED,
+            LicenseError::SignatureInvalid(_) => codes::LICENSE_SIGNATURE_INVALID,
+            LicenseError::UnknownKey(_) => codes::LICENSE_UNKNOWN_KEY,
+            LicenseError::InvalidSpec(_) => codes::LICENSE_SPEC_INVALID,
         }
     }
 }

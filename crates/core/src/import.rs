@@ -8,6 +8,7 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
+use crate::codes;
 use crate::metering::{check_event, CheckedEvent, Zone};
 use crate::{LoginName, ModuleName};
 
@@ -37,7 +38,7 @@ impl std::error::Error for ImportError {}
 
 fn malformed(line: u64, detail: impl Into<String>) -> ImportError {
     ImportError {
-        code: "CSV_MALFORMED",
+        code: codes::CSV_MALFORMED,
         line,
         detail: detail.into(),
     }
@@ -90,7 +91,7 @@ pub fn parse_users(text: &str) -> Result<Vec<UserRow>, ImportError> {
         };
         if !seen.insert(LoginName::fold(login.as_str()).into_owned()) {
             return Err(ImportError {
-                code: "CSV_DUPLICATE",
+                code: codes::CSV_DUPLICATE,
                 line,
                 detail: format!("{login} is in the file twice"),
             });
@@ -109,7 +110,7 @@ pub fn parse_users(text: &str) -> Result<Vec<UserRow>, ImportError> {
     }
     if rows.is_empty() {
         return Err(ImportError {
-            code: "CSV_EMPTY",
+            code: codes::CSV_EMPTY,
             line: 1,
             detail: "no users after the header line".into(),
         });
@@ -202,15 +203,15 @@ mod tests {
     #[test]
     fn a_bad_user_line_is_named() {
         for (text, code, line) in [
-            ("login\nalice\nal!ce\n", "CSV_MALFORMED", 3),
-            ("login\nalice\n,Nobody\n", "CSV_MALFORMED", 3),
-            ("login\na b\n", "CSV_MALFORMED", 2),
-            ("login\nalice,A,a@x,crm,extra\n", "CSV_MALFORMED", 2),
-            ("login\nalice,A\u{7},a@x\n", "CSV_MALFORMED", 2),
-            ("login\nalice\nbob\nalice\n", "CSV_DUPLICATE", 4),
-            ("login\nBoss\nboss\n", "CSV_DUPLICATE", 3),
-            ("login,name\n", "CSV_EMPTY", 1),
-            ("", "CSV_EMPTY", 1),
+            ("login\nalice\nal!ce\n", codes::CSV_MALFORMED, 3),
+            ("login\nalice\n,Nobody\n", codes::CSV_MALFORMED, 3),
+            ("login\na b\n", codes::CSV_MALFORMED, 2),
+            ("login\nalice,A,a@x,crm,extra\n", codes::CSV_MALFORMED, 2),
+            ("login\nalice,A\u{7},a@x\n", codes::CSV_MALFORMED, 2),
+            ("login\nalice\nbob\nalice\n", codes::CSV_DUPLICATE, 4),
+            ("login\nBoss\nboss\n", codes::CSV_DUPLICATE, 3),
+            ("login,name\n", codes::CSV_EMPTY, 1),
+            ("", codes::CSV_EMPTY, 1),
         ] {
             let e = parse_users(text).unwrap_err();
             assert_eq!((e.code, e.line), (code, line), "{text:?}: {e}");
@@ -236,19 +237,19 @@ mod tests {
         for (text, code) in [
             (
                 format!("id,service,quantity,occurred_at\ne1,mailing_emails,x,{at}\n"),
-                "CSV_MALFORMED",
+                codes::CSV_MALFORMED,
             ),
             (
                 format!("id,service,quantity,occurred_at\ne1,fax,1,{at}\n"),
-                "SERVICE_UNKNOWN",
+                codes::SERVICE_UNKNOWN,
             ),
             (
                 "id,service,quantity,occurred_at\ne1,mailing_emails,1,yesterday\n".to_owned(),
-                "TIME_INVALID",
+                codes::TIME_INVALID,
             ),
             (
                 format!("id,service,quantity,occurred_at\ne1,mailing_emails,-1,{at}\n"),
-                "QUANTITY_INVALID",
+                codes::QUANTITY_INVALID,
             ),
         ] {
             let e = usage_rows(&text, now, installed, &zone)

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod activation;
 pub mod assign;
+pub mod codes;
 pub mod document;
 pub mod error;
 pub mod events;

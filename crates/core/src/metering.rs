@@ -11,6 +11,7 @@ use std::fmt;
 
 use time::{Date, Month, OffsetDateTime, UtcOffset};
 
+use crate::codes;
 use crate::error::ParseError;
 use crate::model::{ModuleLicense, ModuleType};
 
@@ -295,36 +296,39 @@ pub fn check_event(
 ) -> Result<CheckedEvent, EventError> {
     let fail = |code: &'static str, detail: String| Err(EventError { code, detail });
     if id.is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
-        return fail("EVENT_ID_INVALID", "id: 1 to 200 printable characters".into());
+        return fail(
+            codes::EVENT_ID_INVALID,
+            "id: 1 to 200 printable characters".into(),
+        );
     }
     let Ok(service) = Service::parse(service) else {
-        return fail("SERVICE_UNKNOWN", format!("unknown service {service:?}"));
+        return fail(codes::SERVICE_UNKNOWN, format!("unknown service {service:?}"));
     };
     let Some(quantity) = quantity.as_i64().filter(|q| *q >= 0) else {
         return fail(
-            "QUANTITY_INVALID",
+            codes::QUANTITY_INVALID,
             format!("quantity {quantity} is not a non-negative integer"),
         );
     };
     let rfc3339 = &time::format_description::well_known::Rfc3339;
     let Ok(at) = OffsetDateTime::parse(occurred_at, rfc3339) else {
         return fail(
-            "TIME_INVALID",
+            codes::TIME_INVALID,
             format!("occurred_at {occurred_at:?} is not RFC 3339"),
         );
     };
     if at > now + time::Duration::minutes(FUTURE_SLACK_MINUTES) {
-        return fail("TIME_IN_FUTURE", format!("{occurred_at} is in the future"));
+        return fail(codes::TIME_IN_FUTURE, format!("{occurred_at} is in the future"));
     }
     if at < installed - time::Duration::days(1) {
         return fail(
-            "TIME_BEFORE_INSTALLATION",
+            codes::TIME_BEFORE_INSTALLATION,
             format!("{occurred_at} is before this installation existed"),
         );
     }
     let Ok(occurred_at) = at.to_offset(UtcOffset::UTC).format(rfc3339) else {
         return fail(
-            "TIME_INVALID",
+            codes::TIME_INVALID,
             format!("occurred_at {occurred_at:?} cannot be written in UTC"),
         );
     };

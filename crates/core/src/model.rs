@@ -372,3 +372,35 @@ mod tests {
         assert!(ModuleType::from_code(4).is_err());
     }
 }
+
+/// The site license that bounds the number of satellite databases.
+pub const SATELLITE_MODULE: &str = "satellite";
+
+/// The global dates of one owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnerDates {
+    /// The owner's name: a check may name the owner it asks about.
+    pub name: String,
+    pub expiration: Option<Date>,
+    pub grace_to: Option<Date>,
+    pub admin_warning_date: Option<Date>,
+}
+
+impl OwnerDates {
+    /// After the grace period (or after expiration when there is none).
+    pub fn is_past_grace(&self, today: Date) -> bool {
+        match (self.expiration, self.grace_to) {
+            (_, Some(g)) => today > g,
+            (Some(e), None) => today > e,
+            (None, None) => false,
+        }
+    }
+
+    pub(crate) fn in_grace(&self, today: Date) -> bool {
+        self.expiration.is_some_and(|e| today > e) && !self.is_past_grace(today)
+    }
+
+    pub(crate) fn warn_admins(&self, today: Date) -> bool {
+        self.admin_warning_date.is_some_and(|w| today >= w)
+    }
+}

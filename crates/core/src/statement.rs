@@ -193,7 +193,7 @@ mod tests {
             Statement::verify(&text, &[other.public().clone()])
                 .unwrap_err()
                 .code(),
-            "LICENSE_UNKNOWN_KEY"
+            crate::codes::LICENSE_UNKNOWN_KEY
         );
         // The customer writes a later time into it: the signature breaks.
         let (head, rest) = text.rsplit_once(' ').unwrap();
@@ -204,7 +204,7 @@ mod tests {
             Statement::verify(&forged, &[key.public().clone()])
                 .unwrap_err()
                 .code(),
-            "LICENSE_SIGNATURE_INVALID"
+            crate::codes::LICENSE_SIGNATURE_INVALID
         );
         assert!(Statement::verify("junk", &[key.public().clone()]).is_err());
     }
@@ -224,7 +224,7 @@ mod tests {
             KeyRotation::verify(&selfmade, &[old.public().clone()])
                 .unwrap_err()
                 .code(),
-            "LICENSE_UNKNOWN_KEY"
+            crate::codes::LICENSE_UNKNOWN_KEY
         );
         // The tags keep the two kinds of line apart.
         let statement = Statement::sign(owner, SerialNumber::parse("S-1").unwrap(), 1, at, &old);

@@ -155,11 +155,11 @@ pub fn rollback(stored_version: u32, highest_activated: Option<u32>) -> Option<S
 /// later, and is past grace after the license's own grace length (0 days
 /// when it has none). The earlier of these and the signed dates count.
 pub fn offline_dates(
-    dates: &crate::access::OwnerDates,
+    dates: &crate::model::OwnerDates,
     issued_at: OffsetDateTime,
     last_statement: Option<OffsetDateTime>,
     max_offline_days: Option<u32>,
-) -> crate::access::OwnerDates {
+) -> crate::model::OwnerDates {
     let Some(days) = max_offline_days else {
         return dates.clone();
     };
@@ -176,7 +176,7 @@ pub fn offline_dates(
         (Some(_), None) => expiration,
         _ => earlier(dates.grace_to, deadline + grace),
     };
-    crate::access::OwnerDates {
+    crate::model::OwnerDates {
         name: dates.name.clone(),
         expiration,
         grace_to,
@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn an_installation_that_does_not_hear_from_its_issuer_expires_then_goes_read_only() {
-        use crate::access::OwnerDates;
+        use crate::model::OwnerDates;
         use time::macros::{date, datetime};
         let signed = OwnerDates {
             name: "Vendor".into(),

@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::service::{FetchRequest, Issuer, RegisterRequest};
 use crate::IssuerError;
+use lisens_core::codes;
 
 #[derive(Clone)]
 pub struct IssuerState {
@@ -86,7 +87,7 @@ async fn healthz(State(state): State<IssuerState>) -> Response {
         Ok(()) => Json(json!({"status": "ok"})).into_response(),
         Err(_) => problem(
             StatusCode::SERVICE_UNAVAILABLE,
-            "DATABASE_UNAVAILABLE",
+            codes::DATABASE_UNAVAILABLE,
             "the database is unavailable",
         ),
     }
@@ -99,7 +100,7 @@ async fn fetch(
     let Ok(Json(req)) = body else {
         return problem(
             StatusCode::BAD_REQUEST,
-            "INVALID_BODY",
+            codes::INVALID_BODY,
             "expected {serial, secret, license_version}",
         );
     };
@@ -107,7 +108,7 @@ async fn fetch(
         Ok(Some(answer)) => Json(answer).into_response(),
         Ok(None) => problem(
             StatusCode::UNAUTHORIZED,
-            "ISSUER_AUTH_FAILED",
+            codes::ISSUER_AUTH_FAILED,
             "unknown serial or wrong installation secret",
         ),
         Err(e) => e.into_response(),
@@ -121,7 +122,7 @@ async fn register(
     let Ok(Json(req)) = body else {
         return problem(
             StatusCode::BAD_REQUEST,
-            "INVALID_BODY",
+            codes::INVALID_BODY,
             "expected {serial, company_name}",
         );
     };
@@ -129,7 +130,7 @@ async fn register(
         Ok(Some(answer)) => Json(answer).into_response(),
         Ok(None) => problem(
             StatusCode::UNAUTHORIZED,
-            "REGISTRATION_FAILED",
+            codes::REGISTRATION_FAILED,
             "this serial number and owner name do not belong together, or the installation is already registered (the vendor can reset it)",
         ),
         Err(e) => e.into_response(),
@@ -215,7 +216,7 @@ fn render(t: &impl Template) -> Response {
             tracing::error!("template: {e}");
             problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "TEMPLATE_ERROR",
+                codes::TEMPLATE_ERROR,
                 "the page could not be rendered",
             )
         }
@@ -302,7 +303,7 @@ async fn add_customer(_: VendorAdmin, State(state): State<IssuerState>, Form(f):
     if !csrf_ok(&state, &f.csrf) {
         return problem(
             StatusCode::FORBIDDEN,
-            "CSRF_FAILED",
+            codes::CSRF_FAILED,
             "the form is stale: reload the page",
         );
     }
@@ -338,7 +339,7 @@ async fn set_count(
     if !csrf_ok(&state, &f.csrf) {
         return problem(
             StatusCode::FORBIDDEN,
-            "CSRF_FAILED",
+            codes::CSRF_FAILED,
             "the form is stale: reload the page",
         );
     }
@@ -378,7 +379,7 @@ async fn set_dates(
     if !csrf_ok(&state, &f.csrf) {
         return problem(
             StatusCode::FORBIDDEN,
-            "CSRF_FAILED",
+            codes::CSRF_FAILED,
             "the form is stale: reload the page",
         );
     }

@@ -11,6 +11,7 @@ pub mod admin_auth;
 pub mod http;
 pub mod service;
 
+use lisens_core::codes;
 use lisens_core::{spec::parse_spec, LicenseError, PublicKey, SigningKey};
 use rand::RngCore;
 
@@ -38,9 +39,9 @@ pub enum IssuerError {
 impl IssuerError {
     pub fn code(&self) -> &'static str {
         match self {
-            IssuerError::Io { .. } => "FILE_UNREADABLE",
-            IssuerError::KeyExists(_) => "ISSUER_KEY_EXISTS",
-            IssuerError::KeyMalformed { .. } => "KEY_MALFORMED",
+            IssuerError::Io { .. } => codes::FILE_UNREADABLE,
+            IssuerError::KeyExists(_) => codes::ISSUER_KEY_EXISTS,
+            IssuerError::KeyMalformed { .. } => codes::KEY_MALFORMED,
             IssuerError::License(e) => e.code(),
             IssuerError::Store(e) => e.code(),
         }
@@ -127,7 +128,7 @@ mod tests {
             key.public()
         );
         let err = keygen(dir.path()).unwrap_err();
-        assert_eq!(err.code(), "ISSUER_KEY_EXISTS");
+        assert_eq!(err.code(), codes::ISSUER_KEY_EXISTS);
         assert_eq!(
             read_signing_key(&dir.path().join(SECRET_FILE)).unwrap().public(),
             key.public()
@@ -139,8 +140,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         keygen(dir.path()).unwrap();
         let err = read_signing_key(&dir.path().join(PUBLIC_FILE)).unwrap_err();
-        assert_eq!(err.code(), "KEY_MALFORMED");
+        assert_eq!(err.code(), codes::KEY_MALFORMED);
         let err = read_signing_key(&dir.path().join("missing")).unwrap_err();
-        assert_eq!(err.code(), "FILE_UNREADABLE");
+        assert_eq!(err.code(), codes::FILE_UNREADABLE);
     }
 }

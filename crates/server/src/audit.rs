@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::{AdminCaller, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::AppState;
+use lisens_core::codes;
 
 /// Routes whose writes are not changes worth a record.
 const NOT_AUDITED: &[&str] = &["/api/v1/metering/events", "/language"];
@@ -130,7 +131,7 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         Err(_) => {
             return ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "BODY_TOO_LARGE",
+                codes::BODY_TOO_LARGE,
                 "the body is over the limit",
             )
             .into_response()
@@ -206,10 +207,10 @@ fn query(
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
     max: i64,
 ) -> Result<(AuditQuery, AuditFilter), ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
+    let Query(q) = q.map_err(|e| ApiError::bad_request(codes::INVALID_QUERY, e.body_text()))?;
     if !(1..=max).contains(&q.limit) || q.offset < 0 {
         return Err(ApiError::bad_request(
-            "INVALID_QUERY",
+            codes::INVALID_QUERY,
             format!("limit is 1 to {max}, offset at least 0"),
         ));
     }
@@ -218,7 +219,7 @@ fn query(
         .as_deref()
         .map(|s| {
             lisens_store::stamp::parse_rfc3339(s)
-                .ok_or_else(|| ApiError::bad_request("INVALID_QUERY", "since is not RFC 3339"))
+                .ok_or_else(|| ApiError::bad_request(codes::INVALID_QUERY, "since is not RFC 3339"))
         })
         .transpose()?;
     let filter = AuditFilter {

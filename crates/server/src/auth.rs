@@ -16,6 +16,7 @@ use lisens_store::{Session, TokenScope};
 
 use crate::error::ApiError;
 use crate::AppState;
+use lisens_core::codes;
 
 /// Hashes a password with Argon2id and a fresh random salt. CPU-heavy: call
 /// it off the async executor.
@@ -106,7 +107,7 @@ pub(crate) async fn session_of(parts: &Parts, state: &AppState) -> Result<Option
         state.store.delete_session(secret).await?;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "NO_LOGIN_EVENT",
+            codes::NO_LOGIN_EVENT,
             "logins are closed by an administrator (No Login); you have been logged out",
         ));
     }
@@ -137,7 +138,7 @@ async fn principal(parts: &Parts, state: &AppState) -> Result<Principal, ApiErro
         if !constant_time_eq(sent, &session.csrf) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "CSRF_FAILED",
+                codes::CSRF_FAILED,
                 "a request made with the session cookie needs the X-CSRF-Token header",
             ));
         }

@@ -6,6 +6,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
 use lisens_core::access::Decision;
+use lisens_core::codes;
 use lisens_core::ModuleName;
 use serde::{Deserialize, Serialize};
 
@@ -52,7 +53,7 @@ impl From<Decision> for CheckAnswer {
 }
 
 fn module(name: &str) -> Result<ModuleName, ApiError> {
-    ModuleName::parse(name).map_err(|e| ApiError::bad_request("INVALID_INPUT", e.to_string()))
+    ModuleName::parse(name).map_err(|e| ApiError::bad_request(codes::INVALID_INPUT, e.to_string()))
 }
 
 #[utoipa::path(
@@ -68,7 +69,7 @@ pub async fn check(
     State(state): State<AppState>,
     params: Result<Query<CheckParams>, QueryRejection>,
 ) -> Result<Json<CheckAnswer>, ApiError> {
-    let Query(p) = params.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
+    let Query(p) = params.map_err(|e| ApiError::bad_request(codes::INVALID_QUERY, e.body_text()))?;
     let now = lisens_store::clock::now();
     let view = state.view.get();
     let owner = p.owner.as_deref();
@@ -78,7 +79,7 @@ pub async fn check(
         (None, None, Some(s)) => view.access.has_system_of(owner, &module(s)?, now),
         _ => {
             return Err(ApiError::bad_request(
-                "INVALID_QUERY",
+                codes::INVALID_QUERY,
                 "give user (login check), user and module (user license), or system (system license); \
                  owner goes with module or system",
             ))

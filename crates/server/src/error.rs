@@ -3,6 +3,7 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use lisens_core::codes;
 use lisens_store::StoreError;
 use serde_json::json;
 
@@ -34,18 +35,18 @@ impl ApiError {
             retry_after: Some(wait_secs),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
+                codes::RATE_LIMITED,
                 format!("too many failed passwords; try again in {wait_secs} s"),
             )
         }
     }
 
     pub fn unauthenticated(detail: &str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", detail)
+        Self::new(StatusCode::UNAUTHORIZED, codes::UNAUTHENTICATED, detail)
     }
 
     pub fn forbidden(detail: &str) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", detail)
+        Self::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, detail)
     }
 
     pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
@@ -112,9 +113,9 @@ pub struct Refused(Problem);
 /// body limit, 400 `INVALID_BODY` otherwise.
 fn body_problem(status: StatusCode, text: String) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", text)
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, codes::BODY_TOO_LARGE, text)
     } else {
-        ApiError::bad_request("INVALID_BODY", text)
+        ApiError::bad_request(codes::INVALID_BODY, text)
     }
 }
 
@@ -179,22 +180,6 @@ impl From<StoreError> for ApiError {
             extra,
             ..Self::new(status, e.code(), e.to_string())
         }
-    }
-}
-
-impl From<crate::issuer_client::CheckError> for ApiError {
-    fn from(e: crate::issuer_client::CheckError) -> Self {
-        use crate::issuer_client::CheckError;
-        let status = match &e {
-            CheckError::Store(_) => {
-                let CheckError::Store(e) = e else { unreachable!() };
-                return e.into();
-            }
-            CheckError::NotConfigured => StatusCode::BAD_REQUEST,
-            CheckError::Unreachable(..) => StatusCode::BAD_GATEWAY,
-            CheckError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        };
-        Self::new(status, &e.code(), e.to_string())
     }
 }
 

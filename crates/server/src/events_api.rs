@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use lisens_core::codes;
 use lisens_core::events::{EventKey, EventScope, EventStatus, Flags};
 use lisens_store::{EventFilter, NewEvent};
 use serde::{Deserialize, Serialize};
@@ -43,7 +44,7 @@ fn default_limit() -> i64 {
 }
 
 fn bad(e: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request("INVALID_INPUT", e.to_string())
+    ApiError::bad_request(codes::INVALID_INPUT, e.to_string())
 }
 
 #[utoipa::path(
@@ -58,10 +59,10 @@ pub async fn list(
     State(state): State<AppState>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
+    let Query(q) = q.map_err(|e| ApiError::bad_request(codes::INVALID_QUERY, e.body_text()))?;
     if !(1..=1000).contains(&q.limit) || q.offset < 0 {
         return Err(ApiError::bad_request(
-            "INVALID_QUERY",
+            codes::INVALID_QUERY,
             "limit is 1 to 1000, offset at least 0",
         ));
     }
@@ -83,7 +84,7 @@ pub async fn list(
             .as_deref()
             .map(|s| {
                 lisens_store::stamp::parse_rfc3339(s)
-                    .ok_or_else(|| ApiError::bad_request("INVALID_QUERY", "since is not RFC 3339"))
+                    .ok_or_else(|| ApiError::bad_request(codes::INVALID_QUERY, "since is not RFC 3339"))
             })
             .transpose()?,
     };
@@ -136,7 +137,6 @@ pub async fn add(
         activated_by: admin.actor,
     };
     let id = state.store.add_event(&event).await?;
-    state.view.refresh().await?;
     Ok((StatusCode::CREATED, Json(CreatedId { id })).into_response())
 }
 
@@ -172,12 +172,11 @@ pub async fn end(
         finished()
     } else {
         serde_json::from_slice::<EndBody>(&body)
-            .map_err(|e| ApiError::bad_request("INVALID_BODY", e.to_string()))?
+            .map_err(|e| ApiError::bad_request(codes::INVALID_BODY, e.to_string()))?
             .status
     };
     let status = EventStatus::parse(&status).map_err(bad)?;
     state.store.end_event(id, status).await?;
-    state.view.refresh().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lisens_core::codes;
 use lisens_core::{PublicKey, VerifiedLicense};
 use lisens_store::{Actor, Received, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -25,11 +26,26 @@ pub enum CheckError {
 impl CheckError {
     pub fn code(&self) -> String {
         match self {
-            CheckError::NotConfigured => "ISSUER_NOT_CONFIGURED".into(),
-            CheckError::Unreachable(..) => "ISSUER_UNREACHABLE".into(),
+            CheckError::NotConfigured => codes::ISSUER_NOT_CONFIGURED.into(),
+            CheckError::Unreachable(..) => codes::ISSUER_UNREACHABLE.into(),
             CheckError::Refused { code, .. } => code.clone(),
             CheckError::Store(e) => e.code().into(),
         }
+    }
+}
+
+impl From<CheckError> for crate::error::ApiError {
+    fn from(e: CheckError) -> Self {
+        let status = match &e {
+            CheckError::Store(_) => {
+                let CheckError::Store(e) = e else { unreachable!() };
+                return e.into();
+            }
+            CheckError::NotConfigured => axum::http::StatusCode::BAD_REQUEST,
+            CheckError::Unreachable(..) => axum::http::StatusCode::BAD_GATEWAY,
+            CheckError::Refused { .. } => axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        Self::new(status, &e.code(), e.to_string())
     }
 }
 
@@ -102,7 +118,7 @@ async fn post<T: Serialize>(url: &str, body: &T) -> Result<reqwest::Response, Ch
                     detail: None,
                 });
                 return Err(CheckError::Refused {
-                    code: p.code.unwrap_or_else(|| "ISSUER_REFUSED".into()),
+                    code: p.code.unwrap_or_else(|| codes::ISSUER_REFUSED.into()),
                     detail: p.detail.unwrap_or_default(),
                 });
             }

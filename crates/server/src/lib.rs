@@ -30,6 +30,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use lisens_core::codes;
 use lisens_store::{AccessView, Store, StoreError};
 use tokio::net::TcpListener;
 
@@ -164,6 +165,31 @@ impl AppState {
     }
 }
 
+/// The one place this process's access view follows its own changes: after
+/// a request that wrote (the store's write count moved while it ran), the
+/// view is rebuilt before the response leaves, so the caller's next request
+/// (a check, a page) sees the change. Changes made elsewhere (another
+/// process, the issuer poller, a hand edit) reach it through the refresher.
+/// A failed rebuild cannot undo the committed change: it is logged, and the
+/// refresher retries within `REFRESH_EVERY`.
+async fn refresh_after_writes(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.method().is_safe() {
+        return next.run(req).await;
+    }
+    let before = state.store.writes();
+    let response = next.run(req).await;
+    if state.store.writes() != before {
+        if let Err(e) = state.view.refresh().await {
+            tracing::error!("the access view did not follow a change made here: {e}; the refresher retries");
+        }
+    }
+    response
+}
+
 /// The whole application.
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -268,7 +294,8 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/license/history", get(license_api::history))
         .route("/api/v1/modules/{module}/holders", get(license_api::holders))
-        .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint") })
+        .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such endpoint") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), refresh_after_writes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(axum::middleware::from_fn(metrics::track))
         // Each request is logged with its id (the caller's X-Request-Id, or a
@@ -358,7 +385,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(Health {
                     status: "unavailable".into(),
-                    code: Some("DATABASE_UNAVAILABLE".into()),
+                    code: Some(codes::DATABASE_UNAVAILABLE.into()),
                 }),
             )
                 .into_response()

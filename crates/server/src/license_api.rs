@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use lisens_core::codes;
 use lisens_core::VerifiedLicense;
 use lisens_store::{Actor, StoreError};
 use serde::Deserialize;
@@ -45,11 +46,11 @@ pub async fn load(
 ) -> Result<Response, ApiError> {
     let body = crate::error::raw_body(body)?;
     let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("FILE_NOT_UTF8", "the license file is not UTF-8 text"))?;
+        .map_err(|_| ApiError::bad_request(codes::FILE_NOT_UTF8, "the license file is not UTF-8 text"))?;
     let keys = state.store.receiving_keys().await?;
     if keys.is_empty() {
         return Err(ApiError::bad_request(
-            "LICENSE_KEY_REQUIRED",
+            codes::LICENSE_KEY_REQUIRED,
             "no trusted key yet: start the server with --public-key, or load the first license with the CLI",
         ));
     }
@@ -72,7 +73,6 @@ pub async fn load(
             },
         )
         .await?;
-    state.view.refresh().await?;
     Ok(Json(received).into_response())
 }
 
@@ -124,7 +124,6 @@ pub async fn activate(
             },
         )
         .await?;
-    state.view.refresh().await?;
     Ok(Json(Activated {
         result: "activated".into(),
         diff,
@@ -155,7 +154,7 @@ pub async fn remove_excess(
     let b = json_body(body)?;
     if b.users.is_empty() || b.users.len() > 10_000 {
         return Err(ApiError::bad_request(
-            "INVALID_BODY",
+            codes::INVALID_BODY,
             "users: 1 to 10000 login names",
         ));
     }
@@ -170,7 +169,6 @@ pub async fn remove_excess(
             },
         )
         .await?;
-    state.view.refresh().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -186,10 +184,10 @@ pub struct Page {
 
 /// A valid page: limit 1 to 1000, offset at least 0 (400 `INVALID_QUERY`).
 fn page_of(page: Result<Query<Page>, axum::extract::rejection::QueryRejection>) -> Result<Page, ApiError> {
-    let Query(p) = page.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
+    let Query(p) = page.map_err(|e| ApiError::bad_request(codes::INVALID_QUERY, e.body_text()))?;
     if !(1..=1000).contains(&p.limit) || p.offset < 0 {
         return Err(ApiError::bad_request(
-            "INVALID_QUERY",
+            codes::INVALID_QUERY,
             "limit is 1 to 1000, offset at least 0",
         ));
     }
@@ -314,18 +312,18 @@ pub async fn register(
     let b = json_body(body)?;
     if !(b.issuer_url.starts_with("https://") || b.issuer_url.starts_with("http://")) {
         return Err(ApiError::bad_request(
-            "INVALID_INPUT",
+            codes::INVALID_INPUT,
             "issuer_url must be an http:// or https:// address",
         ));
     }
     let keys = match &b.public_key {
         Some(text) => vec![lisens_core::PublicKey::parse(text)
-            .map_err(|e| ApiError::bad_request("KEY_MALFORMED", e.to_string()))?],
+            .map_err(|e| ApiError::bad_request(codes::KEY_MALFORMED, e.to_string()))?],
         None => state.store.receiving_keys().await?,
     };
     if keys.is_empty() {
         return Err(ApiError::bad_request(
-            "LICENSE_KEY_REQUIRED",
+            codes::LICENSE_KEY_REQUIRED,
             "this installation trusts no key yet: send the vendor's public_key",
         ));
     }
@@ -338,6 +336,5 @@ pub async fn register(
         &admin.actor,
     )
     .await?;
-    state.view.refresh().await?;
     Ok(Json(received).into_response())
 }

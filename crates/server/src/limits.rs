@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
+use lisens_core::codes;
 
 /// The limits of one server process.
 #[derive(Clone)]
@@ -69,7 +70,7 @@ pub async fn enforce(State(limits): State<Limits>, req: Request, next: Next) -> 
     let Ok(_permit) = limits.permits.clone().try_acquire_owned() else {
         let mut resp = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "OVERLOADED",
+            codes::OVERLOADED,
             format!(
                 "the server is at its limit of {} requests at once; try again shortly",
                 limits.max_in_flight
@@ -89,7 +90,7 @@ pub async fn enforce(State(limits): State<Limits>, req: Request, next: Next) -> 
             );
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "REQUEST_TIMEOUT",
+                codes::REQUEST_TIMEOUT,
                 format!(
                     "the request took longer than {} s",
                     limits.request_timeout.as_secs()

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::auth::{AdminCaller, MeteringCaller};
 use crate::error::ApiError;
 use crate::AppState;
+use lisens_core::codes;
 
 /// `POST /api/v1/metering/events`: a JSON array of up to 1,000
 /// `{id, service, quantity, occurred_at}`, all or nothing.
@@ -30,7 +31,10 @@ pub async fn ingest(
 ) -> Result<Response, ApiError> {
     let body = crate::error::raw_body(body)?;
     let batch: Vec<UsageEvent> = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request("INVALID_BODY", format!("expected a JSON array of events: {e}"))
+        ApiError::bad_request(
+            codes::INVALID_BODY,
+            format!("expected a JSON array of events: {e}"),
+        )
     })?;
     let m = crate::metrics::global();
     let result = state.store.ingest(&batch, &state.zone).await.inspect_err(|_| {
@@ -52,7 +56,7 @@ pub(crate) async fn report(state: &AppState, month: Option<String>) -> Result<Us
     let month = month
         .unwrap_or_else(|| lisens_core::metering::month_of(time::OffsetDateTime::now_utc(), &state.zone));
     lisens_core::metering::parse_month(&month)
-        .map_err(|e| ApiError::bad_request("INVALID_QUERY", e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(codes::INVALID_QUERY, e.to_string()))?;
     Ok(state.store.usage_report(&month, &state.zone).await?)
 }
 
@@ -68,7 +72,7 @@ pub async fn usage(
     State(state): State<AppState>,
     q: Result<Query<MonthQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
+    let Query(q) = q.map_err(|e| ApiError::bad_request(codes::INVALID_QUERY, e.body_text()))?;
     Ok(Json(report(&state, q.month).await?).into_response())
 }
 
@@ -85,7 +89,7 @@ pub async fn usage_csv(
     State(state): State<AppState>,
     q: Result<Query<MonthQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
+    let Query(q) = q.map_err(|e| ApiError::bad_request(codes::INVALID_QUERY, e.body_text()))?;
     let r = report(&state, q.month).await?;
     let mut csv =
         String::from("month,service,usage,threshold,overage,price,currency,billable_users,projected\n");

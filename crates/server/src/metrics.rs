@@ -20,6 +20,7 @@ use prometheus_client::registry::Registry;
 use crate::auth::MetricsCaller;
 use crate::error::ApiError;
 use crate::AppState;
+use lisens_core::codes;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Route {
@@ -214,7 +215,7 @@ pub async fn scrape(_: MetricsCaller, State(state): State<AppState>) -> Result<R
     prometheus_client::encoding::text::encode(&mut body, &m.registry).map_err(|_| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "METRICS_FAILED",
+            codes::METRICS_FAILED,
             "encoding the metrics failed",
         )
     })?;

@@ -250,7 +250,6 @@ async fn apply(state: &AppState, a: &Associate, f: UserFields) -> Result<(), Sci
         .edit_user(&edit, &changes)
         .await
         .map_err(|e| refused(&changes, e))?;
-    state.view.refresh().await?;
     Ok(())
 }
 
@@ -315,7 +314,6 @@ pub async fn create(
             return Err(e);
         }
     }
-    state.view.refresh().await?;
     respond(&state, &headers, &login, StatusCode::CREATED).await
 }
 
@@ -450,7 +448,6 @@ pub async fn delete(
     // Releasing first keeps the license history of who lost what.
     state.store.release_licenses(&a.login_name).await?;
     state.store.delete_associate(&a.login_name).await?;
-    state.view.refresh().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{self, AdminCaller, UserCaller, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::AppState;
+use lisens_core::codes;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -64,7 +65,7 @@ pub async fn log_in(
     if !ok {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "LOGIN_FAILED",
+            codes::LOGIN_FAILED,
             "wrong login name or password",
         ));
     }
@@ -73,7 +74,7 @@ pub async fn log_in(
     if !*user.active {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "USER_INACTIVE",
+            codes::USER_INACTIVE,
             "this user is deactivated",
         ));
     }
@@ -157,7 +158,7 @@ pub struct PasswordChange {
 fn check_new_password(p: &str) -> Result<(), ApiError> {
     if p.chars().count() < 8 || p.len() > 1024 {
         return Err(ApiError::bad_request(
-            "PASSWORD_TOO_SHORT",
+            codes::PASSWORD_TOO_SHORT,
             "a password has 8 to 1024 characters",
         ));
     }
@@ -174,7 +175,7 @@ pub async fn new_password_hash(password: String) -> Result<String, ApiError> {
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "PASSWORD_HASH_FAILED",
+                codes::PASSWORD_HASH_FAILED,
                 "hashing failed",
             )
         })
@@ -206,7 +207,7 @@ pub async fn change_password(
     let b = crate::error::json_body(body)?;
     let Some(session) = caller.session else {
         return Err(ApiError::bad_request(
-            "SESSION_REQUIRED",
+            codes::SESSION_REQUIRED,
             "log in to change your own password",
         ));
     };
@@ -223,7 +224,7 @@ pub async fn change_password(
     if !ok {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "LOGIN_FAILED",
+            codes::LOGIN_FAILED,
             "the current password is wrong",
         ));
     }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::AdminCaller;
 use crate::error::{json_body, ApiError};
 use crate::AppState;
+use lisens_core::codes;
 
 /// A token to create.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -62,7 +63,6 @@ pub async fn create(
     let b = json_body(body)?;
     let scope = TokenScope::parse(&b.scope)?;
     let token = state.store.create_token(&b.name, scope, rand::random()).await?;
-    state.view.refresh().await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedToken {
@@ -92,8 +92,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(id) = id.map_err(|e| ApiError::bad_request("INVALID_INPUT", e.body_text()))?;
+    let Path(id) = id.map_err(|e| ApiError::bad_request(codes::INVALID_INPUT, e.body_text()))?;
     state.store.revoke_token(id).await?;
-    state.view.refresh().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

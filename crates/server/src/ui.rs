@@ -12,6 +12,7 @@ use askama::Template;
 use axum::extract::{ConnectInfo, Form, Multipart, Path, Query, State};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use lisens_core::codes;
 use lisens_core::VerifiedLicense;
 use lisens_store::{Actor, Holding, ModuleStatus, OwnerStatus, PendingLicense, Session, StoreError};
 use serde::Deserialize;
@@ -56,7 +57,7 @@ impl axum::extract::FromRequestParts<AppState> for UiUser {
             Ok(Some(s)) => s,
             Ok(None) => return Err(Redirect::to("/login").into_response()),
             // Logged out by No Login: say so on the login page.
-            Err(e) if e.code == "NO_LOGIN_EVENT" => {
+            Err(e) if e.code == codes::NO_LOGIN_EVENT => {
                 return Err(Redirect::to("/login?closed=1").into_response())
             }
             Err(e) => return Err(e.into_response()),
@@ -163,7 +164,7 @@ fn bad_csrf(u: &UiUser) -> Response {
     page_status(
         StatusCode::FORBIDDEN,
         u,
-        "CSRF_FAILED".into(),
+        codes::CSRF_FAILED.into(),
         "The form is stale: reload the page.".into(),
     )
 }
@@ -273,7 +274,7 @@ pub async fn login_submit(
     let t = browser_language(&headers);
     let expected = crate::auth::cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     if expected.is_empty() || !constant_time_eq(&f.csrf, expected) {
-        let error = refusal(&t, "LOGIN_CSRF_FAILED");
+        let error = refusal(&t, codes::LOGIN_CSRF_FAILED);
         return login_page(&state, &headers, &t, StatusCode::FORBIDDEN, Some(error));
     }
     match log_in(&state, &f.login, &f.password, Some(addr.ip())).await {
@@ -290,7 +291,7 @@ pub async fn login_submit(
             );
             resp
         }
-        Err(e) if e.code == "LOGIN_FAILED" => login_page(
+        Err(e) if e.code == codes::LOGIN_FAILED => login_page(
             &state,
             &headers,
             &t,
@@ -347,7 +348,7 @@ pub async fn set_language(
         return page_status(
             StatusCode::BAD_REQUEST,
             &u,
-            "INVALID_INPUT".into(),
+            codes::INVALID_INPUT.into(),
             "unknown language".into(),
         );
     }
@@ -571,10 +572,7 @@ pub async fn add_event(
         activated_by: u.session.user.login_name.clone(),
     };
     match state.store.add_event(&event).await {
-        Ok(_) => {
-            let _ = state.view.refresh().await;
-            Redirect::to("/licenses/status#messages").into_response()
-        }
+        Ok(_) => Redirect::to("/licenses/status#messages").into_response(),
         Err(e) => fail(format!("{}: {e}", e.code())),
     }
 }
@@ -595,7 +593,6 @@ pub async fn end_event(
     {
         return store_error(&u, e);
     }
-    let _ = state.view.refresh().await;
     Redirect::to("/licenses/status#messages").into_response()
 }
 
@@ -725,14 +722,11 @@ pub async fn activate_submit(
         automatic: false,
     };
     match state.store.activate_pending(&f.owner, actor).await {
-        Ok(_) => {
-            let _ = state.view.refresh().await;
-            Redirect::to(&format!(
-                "/licenses?owner={}&notice=new-license-activated",
-                urlencode(&f.owner)
-            ))
-            .into_response()
-        }
+        Ok(_) => Redirect::to(&format!(
+            "/licenses?owner={}&notice=new-license-activated",
+            urlencode(&f.owner)
+        ))
+        .into_response(),
         Err(e) => store_error(&u, e),
     }
 }
@@ -806,7 +800,6 @@ pub async fn excess_submit(
     if let Err(e) = state.store.remove_excess(&module, &users, actor).await {
         return excess_page(&u, &state, &module, Some(format!("{}: {e}", e.code()))).await;
     }
-    let _ = state.view.refresh().await;
     Redirect::to("/licenses/activate").into_response()
 }
 
@@ -865,7 +858,7 @@ pub async fn upload(UiAdmin(u): UiAdmin, State(state): State<AppState>, mut form
         Err(e) => return fail(format!("{}: {e}", e.code())),
     };
     let Some(key) = keys.iter().find(|k| k.id() == license.key_id()).cloned() else {
-        return fail("LICENSE_SIGNATURE_INVALID".into());
+        return fail(codes::LICENSE_SIGNATURE_INVALID.into());
     };
     let actor = Actor {
         name: &u.session.user.login_name,
@@ -881,14 +874,11 @@ pub async fn upload(UiAdmin(u): UiAdmin, State(state): State<AppState>, mut form
             urlencode(license.owner().name.as_str())
         ))
         .into_response(),
-        Ok(_) => {
-            let _ = state.view.refresh().await;
-            Redirect::to(&format!(
-                "/licenses?owner={}&notice=new-license-activated",
-                urlencode(license.owner().name.as_str())
-            ))
-            .into_response()
-        }
+        Ok(_) => Redirect::to(&format!(
+            "/licenses?owner={}&notice=new-license-activated",
+            urlencode(license.owner().name.as_str())
+        ))
+        .into_response(),
         Err(e) => fail(format!("{}: {e}", e.code())),
     }
 }
@@ -1029,16 +1019,13 @@ pub async fn toggle(
             return page_status(
                 StatusCode::BAD_REQUEST,
                 &u,
-                "INVALID_INPUT".into(),
+                codes::INVALID_INPUT.into(),
                 "action".into(),
             )
         }
     };
     match result {
-        Ok(()) => {
-            let _ = state.view.refresh().await;
-            Redirect::to("/users/licenses").into_response()
-        }
+        Ok(()) => Redirect::to("/users/licenses").into_response(),
         Err(e) => Redirect::to(&format!(
             "/users/licenses?error={}",
             urlencode(&format!(

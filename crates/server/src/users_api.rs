@@ -17,6 +17,7 @@ use crate::AppState;
 type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 use crate::error::json_body as body;
+use lisens_core::codes;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -44,9 +45,9 @@ pub async fn list(
     State(state): State<AppState>,
     q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(p) = q.map_err(|e| ApiError::bad_request("INVALID_QUERY", e.body_text()))?;
+    let Query(p) = q.map_err(|e| ApiError::bad_request(codes::INVALID_QUERY, e.body_text()))?;
     if !(1..=1000).contains(&p.limit) {
-        return Err(ApiError::bad_request("INVALID_QUERY", "limit is 1 to 1000"));
+        return Err(ApiError::bad_request(codes::INVALID_QUERY, "limit is 1 to 1000"));
     }
     let users = state.store.list_associates().await?;
     let total = users.len();
@@ -103,7 +104,6 @@ pub async fn create(
         password_hash,
     };
     let id = state.store.create_associate(&new).await?;
-    state.view.refresh().await?;
     Ok((StatusCode::CREATED, Json(Created { id, login: b.login })).into_response())
 }
 
@@ -165,7 +165,6 @@ pub async fn deactivate(
     Path(login): Path<String>,
 ) -> Result<Response, ApiError> {
     state.store.deactivate_associate(&login).await?;
-    state.view.refresh().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -180,7 +179,7 @@ pub struct AssignBody {
 fn time_of(v: Option<String>, what: &str) -> Result<Option<OffsetDateTime>, ApiError> {
     v.map(|s| {
         OffsetDateTime::parse(&s, &Rfc3339)
-            .map_err(|_| ApiError::bad_request("INVALID_INPUT", format!("{what} is not RFC 3339")))
+            .map_err(|_| ApiError::bad_request(codes::INVALID_INPUT, format!("{what} is not RFC 3339")))
     })
     .transpose()
 }
@@ -209,7 +208,6 @@ pub async fn assign(
         .assign_during(&login, &b.module, &window)
         .await
         .inspect_err(|e| crate::metrics::global().refusal(e.code()))?;
-    state.view.refresh().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -227,7 +225,6 @@ pub async fn unassign(
     Path((login, module)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     state.store.unassign(&login, &module).await?;
-    state.view.refresh().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -312,7 +309,7 @@ pub async fn bulk(
     for (index, c) in b.changes.into_iter().enumerate() {
         let window = match c.action {
             Action::Unassign if c.valid_from.is_some() || c.valid_to.is_some() => Err(ApiError::bad_request(
-                "INVALID_INPUT",
+                codes::INVALID_INPUT,
                 "valid_from and valid_to are for assign",
             )),
             Action::Unassign => Ok(None),
@@ -343,6 +340,5 @@ pub async fn bulk(
             }
         }
     })?;
-    state.view.refresh().await?;
     Ok(Json(BulkResult { applied }).into_response())
 }

@@ -207,7 +207,7 @@ impl Store {
         .bind(crate::stamp::now())
         .execute(&mut *tx)
         .await?;
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -248,7 +248,7 @@ impl Store {
                 "{owner} does not trust a key {key_id}"
             )));
         }
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -387,7 +387,7 @@ impl Store {
                     .bind(crate::stamp::now())
                     .execute(&mut *tx)
                     .await?;
-                    Self::bump_version(&mut tx).await?;
+                    self.bump_version(&mut tx).await?;
                     tx.commit().await?;
                     return Ok(decision);
                 }
@@ -475,7 +475,7 @@ impl Store {
             .bind(owner)
             .execute(&mut *tx)
             .await?;
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(decision)
     }
@@ -685,7 +685,7 @@ impl Store {
         .bind(detail)
         .execute(&mut *tx)
         .await?;
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         // Shown as system messages too: what happened, by whom, to which version.
         let version = license

@@ -166,7 +166,7 @@ impl Store {
         // Which rows are intact is a matter of signatures, not of this
         // transaction; counts are read again below, under the locks.
         let status = self.license_status().await?;
-        ensure_writable(&status)?;
+        status.ensure_writable()?;
         let ids = module_ids(&status);
         let mut facts = facts(&status);
 
@@ -364,7 +364,7 @@ impl Store {
                 .into());
             }
         }
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(Some(results))
     }
@@ -408,15 +408,6 @@ pub struct Assignment {
 pub struct Window {
     pub valid_from: Option<OffsetDateTime>,
     pub valid_to: Option<OffsetDateTime>,
-}
-
-/// Past the primary owner's grace period the installation is read-only.
-pub(crate) fn ensure_writable(status: &LicenseStatus) -> Result<(), StoreError> {
-    let primary = status.owners.first().filter(|o| o.valid).map(|o| &o.dates);
-    if lisens_core::access::read_only(status.clock_set_back, primary, crate::clock::now().date()) {
-        return Err(StoreError::ReadOnly);
-    }
-    Ok(())
 }
 
 /// The row to act on for each module name: the first valid one.

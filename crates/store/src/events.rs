@@ -104,7 +104,7 @@ impl Store {
         .bind((kind == "job").then(this_process))
         .fetch_one(&mut *tx)
         .await?;
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -157,7 +157,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() > 0 {
-            Self::bump_version(&mut tx).await?;
+            self.bump_version(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(done.rows_affected())
@@ -180,7 +180,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("no active event {id}")));
         }
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -280,7 +280,7 @@ impl Store {
         .bind(crate::stamp::now())
         .execute(&mut *tx)
         .await?;
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -320,7 +320,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() > 0 {
-            Self::bump_version(&mut tx).await?;
+            self.bump_version(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(done.rows_affected() + gone)

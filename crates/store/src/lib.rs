@@ -34,11 +34,13 @@ pub use events::{EventFilter, NewEvent, SystemEvent, JOB_HEARTBEAT_STALE_SECS};
 pub use issuer_db::{Customer, HistoryEntry, IssuerStore, Reissued};
 pub use issuer_link::{IssuerCheck, IssuerLink};
 pub use license::{DemoStatus, LicenseStatus, ModuleStatus, OwnerStatus, UserCounts};
+pub use lisens_core::model::SATELLITE_MODULE;
 pub use sessions::{Session, SESSION_HOURS};
-pub use sites::{Site, SATELLITE_MODULE};
+pub use sites::Site;
 pub use tokens::{NewToken, TokenInfo, TokenScope};
 pub use users::{Associate, NewAssociate, UserEdit};
 
+use lisens_core::codes;
 use lisens_core::PublicKey;
 use verdicts::VerdictCache;
 
@@ -159,31 +161,31 @@ fn migration_read_only(e: &sqlx::migrate::MigrateError) -> bool {
 impl StoreError {
     pub fn code(&self) -> &'static str {
         match self {
-            StoreError::BadUrl(_) => "DATABASE_URL_INVALID",
-            StoreError::Database(_) | StoreError::Migration(_) => "DATABASE_ERROR",
-            StoreError::OwnerExists(_) => "LICENSE_OWNER_EXISTS",
-            StoreError::OwnerKeyMismatch { .. } => "LICENSE_OWNER_KEY_MISMATCH",
-            StoreError::KeyNotTrusted { .. } => "LICENSE_KEY_NOT_TRUSTED",
-            StoreError::Duplicate(_) => "ALREADY_EXISTS",
-            StoreError::Invalid(_) => "INVALID_INPUT",
-            StoreError::UnknownUser(_) => "USER_UNKNOWN",
-            StoreError::NotFound(_) => "NOT_FOUND",
+            StoreError::BadUrl(_) => codes::DATABASE_URL_INVALID,
+            StoreError::Database(_) | StoreError::Migration(_) => codes::DATABASE_ERROR,
+            StoreError::OwnerExists(_) => codes::LICENSE_OWNER_EXISTS,
+            StoreError::OwnerKeyMismatch { .. } => codes::LICENSE_OWNER_KEY_MISMATCH,
+            StoreError::KeyNotTrusted { .. } => codes::LICENSE_KEY_NOT_TRUSTED,
+            StoreError::Duplicate(_) => codes::ALREADY_EXISTS,
+            StoreError::Invalid(_) => codes::INVALID_INPUT,
+            StoreError::UnknownUser(_) => codes::USER_UNKNOWN,
+            StoreError::NotFound(_) => codes::NOT_FOUND,
             StoreError::Assign(e) => e.code(),
-            StoreError::ReadOnly => "LICENSE_READ_ONLY",
+            StoreError::ReadOnly => codes::LICENSE_READ_ONLY,
             StoreError::Rejected(r) => r.code(),
             StoreError::License(e) => e.code(),
-            StoreError::TooManyAssigned(_) => "LICENSE_TOO_MANY_ASSIGNED",
-            StoreError::NoPending(_) => "LICENSE_NOT_PENDING",
-            StoreError::UnknownSerial(_) => "SERIAL_UNKNOWN",
-            StoreError::Conflict => "CONFLICT",
-            StoreError::BatchInvalid(_) => "BATCH_INVALID",
-            StoreError::BulkRefused(_) => "BULK_REFUSED",
-            StoreError::MaintenanceExpired { .. } => "LICENSE_MAINTENANCE_EXPIRED",
-            StoreError::LastAdministrator(_) => "LAST_ADMINISTRATOR",
-            StoreError::DatabaseReadOnly(_) => "DATABASE_READ_ONLY",
-            StoreError::DatabaseInUse(_) => "DATABASE_IN_USE",
-            StoreError::LockFailed(_) => "DATABASE_LOCK_FAILED",
-            StoreError::LoginsCollide(_) => "LOGINS_COLLIDE",
+            StoreError::TooManyAssigned(_) => codes::LICENSE_TOO_MANY_ASSIGNED,
+            StoreError::NoPending(_) => codes::LICENSE_NOT_PENDING,
+            StoreError::UnknownSerial(_) => codes::SERIAL_UNKNOWN,
+            StoreError::Conflict => codes::CONFLICT,
+            StoreError::BatchInvalid(_) => codes::BATCH_INVALID,
+            StoreError::BulkRefused(_) => codes::BULK_REFUSED,
+            StoreError::MaintenanceExpired { .. } => codes::LICENSE_MAINTENANCE_EXPIRED,
+            StoreError::LastAdministrator(_) => codes::LAST_ADMINISTRATOR,
+            StoreError::DatabaseReadOnly(_) => codes::DATABASE_READ_ONLY,
+            StoreError::DatabaseInUse(_) => codes::DATABASE_IN_USE,
+            StoreError::LockFailed(_) => codes::DATABASE_LOCK_FAILED,
+            StoreError::LoginsCollide(_) => codes::LOGINS_COLLIDE,
         }
     }
 }
@@ -201,6 +203,9 @@ pub struct Store {
     verdicts: VerdictCache,
     pinned: Vec<PublicKey>,
     installed: std::sync::OnceLock<time::OffsetDateTime>,
+    /// Write transactions this process has made that move the data version
+    /// (see [`Store::writes`]).
+    writes: std::sync::atomic::AtomicU64,
     /// SQLite: the shared lock on the database's lock file, held for the
     /// store's life so `lisens restore` refuses meanwhile (see `backup`).
     _lock: Option<std::fs::File>,
@@ -270,6 +275,7 @@ impl Store {
             backend,
             verdicts: VerdictCache::default(),
             installed: std::sync::OnceLock::new(),
+            writes: Default::default(),
             pinned: Vec::new(),
             _lock: lock,
         })
@@ -333,12 +339,22 @@ impl Store {
     /// Every write transaction bumps the data version, so every process
     /// sharing the database (and this one) rebuilds its access view.
     pub(crate) async fn bump_version(
+        &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE data_version SET version = version + 1 WHERE id = 1")
             .execute(&mut **tx)
             .await?;
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+
+    /// How many changes this process has written (counted as each write
+    /// transaction moves the data version; one that then rolls back counts
+    /// too). The server compares it before and after a request to rebuild
+    /// the access view after the request's own changes.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Remembers that the installation has seen this time (the clock

@@ -36,6 +36,19 @@ pub struct LicenseStatus {
     pub clock_set_back: bool,
 }
 
+impl LicenseStatus {
+    /// Past the primary owner's grace period (or with the clock set back)
+    /// the installation is read-only: `LICENSE_READ_ONLY` for every change
+    /// that needs a license (the rule is `lisens_core::access::read_only`).
+    pub(crate) fn ensure_writable(&self) -> Result<(), StoreError> {
+        let primary = self.owners.first().filter(|o| o.valid).map(|o| &o.dates);
+        if lisens_core::access::read_only(self.clock_set_back, primary, crate::clock::now().date()) {
+            return Err(StoreError::ReadOnly);
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct DemoStatus {
     pub until: String,
@@ -304,7 +317,7 @@ impl Store {
         for vm in license.verified_modules() {
             write_module_row(&mut tx, owner_id, None, vm).await?;
         }
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -786,7 +799,7 @@ pub(crate) async fn site_usage(
     let (satellites,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM site WHERE kind = 'satellite'")
         .fetch_one(&mut **tx)
         .await?;
-    out.insert(crate::sites::SATELLITE_MODULE.to_owned(), satellites);
+    out.insert(lisens_core::model::SATELLITE_MODULE.to_owned(), satellites);
     Ok(out)
 }
 

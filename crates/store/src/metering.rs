@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use lisens_core::codes;
 use lisens_core::metering::{
     check_event, month_of, overage, project, CheckedEvent, EventError, Policy, Service, Zone,
 };
@@ -79,7 +80,7 @@ fn batch_size(n: usize) -> Result<(), StoreError> {
     if n == 0 || n > MAX_BATCH {
         return Err(StoreError::BatchInvalid(vec![ItemError {
             index: 0,
-            code: "BATCH_SIZE".into(),
+            code: codes::BATCH_SIZE.into(),
             detail: format!("a batch holds 1 to {MAX_BATCH} events, not {n}"),
         }]));
     }

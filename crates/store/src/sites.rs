@@ -5,14 +5,12 @@
 //! counts hold under concurrency too.
 
 use lisens_core::assign::AssignError;
+use lisens_core::model::SATELLITE_MODULE;
 use lisens_core::{ModuleName, ModuleType};
 use serde::Serialize;
 
 use crate::license::LicenseStatus;
 use crate::{Store, StoreError};
-
-/// The site license that bounds the number of satellite databases.
-pub const SATELLITE_MODULE: &str = "satellite";
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Site {
@@ -78,7 +76,7 @@ impl Store {
     pub async fn add_site(&self, name: &str, satellite: bool) -> Result<(), StoreError> {
         let name = site_name(name)?;
         let status = self.license_status().await?;
-        crate::assign::ensure_writable(&status)?;
+        status.ensure_writable()?;
         let mut tx = self.begin_write().await?;
         if satellite {
             let module = ModuleName::parse(SATELLITE_MODULE).expect("valid name");
@@ -115,7 +113,7 @@ impl Store {
             .bind(crate::stamp::now())
             .execute(&mut *tx)
             .await?;
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -129,7 +127,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::Invalid(format!("no site {name:?}")));
         }
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -143,7 +141,7 @@ impl Store {
             ));
         }
         let status = self.license_status().await?;
-        crate::assign::ensure_writable(&status)?;
+        status.ensure_writable()?;
         let (id, count, signature) = site_license(&status, &module)?;
         let mut tx = self.begin_write().await?;
         lock_site_license(self, &mut tx, id, count, &signature).await?;
@@ -172,7 +170,7 @@ impl Store {
             .bind(crate::stamp::now())
             .execute(&mut *tx)
             .await?;
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -191,7 +189,7 @@ impl Store {
                 "{module} is not enabled on site {site:?}"
             )));
         }
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -103,7 +103,7 @@ impl Store {
         .bind(crate::stamp::now())
         .fetch_one(&mut *tx)
         .await?;
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(NewToken { id, secret })
     }
@@ -128,7 +128,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("no active token {id}")));
         }
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -107,7 +107,7 @@ impl Store {
                 "name and e-mail must not hold control characters".into(),
             ));
         }
-        crate::assign::ensure_writable(&self.license_status().await?)?;
+        self.license_status().await?.ensure_writable()?;
         let now = crate::stamp::now();
         let mut tx = self.begin_write().await?;
         let exists: Option<(i64,)> =
@@ -130,7 +130,7 @@ impl Store {
         .bind(&now)
         .fetch_one(&mut *tx)
         .await?;
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -193,7 +193,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::UnknownUser(login.to_owned()));
         }
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -226,7 +226,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::UnknownUser(login.to_owned()));
         }
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -246,7 +246,7 @@ impl Store {
     /// no longer count as an active user for billing. Never the last active
     /// administrator (`LAST_ADMINISTRATOR`).
     pub async fn deactivate_associate(&self, login: &str) -> Result<(), StoreError> {
-        crate::assign::ensure_writable(&self.license_status().await?)?;
+        self.license_status().await?.ensure_writable()?;
         self.set_active(login, false).await
     }
 
@@ -266,7 +266,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::UnknownUser(login.to_owned()));
         }
-        Self::bump_version(&mut tx).await?;
+        self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }

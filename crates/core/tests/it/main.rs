@@ -1,6 +1,7 @@
 //! Integration tests of the pure domain: specs, the signed document, tampering.
 
 mod activation;
+mod codes;
 mod document;
 mod properties;
 mod spec;

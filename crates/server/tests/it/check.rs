@@ -87,3 +87,38 @@ async fn the_check_needs_a_live_token_and_a_well_formed_query() {
     let (status, _) = get(&app, "user=anna", Some(&list.secret)).await;
     assert_eq!(status, 401, "a revoked token is refused");
 }
+
+/// A change made through this server is visible to the very next request:
+/// the access view is rebuilt before the changing request's response
+/// leaves (not up to 250 ms later by the refresher).
+#[tokio::test]
+async fn a_change_made_here_is_seen_by_the_next_request() {
+    let app = spawn_app().await;
+    app.user("anna", false).await;
+    let admin = app.token(TokenScope::Admin).await;
+    let check = app.token(TokenScope::Check).await;
+    app.refresh().await;
+    for round in 0..10 {
+        let assigned = app
+            .client
+            .post(app.url("/api/v1/users/anna/licenses"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"module": "essentials"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(assigned.status(), 204, "{}", assigned.text().await.unwrap());
+        let (_, body) = get(&app, "user=anna", Some(&check)).await;
+        assert_eq!(body["granted"], true, "round {round}: {body}");
+        let removed = app
+            .client
+            .delete(app.url("/api/v1/users/anna/licenses/essentials"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(removed.status(), 204, "{}", removed.text().await.unwrap());
+        let (_, body) = get(&app, "user=anna", Some(&check)).await;
+        assert_eq!(body["granted"], false, "round {round}: {body}");
+    }
+}
