@@ -89,7 +89,7 @@ fn change(m: &ModuleLicense, in_use: i64, total: i64, new_total: i64) -> ModuleC
         added: new_total - total,
         new_total,
         new_free: new_total - in_use,
-        below_in_use: new_total < in_use,
+        below_in_use: crate::assign::over_count(in_use, u32::try_from(new_total).unwrap_or(0)),
     }
 }
 
@@ -117,6 +117,75 @@ impl Rejection {
             Rejection::Expired(_) => codes::LICENSE_EXPIRED,
             Rejection::VersionReused(_) => codes::LICENSE_VERSION_REUSED,
         }
+    }
+}
+
+/// A module row as stored, for planning how a new license replaces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRow {
+    pub id: i64,
+    pub name: String,
+    pub version: i64,
+    /// Its holders now (users, or sites for a site license).
+    pub in_use: i64,
+    /// For a plan: the `set=` it grants now, as written in its row.
+    pub plan_set: Option<String>,
+}
+
+/// How a new license replaces an owner's stored rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyPlan {
+    /// For each module of the new license, in its order: the stored row it
+    /// rewrites (its holders stay), or `None` for a new row.
+    pub rows: Vec<Option<i64>>,
+    /// Stored rows the new license no longer has: deleted.
+    pub dropped: Vec<i64>,
+    /// Plans whose `set=` changes: their holders' links follow
+    /// (`assign::relink`).
+    pub changed_plans: Vec<ModuleName>,
+}
+
+/// Plans applying `new` over the stored rows: each new module takes the
+/// stored row of the same name and version, else of the same name, else a
+/// new row. Refused, naming each, when a module would keep more holders than
+/// its new count or a dropped module still has holders (the administrator
+/// removes excess licenses first).
+pub fn plan_apply(stored: &[StoredRow], new: &[ModuleLicense]) -> Result<ApplyPlan, Vec<String>> {
+    let mut unmatched: Vec<&StoredRow> = stored.iter().collect();
+    let mut plan = ApplyPlan::default();
+    let mut too_many = Vec::new();
+    for m in new {
+        let pos = unmatched
+            .iter()
+            .position(|r| r.name == m.name.as_str() && r.version == i64::from(m.version))
+            .or_else(|| unmatched.iter().position(|r| r.name == m.name.as_str()));
+        let row = pos.map(|p| unmatched.remove(p));
+        let used = row.map_or(0, |r| r.in_use);
+        if crate::assign::over_count(used, m.count.get()) {
+            too_many.push(format!("{} ({used} in use, {} licensed)", m.name, m.count));
+        }
+        if m.is_plan() {
+            let new_set = m.extra_info.set().map(|s| s.to_string()).unwrap_or_default();
+            let old_set = row
+                .and_then(|r| r.plan_set.as_deref())
+                .and_then(|e| crate::model::ExtraInfo::parse(e).ok())
+                .and_then(|e| e.set().map(|s| s.to_string()));
+            if old_set.is_some_and(|old| old != new_set) {
+                plan.changed_plans.push(m.name.clone());
+            }
+        }
+        plan.rows.push(row.map(|r| r.id));
+    }
+    for r in unmatched {
+        if r.in_use > 0 {
+            too_many.push(format!("{} ({} in use, dropped)", r.name, r.in_use));
+        }
+        plan.dropped.push(r.id);
+    }
+    if too_many.is_empty() {
+        Ok(plan)
+    } else {
+        Err(too_many)
     }
 }
 

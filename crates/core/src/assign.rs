@@ -29,6 +29,52 @@ pub struct ModuleFacts {
     pub prerequisite: Option<ModuleName>,
 }
 
+/// The one count rule: `holders` is more than a module with `count`
+/// licenses allows. Every path that adds a holder asks it with the holders
+/// it would have (`in_use + 1`), every path that lowers a count with the
+/// holders there are: assignment, activation, the plans' `set=`, sites.
+pub fn over_count(holders: i64, count: u32) -> bool {
+    holders > i64::from(count)
+}
+
+/// The one `set=` rule: the modules a user holds given the ones they hold
+/// directly: those, and every module in the `set=` of a plan among them
+/// (`set_of` gives a plan's set, `None` for a module that is not a plan).
+pub fn with_plan_sets<'a>(
+    direct: &BTreeSet<ModuleName>,
+    set_of: impl Fn(&ModuleName) -> Option<&'a [ModuleName]>,
+) -> BTreeSet<ModuleName> {
+    let mut out = direct.clone();
+    for d in direct {
+        if let Some(set) = set_of(d) {
+            out.extend(set.iter().cloned());
+        }
+    }
+    out
+}
+
+/// How one user's links follow plans whose `set=` changed (`sets`: every
+/// plan's new set): a link that only plans gave and no plan they hold gives
+/// any more goes, a module their plans now grant comes (not direct). The
+/// caller checks the counts of what is added with [`over_count`].
+pub fn relink(held: &Holdings, sets: &BTreeMap<ModuleName, Vec<ModuleName>>) -> AssignmentPlan {
+    let direct: BTreeSet<ModuleName> = held.iter().filter(|(_, d)| **d).map(|(m, _)| m.clone()).collect();
+    let required = with_plan_sets(&direct, |m| sets.get(m).map(Vec::as_slice));
+    AssignmentPlan {
+        add: required
+            .iter()
+            .filter(|m| !held.contains_key(*m))
+            .map(|m| (m.clone(), false))
+            .collect(),
+        set_direct: Vec::new(),
+        remove: held
+            .iter()
+            .filter(|(m, direct)| !**direct && !required.contains(*m))
+            .map(|(m, _)| m.clone())
+            .collect(),
+    }
+}
+
 /// The modules of the installation, by name.
 pub type Facts = BTreeMap<ModuleName, ModuleFacts>;
 
@@ -152,7 +198,7 @@ fn plan_assign(facts: &Facts, held: &Holdings, m: &ModuleName) -> Result<Assignm
     }
     for (added, _) in &plan.add {
         let f = &facts[added];
-        if f.in_use >= f.count {
+        if over_count(i64::from(f.in_use) + 1, f.count) {
             return Err(AssignError::Overcommitted {
                 module: added.clone(),
                 count: f.count,
@@ -174,13 +220,7 @@ fn plan_assign(facts: &Facts, held: &Holdings, m: &ModuleName) -> Result<Assignm
 
 /// The links a user must have given the modules they hold directly.
 pub fn required_links(facts: &Facts, direct: &BTreeSet<ModuleName>) -> BTreeSet<ModuleName> {
-    let mut out = direct.clone();
-    for d in direct {
-        if let Some(set) = facts.get(d).and_then(|f| f.plan_set.as_ref()) {
-            out.extend(set.iter().cloned());
-        }
-    }
-    out
+    with_plan_sets(direct, |d| facts.get(d).and_then(|f| f.plan_set.as_deref()))
 }
 
 fn plan_unassign(facts: &Facts, held: &Holdings, m: &ModuleName) -> Result<AssignmentPlan, AssignError> {

@@ -175,6 +175,83 @@ pub fn overage(usage: u64, threshold: u64) -> u64 {
     usage.saturating_sub(threshold)
 }
 
+/// Usage as a share of the threshold, in percent (nothing included: any
+/// use is 100 %).
+pub fn percent(usage: u64, threshold: u64) -> u64 {
+    usage
+        .saturating_mul(100)
+        .checked_div(threshold)
+        .unwrap_or(if usage > 0 { 100 } else { 0 })
+}
+
+/// The billable users of a month: the highest count of active users
+/// recorded in it, and in the month still running at least those active
+/// now (`active_now`).
+pub fn billable_users(recorded_max: Option<i64>, active_now: Option<i64>) -> u64 {
+    let n = recorded_max.unwrap_or(0).max(active_now.unwrap_or(0)).max(0);
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// One service in a month's report.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ServiceUsage {
+    pub service: String,
+    pub usage: u64,
+    pub threshold: Option<u64>,
+    pub overage: u64,
+    /// Of the overage, when the license prices it (two decimals).
+    pub price: Option<String>,
+    pub currency: Option<String>,
+    /// Usage as a share of the threshold, in percent.
+    pub percent: Option<u64>,
+    pub projected: u64,
+}
+
+/// A month's usage against the signed policies.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct UsageReport {
+    pub month: String,
+    pub billable_users: u64,
+    pub services: Vec<ServiceUsage>,
+}
+
+/// The report of `month` from its totals (per service) and the policies in
+/// the verified license: threshold for the billable users, overage, price,
+/// percent, and the projection at `now`.
+pub fn report(
+    month: &str,
+    billable_users: u64,
+    totals: &std::collections::HashMap<Service, u64>,
+    policies: &std::collections::HashMap<Service, Policy>,
+    now: OffsetDateTime,
+    zone: &Zone,
+) -> UsageReport {
+    let services = Service::ALL
+        .iter()
+        .map(|s| {
+            let usage = totals.get(s).copied().unwrap_or(0);
+            let policy = policies.get(s);
+            let threshold = policy.map(|p| p.threshold(billable_users));
+            let over = threshold.map_or(0, |t| overage(usage, t));
+            ServiceUsage {
+                service: s.as_str().into(),
+                usage,
+                threshold,
+                overage: over,
+                price: policy.and_then(|p| p.price(over)).map(|m| m.to_string()),
+                currency: policy.and_then(|p| p.currency.clone()),
+                percent: threshold.map(|t| percent(usage, t)),
+                projected: project(*s, usage, month, now, zone),
+            }
+        })
+        .collect();
+    UsageReport {
+        month: month.to_owned(),
+        billable_users,
+        services,
+    }
+}
+
 /// The installation's time zone, in which metering months begin and end:
 /// `UTC` (the default), a fixed offset like `+01:00`, or an IANA name like
 /// `Europe/Oslo` (daylight saving time included; the time zone database is

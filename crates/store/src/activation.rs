@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use lisens_core::activation::{decide, Decision, LicenseDiff, Rejection};
+use lisens_core::activation::{decide, plan_apply, Decision, LicenseDiff, Rejection, StoredRow};
 use lisens_core::{ModuleLicense, ModuleName, PublicKey, VerifiedLicense};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -394,43 +394,8 @@ impl Store {
             }
         }
 
-        // Match new rows to old ones: same name and version, else same name.
-        let mut unmatched: Vec<(i64, String, i64)> = existing.clone();
-        let mut plan: Vec<(Option<i64>, &lisens_core::VerifiedModule)> = Vec::new();
-        for vm in license.verified_modules() {
-            let m = &vm.module;
-            let pos = unmatched
-                .iter()
-                .position(|(_, n, v)| n == m.name.as_str() && *v == i64::from(m.version))
-                .or_else(|| unmatched.iter().position(|(_, n, _)| n == m.name.as_str()));
-            plan.push((pos.map(|p| unmatched.remove(p).0), vm));
-        }
-        let mut too_many = Vec::new();
-        for (id, vm) in &plan {
-            let used = id.and_then(|id| counts.get(&id).copied()).unwrap_or(0);
-            if used > i64::from(vm.module.count.get()) {
-                too_many.push(format!(
-                    "{} ({used} in use, {} licensed)",
-                    vm.module.name, vm.module.count
-                ));
-            }
-        }
-        for (id, name, _) in &unmatched {
-            let used = counts.get(id).copied().unwrap_or(0);
-            if used > 0 {
-                too_many.push(format!("{name} ({used} in use, dropped)"));
-            }
-        }
-        if !too_many.is_empty() {
-            return Err(StoreError::TooManyAssigned(too_many));
-        }
-        for (id, _, _) in &unmatched {
-            sqlx::query("DELETE FROM module_license WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        // Plans whose set= changes: only their holders' links need to move.
+        // Which stored row each new module rewrites, which go, and the
+        // count refusal: decided by core, applied here under the locks.
         let old_sets: std::collections::HashMap<String, String> =
             sqlx::query_as::<_, (String, String)>(&format!(
                 "SELECT module_name, extra_info FROM module_license WHERE owner_id = $1 AND extra_flags = {}",
@@ -441,19 +406,28 @@ impl Store {
             .await?
             .into_iter()
             .collect();
-        let changed_plans: Vec<String> = license
-            .modules()
+        let stored: Vec<StoredRow> = existing
             .iter()
-            .filter(|m| m.is_plan())
-            .filter(|m| {
-                let new = m.extra_info.set().map(|s| s.to_string()).unwrap_or_default();
-                let old = old_sets
-                    .get(m.name.as_str())
-                    .and_then(|e| lisens_core::ExtraInfo::parse(e).ok())
-                    .and_then(|e| e.set().map(|s| s.to_string()));
-                old.is_some_and(|old| old != new)
+            .map(|(id, name, version)| StoredRow {
+                id: *id,
+                name: name.clone(),
+                version: *version,
+                in_use: counts.get(id).copied().unwrap_or(0),
+                plan_set: old_sets.get(name).cloned(),
             })
-            .map(|m| m.name.to_string())
+            .collect();
+        let apply_plan = plan_apply(&stored, license.modules()).map_err(StoreError::TooManyAssigned)?;
+        for id in &apply_plan.dropped {
+            sqlx::query("DELETE FROM module_license WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let plan: Vec<(Option<i64>, &lisens_core::VerifiedModule)> = apply_plan
+            .rows
+            .iter()
+            .copied()
+            .zip(license.verified_modules())
             .collect();
         // Move updated rows out of the way of the unique (name, version)
         // index first, then write them.
@@ -468,8 +442,8 @@ impl Store {
         }
         update_owner_row(&mut tx, owner_id, license).await?;
         crate::license::raise_high_water(&mut tx, owner, license.owner().license_version).await?;
-        if !changed_plans.is_empty() {
-            reconcile_plan_links(&mut tx, owner_id, license, &changed_plans).await?;
+        if !apply_plan.changed_plans.is_empty() {
+            reconcile_plan_links(&mut tx, owner_id, license, &apply_plan.changed_plans).await?;
         }
         sqlx::query("DELETE FROM pending_license WHERE owner_name = $1")
             .bind(owner)
@@ -718,33 +692,33 @@ async fn reconcile_plan_links(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     owner_id: i64,
     license: &VerifiedLicense,
-    changed_plans: &[String],
+    changed_plans: &[ModuleName],
 ) -> Result<(), StoreError> {
-    use std::collections::{BTreeSet, HashMap};
+    use std::collections::HashMap;
     let rows: Vec<(i64, String)> =
         sqlx::query_as("SELECT id, module_name FROM module_license WHERE owner_id = $1")
             .bind(owner_id)
             .fetch_all(&mut **tx)
             .await?;
-    let id_of: HashMap<&str, i64> = rows.iter().map(|(id, n)| (n.as_str(), *id)).collect();
-    let name_of: HashMap<i64, &str> = rows.iter().map(|(id, n)| (*id, n.as_str())).collect();
-    let sets: HashMap<&str, BTreeSet<&str>> = license
+    let id_of: HashMap<ModuleName, i64> = rows
+        .iter()
+        .filter_map(|(id, n)| ModuleName::parse(n).ok().map(|n| (n, *id)))
+        .collect();
+    let name_of: HashMap<i64, &ModuleName> = id_of.iter().map(|(n, id)| (*id, n)).collect();
+    let sets: BTreeMap<ModuleName, Vec<ModuleName>> = license
         .modules()
         .iter()
         .filter(|m| m.is_plan())
         .map(|m| {
             (
-                m.name.as_str(),
+                m.name.clone(),
                 m.extra_info
                     .set()
-                    .map(|s| s.iter().map(|n| n.as_str()).collect())
+                    .map(|s| s.iter().cloned().collect())
                     .unwrap_or_default(),
             )
         })
         .collect();
-    if sets.is_empty() {
-        return Ok(());
-    }
     let ids = rows
         .iter()
         .map(|(id, _)| id.to_string())
@@ -752,11 +726,11 @@ async fn reconcile_plan_links(
         .join(",");
     let plan_ids = changed_plans
         .iter()
-        .filter_map(|p| id_of.get(p.as_str()))
+        .filter_map(|p| id_of.get(p))
         .map(|id| id.to_string())
         .collect::<Vec<_>>()
         .join(",");
-    if plan_ids.is_empty() {
+    if sets.is_empty() || plan_ids.is_empty() {
         return Ok(());
     }
     let holders: Vec<(i64,)> = sqlx::query_as(&format!(
@@ -784,50 +758,40 @@ async fn reconcile_plan_links(
     ))
     .fetch_all(&mut **tx)
     .await?;
-    let mut by_user: HashMap<i64, Vec<(i64, bool)>> = HashMap::new();
+    let mut by_user: HashMap<i64, lisens_core::assign::Holdings> = HashMap::new();
     for (user, module, direct) in &links {
-        by_user.entry(*user).or_default().push((*module, *direct != 0));
+        if let Some(name) = name_of.get(module) {
+            by_user
+                .entry(*user)
+                .or_default()
+                .insert((*name).clone(), *direct != 0);
+        }
     }
     let mut in_use: HashMap<i64, i64> = counts_now.into_iter().collect();
-    let counts: HashMap<&str, i64> = license
+    let counts: HashMap<&ModuleName, u32> = license
         .modules()
         .iter()
-        .map(|m| (m.name.as_str(), i64::from(m.count.get())))
+        .map(|m| (&m.name, m.count.get()))
         .collect();
     let now = crate::stamp::now();
     for (user, held) in by_user {
-        let direct: BTreeSet<&str> = held
-            .iter()
-            .filter(|(_, d)| *d)
-            .filter_map(|(m, _)| name_of.get(m).copied())
-            .collect();
-        if !direct.iter().any(|d| sets.contains_key(d)) {
-            continue;
+        // What the user's links become is core's (`relink`); the count of
+        // each module it adds is checked with the one count rule.
+        let change = lisens_core::assign::relink(&held, &sets);
+        for module in &change.remove {
+            sqlx::query("DELETE FROM license_assoc_link WHERE assoc_id = $1 AND module_license_id = $2")
+                .bind(user)
+                .bind(id_of[module])
+                .execute(&mut **tx)
+                .await?;
+            *in_use.entry(id_of[module]).or_insert(1) -= 1;
         }
-        let mut required = direct.clone();
-        for d in &direct {
-            if let Some(set) = sets.get(d) {
-                required.extend(set.iter().copied());
-            }
-        }
-        let linked: BTreeSet<&str> = held.iter().filter_map(|(m, _)| name_of.get(m).copied()).collect();
-        for (module, is_direct) in &held {
-            let Some(name) = name_of.get(module) else { continue };
-            if !is_direct && !required.contains(name) {
-                sqlx::query("DELETE FROM license_assoc_link WHERE assoc_id = $1 AND module_license_id = $2")
-                    .bind(user)
-                    .bind(module)
-                    .execute(&mut **tx)
-                    .await?;
-                *in_use.entry(*module).or_insert(1) -= 1;
-            }
-        }
-        for name in required.difference(&linked) {
-            let Some(id) = id_of.get(name) else { continue };
-            let used = in_use.entry(*id).or_insert(0);
-            if *used >= counts.get(name).copied().unwrap_or(0) {
+        for (module, _) in &change.add {
+            let Some(&id) = id_of.get(module) else { continue };
+            let used = in_use.entry(id).or_insert(0);
+            if lisens_core::assign::over_count(*used + 1, counts.get(module).copied().unwrap_or(0)) {
                 return Err(StoreError::TooManyAssigned(vec![format!(
-                    "{name} (the plans' new set= grants it to more users than its count)"
+                    "{module} (the plans' new set= grants it to more users than its count)"
                 )]));
             }
             *used += 1;

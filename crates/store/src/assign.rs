@@ -355,7 +355,7 @@ impl Store {
                     .fetch_one(&mut *tx)
                     .await?;
             let count = facts.get(m).map_or(0, |f| f.count);
-            if n > i64::from(count) {
+            if lisens_core::assign::over_count(n, count) {
                 tracing::error!("refusing a change that would put {m} at {n} of {count}");
                 return Err(lisens_core::assign::AssignError::Overcommitted {
                     module: m.clone(),

@@ -6,9 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use lisens_core::codes;
-use lisens_core::metering::{
-    check_event, month_of, overage, project, CheckedEvent, EventError, Policy, Service, Zone,
-};
+use lisens_core::metering::{check_event, month_of, CheckedEvent, EventError, Policy, Service, Zone};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -39,27 +37,7 @@ pub struct IngestResult {
     pub duplicates: usize,
 }
 
-/// One service in a month's report.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ServiceUsage {
-    pub service: String,
-    pub usage: u64,
-    pub threshold: Option<u64>,
-    pub overage: u64,
-    /// Of the overage, when the license prices it (two decimals).
-    pub price: Option<String>,
-    pub currency: Option<String>,
-    /// Usage as a share of the threshold, in percent.
-    pub percent: Option<u64>,
-    pub projected: u64,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct UsageReport {
-    pub month: String,
-    pub billable_users: u64,
-    pub services: Vec<ServiceUsage>,
-}
+pub use lisens_core::metering::{ServiceUsage, UsageReport};
 
 /// The metering policies in the verified license (rows that failed their
 /// signature check give none).
@@ -283,41 +261,19 @@ impl Store {
             .bind(month)
             .fetch_optional(&self.pool)
             .await?;
-        let current = month_of(OffsetDateTime::now_utc(), zone) == month;
-        let billable = users
-            .map_or(0, |(n,)| n)
-            .max(if current { status.users.active_users } else { 0 }) as u64;
         let now = OffsetDateTime::now_utc();
-        let services = Service::ALL
-            .iter()
-            .map(|s| {
-                let usage = totals.get(s.as_str()).copied().unwrap_or(0).max(0) as u64;
-                let policy = policies.get(s);
-                let threshold = policy.map(|p| p.threshold(billable));
-                let over = threshold.map_or(0, |t| overage(usage, t));
-                ServiceUsage {
-                    service: s.as_str().into(),
-                    usage,
-                    threshold,
-                    overage: over,
-                    price: policy.and_then(|p| p.price(over)).map(|m| m.to_string()),
-                    currency: policy.and_then(|p| p.currency.clone()),
-                    // Nothing included: any use is 100 %.
-                    percent: threshold.map(|t| {
-                        usage
-                            .saturating_mul(100)
-                            .checked_div(t)
-                            .unwrap_or(if usage > 0 { 100 } else { 0 })
-                    }),
-                    projected: project(*s, usage, month, now, zone),
-                }
-            })
+        let current = month_of(now, zone) == month;
+        let billable = lisens_core::metering::billable_users(
+            users.map(|(n,)| n),
+            current.then_some(status.users.active_users),
+        );
+        let totals: HashMap<Service, u64> = totals
+            .into_iter()
+            .filter_map(|(s, v)| Some((Service::parse(&s).ok()?, u64::try_from(v).unwrap_or(0))))
             .collect();
-        Ok(UsageReport {
-            month: month.to_owned(),
-            billable_users: billable,
-            services,
-        })
+        Ok(lisens_core::metering::report(
+            month, billable, &totals, &policies, now, zone,
+        ))
     }
 
     /// One service's value for each month asked for (0 where none).
@@ -356,7 +312,8 @@ impl Store {
             .bind(month)
             .fetch_optional(&self.pool)
             .await?;
-        let billable = users.map_or(0, |(n,)| n).max(status.users.active_users).max(0) as u64;
+        let billable =
+            lisens_core::metering::billable_users(users.map(|(n,)| n), Some(status.users.active_users));
         for service in changed {
             let Some(policy) = policies.get(service) else {
                 continue;
@@ -369,10 +326,7 @@ impl Store {
                     .await?;
             let usage = usage.map_or(0, |(u,)| u.max(0) as u64);
             let threshold = policy.threshold(billable);
-            let percent = usage
-                .saturating_mul(100)
-                .checked_div(threshold)
-                .unwrap_or(if usage > 0 { 100 } else { 0 });
+            let percent = lisens_core::metering::percent(usage, threshold);
             let s = (service.as_str(), usage, threshold);
             for level in [80i64, 100] {
                 if percent < level as u64 {

@@ -85,12 +85,9 @@ impl Store {
             let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM site WHERE kind = 'satellite'")
                 .fetch_one(&mut *tx)
                 .await?;
-            if n >= count {
-                return Err(AssignError::Overcommitted {
-                    module,
-                    count: count as u32,
-                }
-                .into());
+            let count = u32::try_from(count).unwrap_or(0);
+            if lisens_core::assign::over_count(n + 1, count) {
+                return Err(AssignError::Overcommitted { module, count }.into());
             }
         } else {
             let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM site WHERE kind = 'central'")
@@ -157,12 +154,9 @@ impl Store {
         if enabled.iter().any(|(s,)| *s == site_id) {
             return Ok(());
         }
-        if enabled.len() as i64 >= count {
-            return Err(AssignError::Overcommitted {
-                module,
-                count: count as u32,
-            }
-            .into());
+        let count = u32::try_from(count).unwrap_or(0);
+        if lisens_core::assign::over_count(i64::try_from(enabled.len()).unwrap_or(i64::MAX) + 1, count) {
+            return Err(AssignError::Overcommitted { module, count }.into());
         }
         sqlx::query("INSERT INTO site_module (site_id, module_name, created_at) VALUES ($1, $2, $3)")
             .bind(site_id)

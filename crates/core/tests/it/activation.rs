@@ -119,3 +119,72 @@ fn a_dropped_module_in_use_blocks() {
         other => panic!("{other:?}"),
     }
 }
+
+fn row(
+    id: i64,
+    name: &str,
+    version: i64,
+    in_use: i64,
+    plan_set: Option<&str>,
+) -> lisens_core::activation::StoredRow {
+    lisens_core::activation::StoredRow {
+        id,
+        name: name.into(),
+        version,
+        in_use,
+        plan_set: plan_set.map(str::to_owned),
+    }
+}
+
+#[test]
+fn a_new_license_rewrites_the_rows_of_the_same_name_and_drops_the_rest() {
+    use lisens_core::activation::plan_apply;
+    let new = content(&v(SMALL_SPEC, 4));
+    // user, web, basic are stored (ids 1-3) plus a module the new license drops.
+    let stored = [
+        row(1, "user", 1, 2, None),
+        row(2, "web", 1, 2, None),
+        row(3, "basic", 1, 2, Some("set=user,web")),
+        row(4, "old-addon", 1, 0, None),
+    ];
+    let plan = plan_apply(&stored, new.modules()).unwrap();
+    assert_eq!(plan.rows, vec![Some(1), Some(2), Some(3)]);
+    assert_eq!(plan.dropped, vec![4]);
+    assert!(plan.changed_plans.is_empty(), "{plan:?}");
+
+    // The plan now grants only user: its holders' links follow.
+    let narrower = content(&v(SMALL_SPEC, 4).replace("set = [\"user\", \"web\"]", "set = [\"user\"]"));
+    let plan = plan_apply(&stored, narrower.modules()).unwrap();
+    assert_eq!(plan.changed_plans, vec![n("basic")]);
+
+    // The count rule: more holders than the new count, or holders of a
+    // dropped module, refuse it, naming each.
+    let fewer = content(&v(SMALL_SPEC, 4).replace("count = 2\nextra_flags", "count = 1\nextra_flags"));
+    let mut held = stored.clone();
+    held[3].in_use = 1;
+    assert_eq!(
+        plan_apply(&held, fewer.modules()).unwrap_err(),
+        vec![
+            "basic (2 in use, 1 licensed)".to_owned(),
+            "old-addon (1 in use, dropped)".to_owned()
+        ]
+    );
+}
+
+#[test]
+fn links_follow_a_plans_new_set_and_the_count_rule_is_one_function() {
+    use lisens_core::assign::{over_count, relink, Holdings};
+    let held: Holdings = [
+        (n("basic"), true),
+        (n("user"), false),
+        (n("web"), false),
+        (n("extra"), true),
+    ]
+    .into_iter()
+    .collect();
+    let sets = BTreeMap::from([(n("basic"), vec![n("user"), n("chat")])]);
+    let change = relink(&held, &sets);
+    assert_eq!(change.add, vec![(n("chat"), false)]);
+    assert_eq!(change.remove, vec![n("web")], "directly held modules stay");
+    assert!(!over_count(2, 2) && over_count(3, 2) && over_count(1, 0));
+}
