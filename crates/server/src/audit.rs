@@ -255,21 +255,6 @@ pub async fn list(
     .into_response())
 }
 
-/// A CSV field, quoted when needed; a leading =, +, - or @ is prefixed with
-/// ' so a spreadsheet never runs it as a formula.
-fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
 /// The audit log as CSV (up to 10,000 entries per request; page with offset).
 #[utoipa::path(
     get, path = "/api/v1/audit.csv", tag = "operations", params(AuditQuery),
@@ -287,20 +272,20 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let (q, filter) = query(q, 10_000)?;
     let items = state.store.audit_log(&filter, q.offset, q.limit).await?;
-    let mut csv = String::from("id,at,actor,address,action,target,detail\n");
-    for e in &items {
-        let fields = [
-            e.id.to_string(),
-            e.at.clone(),
-            e.actor.clone(),
-            e.address.clone(),
-            e.action.clone(),
-            e.target.clone(),
-            e.detail.clone(),
-        ];
-        csv.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
-        csv.push('\n');
-    }
+    let csv = lisens_core::export::csv_table(
+        &["id", "at", "actor", "address", "action", "target", "detail"],
+        items.iter().map(|e| {
+            vec![
+                e.id.to_string(),
+                e.at.clone(),
+                e.actor.clone(),
+                e.address.clone(),
+                e.action.clone(),
+                e.target.clone(),
+                e.detail.clone(),
+            ]
+        }),
+    );
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

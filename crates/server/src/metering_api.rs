@@ -91,22 +91,32 @@ pub async fn usage_csv(
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(codes::INVALID_QUERY, e.body_text()))?;
     let r = report(&state, q.month).await?;
-    let mut csv =
-        String::from("month,service,usage,threshold,overage,price,currency,billable_users,projected\n");
-    for s in &r.services {
-        csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{}\n",
-            r.month,
-            s.service,
-            s.usage,
-            s.threshold.map(|t| t.to_string()).unwrap_or_default(),
-            s.overage,
-            s.price.clone().unwrap_or_default(),
-            s.currency.clone().unwrap_or_default(),
-            r.billable_users,
-            s.projected
-        ));
-    }
+    let csv = lisens_core::export::csv_table(
+        &[
+            "month",
+            "service",
+            "usage",
+            "threshold",
+            "overage",
+            "price",
+            "currency",
+            "billable_users",
+            "projected",
+        ],
+        r.services.iter().map(|s| {
+            vec![
+                r.month.clone(),
+                s.service.clone(),
+                s.usage.to_string(),
+                s.threshold.map(|t| t.to_string()).unwrap_or_default(),
+                s.overage.to_string(),
+                s.price.clone().unwrap_or_default(),
+                s.currency.clone().unwrap_or_default(),
+                r.billable_users.to_string(),
+                s.projected.to_string(),
+            ]
+        }),
+    );
     let disposition = format!("attachment; filename=\"metering-{}.csv\"", r.month);
     Ok((
         [

@@ -1,5 +1,7 @@
 //! The `lisens` binary driven the way an operator drives it.
 
+#![allow(clippy::unwrap_used)]
+
 mod crash;
 mod demo;
 mod events;

@@ -1,5 +1,7 @@
 //! Integration tests of the pure domain: specs, the signed document, tampering.
 
+#![allow(clippy::unwrap_used)]
+
 mod activation;
 mod codes;
 mod document;

@@ -1,5 +1,7 @@
 //! The issuer service over HTTP: the installation endpoints and the vendor pages.
 
+#![allow(clippy::unwrap_used)]
+
 use lisens_core::SigningKey;
 use lisens_issuer::http::{app, IssuerState};
 use lisens_issuer::service::Issuer;

@@ -1,5 +1,7 @@
 //! HTTP tests against the real app on 127.0.0.1, port 0.
 
+#![allow(clippy::unwrap_used)]
+
 mod audit;
 mod authz;
 mod browser;

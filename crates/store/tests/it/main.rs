@@ -1,6 +1,8 @@
 //! Store tests. Every test runs on SQLite and on PostgreSQL
 //! (LISENS_TEST_PG_URL; under CI=true a missing PostgreSQL fails the run).
 
+#![allow(clippy::unwrap_used)]
+
 mod activation;
 mod assign;
 mod events;
