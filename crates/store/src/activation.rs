@@ -13,7 +13,8 @@ use lisens_core::{ModuleLicense, ModuleName, PublicKey, VerifiedLicense};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::license::{stored_owner, update_owner_row, write_module_row, LicenseStatus};
+use crate::license::LicenseStatus;
+use crate::rows::{stored_owner, update_owner_row, write_module_row};
 use crate::{Store, StoreError};
 
 /// What happened to a received license.
@@ -81,7 +82,10 @@ pub struct Actor<'a> {
     pub automatic: bool,
 }
 
-fn rows_and_use(status: &LicenseStatus, owner: &str) -> (Vec<ModuleLicense>, BTreeMap<ModuleName, i64>) {
+pub(crate) fn rows_and_use(
+    status: &LicenseStatus,
+    owner: &str,
+) -> (Vec<ModuleLicense>, BTreeMap<ModuleName, i64>) {
     let mut rows = Vec::new();
     let mut in_use = BTreeMap::new();
     for o in status.owners.iter().filter(|o| o.owner_name == owner) {
@@ -175,115 +179,12 @@ impl Store {
         }
     }
 
-    async fn ensure_trusted(&self, owner: &str, key: &PublicKey) -> Result<(), StoreError> {
-        let trusted: Vec<(String,)> = sqlx::query_as("SELECT key_id FROM trusted_key WHERE owner_name = $1")
-            .bind(owner)
-            .fetch_all(&self.pool)
-            .await?;
-        if trusted.iter().any(|(k,)| k == key.id().as_str()) {
-            return Ok(());
-        }
-        Err(StoreError::OwnerKeyMismatch {
-            owner: owner.to_owned(),
-            trusted: trusted.into_iter().map(|(k,)| k).collect::<Vec<_>>().join(", "),
-            signed: key.id().to_string(),
-        })
-    }
-
-    /// Trusts one more key for an owner: the vendor rotates keys by signing
-    /// with a new one; licenses signed by either verify until one is retired.
-    pub async fn trust_key(&self, owner: &str, key: &PublicKey) -> Result<(), StoreError> {
-        // An owner not loaded yet may be trusted ahead of its first license
-        // (a third party's add-on): keys are pinned, so its load needs it.
-        lisens_core::OwnerName::parse(owner).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO trusted_key (owner_name, key_id, public_key, added_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (owner_name, key_id) DO NOTHING",
-        )
-        .bind(owner)
-        .bind(key.id().as_str())
-        .bind(key.to_text().trim())
-        .bind(crate::stamp::now())
-        .execute(&mut *tx)
-        .await?;
-        self.bump_version(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Trusts the next key of an owner on the word of a key already trusted
-    /// for it (a key rotation the vendor signed). Returns the owner and key.
-    pub async fn trust_key_by_rotation(&self, text: &str) -> Result<(String, PublicKey), StoreError> {
-        let candidates = self.receiving_keys().await?;
-        let (rotation, _) = lisens_core::statement::KeyRotation::verify(text, &candidates)?;
-        let owner = rotation.owner.to_string();
-        // Only a key trusted for this very owner may vouch for its next one.
-        let (_, key) = lisens_core::statement::KeyRotation::verify(text, &self.owner_keys(&owner).await?)?;
-        self.trust_key(&owner, &key).await?;
-        Ok((owner, key))
-    }
-
-    /// Stops trusting a key for an owner. The key that signed the active
-    /// license cannot be retired (the license would stop counting).
-    pub async fn retire_key(&self, owner: &str, key_id: &str) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        let active: Option<(String,)> =
-            sqlx::query_as("SELECT key_id FROM module_owner WHERE owner_name = $1")
-                .bind(owner)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if active.as_ref().is_some_and(|(k,)| k == key_id) {
-            return Err(StoreError::Invalid(format!(
-                "key {key_id} signed the active license of {owner}: load a license signed by the new key first"
-            )));
-        }
-        let done = sqlx::query("DELETE FROM trusted_key WHERE owner_name = $1 AND key_id = $2")
-            .bind(owner)
-            .bind(key_id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Invalid(format!(
-                "{owner} does not trust a key {key_id}"
-            )));
-        }
-        self.bump_version(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Every key a received license may be checked with: the pinned keys,
-    /// else every key trusted for an owner.
-    pub async fn receiving_keys(&self) -> Result<Vec<PublicKey>, StoreError> {
-        if !self.pinned.is_empty() {
-            return Ok(self.pinned.clone());
-        }
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT public_key FROM trusted_key")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().filter_map(|(t,)| PublicKey::parse(t).ok()).collect())
-    }
-
-    /// The trusted keys of an owner (and the pinned ones, when any are pinned).
-    pub async fn owner_keys(&self, owner: &str) -> Result<Vec<PublicKey>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT public_key FROM trusted_key WHERE owner_name = $1")
-            .bind(owner)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|(t,)| PublicKey::parse(t).ok())
-            .filter(|k| self.pinned.is_empty() || self.pinned.contains(k))
-            .collect())
-    }
-
     /// Replaces an owner's rows with a license's, in one transaction that
     /// locks every row of the owner and re-counts the holders first.
     /// With `decide_with` (the current owner and rows), first decides under
     /// the locks: applies, parks it as pending, or refuses it. Without, applies
     /// (an administrator's "Activate").
-    async fn apply(
+    pub(crate) async fn apply(
         &self,
         license: &VerifiedLicense,
         decide_with: Option<(&lisens_core::Owner, &[ModuleLicense], Pending<'_>)>,
@@ -441,7 +342,7 @@ impl Store {
             write_module_row(&mut tx, owner_id, *id, vm).await?;
         }
         update_owner_row(&mut tx, owner_id, license).await?;
-        crate::license::raise_high_water(&mut tx, owner, license.owner().license_version).await?;
+        crate::memory::raise_high_water(&mut tx, owner, license.owner().license_version).await?;
         if !apply_plan.changed_plans.is_empty() {
             reconcile_plan_links(&mut tx, owner_id, license, &apply_plan.changed_plans).await?;
         }
@@ -452,163 +353,6 @@ impl Store {
         self.bump_version(&mut tx).await?;
         tx.commit().await?;
         Ok(decision)
-    }
-
-    /// The pending license of an owner, with its diff against the live counts.
-    pub async fn pending_license(&self, owner: &str) -> Result<Option<PendingLicense>, StoreError> {
-        let row: Option<(String, i64, String, String)> = sqlx::query_as(
-            "SELECT document, license_version, source, received_at FROM pending_license WHERE owner_name = $1",
-        )
-        .bind(owner)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some((document, license_version, source, received_at)) = row else {
-            return Ok(None);
-        };
-        let license = VerifiedLicense::verify(&document, &self.owner_keys(owner).await?)?;
-        let status = self.license_status().await?;
-        let (rows, in_use) = rows_and_use(&status, owner);
-        let diff = lisens_core::activation::diff(&rows, &in_use, &license);
-        let blocking = diff.blocking().into_iter().map(|n| n.to_string()).collect();
-        Ok(Some(PendingLicense {
-            owner_name: owner.to_owned(),
-            license_version,
-            source,
-            received_at,
-            diff,
-            blocking,
-        }))
-    }
-
-    /// Owners that have a pending license.
-    pub async fn pending_owners(&self) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT owner_name FROM pending_license ORDER BY owner_name")
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows.into_iter().map(|(o,)| o).collect())
-    }
-
-    /// "Activate": applies the pending license once no module is below what
-    /// is in use (re-checked under the locks).
-    pub async fn activate_pending(&self, owner: &str, actor: Actor<'_>) -> Result<LicenseDiff, StoreError> {
-        let document: Option<(String,)> =
-            sqlx::query_as("SELECT document FROM pending_license WHERE owner_name = $1")
-                .bind(owner)
-                .fetch_optional(&self.pool)
-                .await?;
-        let (document,) = document.ok_or_else(|| StoreError::NoPending(owner.to_owned()))?;
-        let license = VerifiedLicense::verify(&document, &self.owner_keys(owner).await?)?;
-        let status = self.license_status().await?;
-        let (rows, in_use) = rows_and_use(&status, owner);
-        let diff = lisens_core::activation::diff(&rows, &in_use, &license);
-        let from = stored_owner(self, owner)
-            .await?
-            .and_then(|(_, r)| r)
-            .map(|r| i64::from(r.owner.license_version));
-        self.apply(&license, None).await.map_err(|e| match e {
-            StoreError::Conflict => StoreError::NoPending(owner.to_owned()),
-            other => other,
-        })?;
-        self.record(
-            owner,
-            "activated",
-            from,
-            Some(&license),
-            actor,
-            None,
-            &json(&diff),
-        )
-        .await?;
-        Ok(diff)
-    }
-
-    /// Who holds a module (directly or through a plan), paged.
-    pub async fn module_holders(
-        &self,
-        module: &str,
-        offset: i64,
-        limit: i64,
-    ) -> Result<Vec<Holder>, StoreError> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT a.login_name, a.full_name, l.direct FROM license_assoc_link l \
-             JOIN associate a ON a.id = l.assoc_id JOIN module_license m ON m.id = l.module_license_id \
-             WHERE m.module_name = $1 ORDER BY a.login_name LIMIT $2 OFFSET $3",
-        )
-        .bind(module)
-        .bind(limit.clamp(1, 1000))
-        .bind(offset.max(0))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(login_name, full_name, direct)| Holder {
-                login_name,
-                full_name,
-                direct: direct != 0,
-            })
-            .collect())
-    }
-
-    /// "Remove excess licenses": takes `module` from each user, directly held
-    /// or through the plans that grant it (with what only those plans gave).
-    pub async fn remove_excess(
-        &self,
-        module: &str,
-        logins: &[String],
-        actor: Actor<'_>,
-    ) -> Result<(), StoreError> {
-        let status = self.license_status().await?;
-        let owner = status
-            .module(module)
-            .map(|(o, _)| o.owner_name.clone())
-            .unwrap_or_default();
-        let plans_granting: Vec<String> = status
-            .owners
-            .iter()
-            .flat_map(|o| &o.modules)
-            .filter_map(|m| m.parsed.as_ref())
-            .filter(|p| {
-                p.is_plan()
-                    && p.extra_info
-                        .set()
-                        .is_some_and(|s| s.iter().any(|n| n.as_str() == module))
-            })
-            .map(|p| p.name.to_string())
-            .collect();
-        // Work out every removal first, so a typo in the list refuses the
-        // whole request before anyone loses a license.
-        let name = ModuleName::parse(module).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let mut removals: Vec<(&String, Vec<String>)> = Vec::new();
-        for login in logins {
-            let held = self.holdings(login).await?;
-            let take = match held.iter().find(|h| h.module == module) {
-                None => return Err(lisens_core::assign::AssignError::NotAssigned(name.clone()).into()),
-                Some(h) if h.direct => vec![module.to_owned()],
-                Some(_) => held
-                    .iter()
-                    .filter(|h| h.direct && plans_granting.contains(&h.module))
-                    .map(|h| h.module.clone())
-                    .collect(),
-            };
-            removals.push((login, take));
-        }
-        for (login, take) in removals {
-            for m in take {
-                self.unassign(login, &m).await?;
-            }
-        }
-        self.record(
-            &owner,
-            "excess_removed",
-            None,
-            None,
-            actor,
-            None,
-            &format!("{module}: {}", logins.join(", ")),
-        )
-        .await?;
-        Ok(())
     }
 
     /// The license history, newest first.
@@ -633,7 +377,7 @@ impl Store {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn record(
+    pub(crate) async fn record(
         &self,
         owner: &str,
         kind: &str,
@@ -808,7 +552,7 @@ async fn reconcile_plan_links(
     Ok(())
 }
 
-fn json<T: Serialize>(v: &T) -> String {
+pub(crate) fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("diffs serialise")
 }
 
