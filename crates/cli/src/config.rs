@@ -15,7 +15,7 @@ use figment::providers::{Env, Format, Toml};
 use figment::value::Value;
 use figment::Figment;
 
-use crate::Failure;
+use crate::failure::Failure;
 use lisens_core::codes;
 
 /// One setting: its key in `lisens.toml`, its environment variable, its

@@ -9,7 +9,10 @@ use lisens_core::VerifiedLicense;
 use lisens_store::{NewAssociate, Store};
 use rand::distributions::{Alphanumeric, DistString};
 
-use crate::{output, serve_store, write_atomically, Failure, Outcome};
+use crate::commands::serve::serve_store;
+use crate::failure::{Failure, Outcome};
+use crate::files::write_atomically;
+use crate::output;
 
 pub const DEMO_SPEC: &str = include_str!("../../../examples/demo-license.toml");
 
