@@ -1,0 +1,546 @@
+//! The license screens under Settings and maintenance -> Licenses: the tab
+//! per owner and the Status tab (with its system events), a module's page of
+//! holders, the "Activate new license" and "Remove excess licenses" dialogs,
+//! the "check now" request to the issuer, and loading a license from a file.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Form, Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use lisens_core::codes;
+use lisens_core::VerifiedLicense;
+use lisens_store::{Actor, ModuleStatus, OwnerStatus, PendingLicense, StoreError};
+use serde::Deserialize;
+
+use super::{
+    bad_csrf, csrf_ok, frame, page_status, render, store_error, urlencode, CsrfForm, Frame, UiAdmin, UiUser,
+};
+use crate::i18n::Tr;
+use crate::AppState;
+
+mod filters {
+    /// "Ada Lovelace" -> "AL": the portrait stand-in in the Activated by column.
+    #[askama::filter_fn]
+    pub fn initials(s: &str, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(s.split(|c: char| !c.is_alphanumeric())
+            .filter_map(|w| w.chars().next())
+            .take(2)
+            .collect::<String>()
+            .to_uppercase())
+    }
+}
+
+struct Group {
+    title: String,
+    modules: Vec<ModuleStatus>,
+}
+
+#[derive(Template)]
+#[template(path = "licenses.html")]
+struct LicensesPage<'a> {
+    f: Frame<'a>,
+    tabs: Vec<(String, bool)>,
+    status_tab: bool,
+    demo: bool,
+    owner: Option<OwnerStatus>,
+    warnings: Vec<String>,
+    buy_url: String,
+    pending: bool,
+    activated: bool,
+    groups: Vec<Group>,
+    status_owners: Vec<OwnerStatus>,
+    events: Vec<lisens_store::SystemEvent>,
+    description: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct LicensesQuery {
+    owner: Option<String>,
+    notice: Option<String>,
+    error: Option<String>,
+    event: Option<i64>,
+}
+
+fn groups(t: &Tr, o: &OwnerStatus) -> Vec<Group> {
+    let visible: Vec<&ModuleStatus> = o.modules.iter().filter(|m| !m.hidden).collect();
+    let pick = |f: &dyn Fn(&ModuleStatus) -> bool| {
+        visible
+            .iter()
+            .filter(|m| f(m))
+            .map(|m| (*m).clone())
+            .collect::<Vec<_>>()
+    };
+    [
+        (t.t("group-system"), pick(&|m| m.module_type == "system")),
+        (t.t("group-site"), pick(&|m| m.module_type == "site")),
+        (t.t("group-plans"), pick(&|m| m.module_type == "user" && m.plan)),
+        (t.t("group-user"), pick(&|m| m.module_type == "user" && !m.plan)),
+    ]
+    .into_iter()
+    .filter(|(_, m)| !m.is_empty())
+    .map(|(title, modules)| Group { title, modules })
+    .collect()
+}
+
+fn warnings(t: &Tr, o: &OwnerStatus, clock_set_back: bool) -> Vec<String> {
+    let today = lisens_store::clock::now().date();
+    let mut out = Vec::new();
+    if clock_set_back {
+        out.push(t.t("clock-set-back"));
+    }
+    if !o.valid {
+        out.push(t.t("license-invalid"));
+    }
+    let over: Vec<&str> = o
+        .modules
+        .iter()
+        .filter(|m| m.excess > 0)
+        .map(|m| m.name.as_str())
+        .collect();
+    if !over.is_empty() {
+        out.push(format!(
+            "{} ({})",
+            t.t("license-over-count-warning"),
+            over.join(", ")
+        ));
+    }
+    let past = |d: &Option<String>| d.as_deref().is_some_and(|d| d < today.to_string().as_str());
+    let reached = |d: &Option<String>| d.as_deref().is_some_and(|d| d <= today.to_string().as_str());
+    if o.dates.is_past_grace(today) {
+        out.push(t.t("license-read-only"));
+    } else if past(&o.expiration) {
+        out.push(t.t("license-in-grace"));
+    } else if reached(&o.admin_warning_date) {
+        out.push(t.t("license-expiring"));
+    }
+    out
+}
+
+async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_tab: bool) -> Response {
+    let status = match state.store.license_status().await {
+        Ok(s) => s,
+        Err(e) => return store_error(u, e),
+    };
+    let selected = if status_tab {
+        None
+    } else {
+        q.owner
+            .clone()
+            .or_else(|| status.owners.first().map(|o| o.owner_name.clone()))
+    };
+    let tabs = status
+        .owners
+        .iter()
+        .map(|o| (o.owner_name.clone(), Some(&o.owner_name) == selected.as_ref()))
+        .collect();
+    let owner = selected
+        .as_ref()
+        .and_then(|s| status.owners.iter().find(|o| &o.owner_name == s))
+        .cloned();
+    let pending_owners = state.store.pending_owners().await.unwrap_or_default();
+    let events = state.store.license_events(50).await.unwrap_or_default();
+    let system_events = state
+        .store
+        .events(&Default::default(), 0, 100)
+        .await
+        .unwrap_or_default();
+    let (pending, activated, buy_url) = match &owner {
+        Some(o) => (
+            pending_owners.contains(&o.owner_name),
+            events
+                .iter()
+                .find(|e| e.owner_name == o.owner_name)
+                .is_some_and(|e| e.kind == "activated"),
+            if o.license_url.is_empty() {
+                String::new()
+            } else {
+                let sep = if o.license_url.contains('?') { '&' } else { '?' };
+                format!("{}{sep}serial={}", o.license_url, o.serial)
+            },
+        ),
+        None => (false, false, String::new()),
+    };
+    let description = q
+        .event
+        .and_then(|id| system_events.iter().find(|e| e.id == id))
+        .map(|e| {
+            format!(
+                "{} ({}, {})\n{}\n{}",
+                e.key, e.scope, e.activated_by, e.message, e.description
+            )
+        });
+    let f = frame(u, q.notice.map(|k| u.t.t(&k)), q.error);
+    render(&LicensesPage {
+        f,
+        tabs,
+        status_tab,
+        demo: status.demo.is_some(),
+        warnings: owner
+            .as_ref()
+            .map(|o| warnings(&u.t, o, status.clock_set_back))
+            .unwrap_or_default(),
+        groups: owner.as_ref().map(|o| groups(&u.t, o)).unwrap_or_default(),
+        owner,
+        buy_url,
+        pending,
+        activated,
+        status_owners: status.owners.clone(),
+        events: system_events,
+        description,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct EventForm {
+    csrf: String,
+    key: String,
+    scope: String,
+    #[serde(default)]
+    target: String,
+    message: String,
+    #[serde(default)]
+    eta: String,
+}
+
+/// Adds a system event from the Status tab.
+pub async fn add_event(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Form(f): Form<EventForm>,
+) -> Response {
+    if !csrf_ok(&u, &f.csrf) {
+        return bad_csrf(&u);
+    }
+    let fail = |m: String| Redirect::to(&format!("/licenses/status?error={}", urlencode(&m))).into_response();
+    let key = match lisens_core::events::EventKey::parse_admin(&f.key) {
+        Ok(k) => k,
+        Err(e) => return fail(e.to_string()),
+    };
+    let scope = match lisens_core::events::EventScope::parse(&f.scope) {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    let event = lisens_store::NewEvent {
+        key,
+        scope,
+        target: Some(f.target.trim().to_owned()).filter(|t| !t.is_empty()),
+        message: f.message.trim().to_owned(),
+        description: String::new(),
+        eta: Some(f.eta.trim().to_owned()).filter(|t| !t.is_empty()),
+        activated_by: u.session.user.login_name.clone(),
+    };
+    match state.store.add_event(&event).await {
+        Ok(_) => Redirect::to("/licenses/status#messages").into_response(),
+        Err(e) => fail(format!("{}: {e}", e.code())),
+    }
+}
+
+pub async fn end_event(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !csrf_ok(&u, &f.csrf) {
+        return bad_csrf(&u);
+    }
+    if let Err(e) = state
+        .store
+        .end_event(id, lisens_core::events::EventStatus::Finished)
+        .await
+    {
+        return store_error(&u, e);
+    }
+    Redirect::to("/licenses/status#messages").into_response()
+}
+
+pub async fn licenses(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    q: Result<Query<LicensesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    licenses_page(&u, &state, q.map(|Query(q)| q).unwrap_or_default(), false).await
+}
+
+pub async fn licenses_status(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    q: Result<Query<LicensesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    licenses_page(&u, &state, q.map(|Query(q)| q).unwrap_or_default(), true).await
+}
+
+#[derive(Template)]
+#[template(path = "module.html")]
+struct ModulePage<'a> {
+    f: Frame<'a>,
+    m: ModuleStatus,
+    type_label: String,
+    holders: Vec<lisens_store::Holder>,
+    offset: i64,
+    prev: i64,
+    next: i64,
+    more: bool,
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    offset: i64,
+}
+
+const PAGE: i64 = 50;
+
+pub async fn module(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let offset = q.map(|Query(q)| q.offset.max(0)).unwrap_or(0);
+    let status = match state.store.license_status().await {
+        Ok(s) => s,
+        Err(e) => return store_error(&u, e),
+    };
+    let Some((_, m)) = status.module(&name) else {
+        return page_status(StatusCode::NOT_FOUND, &u, u.t.t("not-found"), name);
+    };
+    let mut holders = match state.store.module_holders(&name, offset, PAGE + 1).await {
+        Ok(h) => h,
+        Err(e) => return store_error(&u, e),
+    };
+    let more = holders.len() as i64 > PAGE;
+    holders.truncate(PAGE as usize);
+    let type_label = u.t.t(&format!("type-{}", m.module_type));
+    let f = frame(&u, None, None);
+    render(&ModulePage {
+        f,
+        m: m.clone(),
+        type_label,
+        holders,
+        offset,
+        prev: (offset - PAGE).max(0),
+        next: offset + PAGE,
+        more,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "activate.html")]
+struct ActivatePage<'a> {
+    f: Frame<'a>,
+    pending: Option<PendingLicense>,
+}
+
+#[derive(Deserialize)]
+pub struct OwnerQuery {
+    owner: Option<String>,
+}
+
+async fn the_pending(state: &AppState, owner: Option<String>) -> Result<Option<PendingLicense>, StoreError> {
+    let owner = match owner {
+        Some(o) => o,
+        None => match state.store.pending_owners().await?.into_iter().next() {
+            Some(o) => o,
+            None => return Ok(None),
+        },
+    };
+    state.store.pending_license(&owner).await
+}
+
+pub async fn activate_dialog(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    q: Result<Query<OwnerQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let pending = match the_pending(&state, q.ok().and_then(|Query(q)| q.owner)).await {
+        Ok(p) => p,
+        Err(e) => return store_error(&u, e),
+    };
+    let f = frame(&u, None, None);
+    render(&ActivatePage { f, pending })
+}
+
+#[derive(Deserialize)]
+pub struct ActivateForm {
+    csrf: String,
+    owner: String,
+}
+
+pub async fn activate_submit(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Form(f): Form<ActivateForm>,
+) -> Response {
+    if !csrf_ok(&u, &f.csrf) {
+        return bad_csrf(&u);
+    }
+    let actor = Actor {
+        name: &u.session.user.login_name,
+        automatic: false,
+    };
+    match state.store.activate_pending(&f.owner, actor).await {
+        Ok(_) => Redirect::to(&format!(
+            "/licenses?owner={}&notice=new-license-activated",
+            urlencode(&f.owner)
+        ))
+        .into_response(),
+        Err(e) => store_error(&u, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "excess.html")]
+struct ExcessPage<'a> {
+    f: Frame<'a>,
+    owner: String,
+    module: String,
+    in_use: i64,
+    available: i64,
+    to_remove: i64,
+    holders: Vec<lisens_store::Holder>,
+}
+
+async fn excess_page(u: &UiUser, state: &AppState, module: &str, error: Option<String>) -> Response {
+    let pending = match the_pending(state, None).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Redirect::to("/licenses/activate").into_response(),
+        Err(e) => return store_error(u, e),
+    };
+    let Some(c) = pending.diff.changes.iter().find(|c| c.name.as_str() == module) else {
+        return page_status(StatusCode::NOT_FOUND, u, u.t.t("not-found"), module.to_owned());
+    };
+    let holders = match state.store.module_holders(module, 0, 1000).await {
+        Ok(h) => h,
+        Err(e) => return store_error(u, e),
+    };
+    let f = frame(u, None, error);
+    render(&ExcessPage {
+        f,
+        owner: pending.owner_name.clone(),
+        module: module.to_owned(),
+        in_use: c.in_use,
+        available: c.new_total,
+        to_remove: (c.in_use - c.new_total).max(0),
+        holders,
+    })
+}
+
+pub async fn excess_dialog(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Path(module): Path<String>,
+) -> Response {
+    excess_page(&u, &state, &module, None).await
+}
+
+pub async fn excess_submit(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Path(module): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    if !csrf_ok(&u, f.get("csrf").map(String::as_str).unwrap_or("")) {
+        return bad_csrf(&u);
+    }
+    let users: Vec<String> = f
+        .keys()
+        .filter_map(|k| k.strip_prefix("user:"))
+        .map(str::to_owned)
+        .collect();
+    if users.is_empty() {
+        return excess_page(&u, &state, &module, Some(u.t.t("to-remove"))).await;
+    }
+    let actor = Actor {
+        name: &u.session.user.login_name,
+        automatic: false,
+    };
+    if let Err(e) = state.store.remove_excess(&module, &users, actor).await {
+        return excess_page(&u, &state, &module, Some(format!("{}: {e}", e.code()))).await;
+    }
+    Redirect::to("/licenses/activate").into_response()
+}
+
+pub async fn check_now(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !csrf_ok(&u, &f.csrf) {
+        return bad_csrf(&u);
+    }
+    match state.store.request_issuer_check().await {
+        Ok(()) => Redirect::to("/licenses?notice=check-requested").into_response(),
+        Err(e) => Redirect::to(&format!("/licenses?error={}", urlencode(&e.to_string()))).into_response(),
+    }
+}
+
+/// "Load license from file": a multipart upload with the csrf field and the file.
+pub async fn upload(UiAdmin(u): UiAdmin, State(state): State<AppState>, mut form: Multipart) -> Response {
+    let (mut csrf, mut text) = (String::new(), None);
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or_default().to_owned();
+                let Ok(bytes) = field.bytes().await else { break };
+                match name.as_str() {
+                    "csrf" => csrf = String::from_utf8_lossy(&bytes).into_owned(),
+                    "license" => text = Some(bytes),
+                    _ => {}
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Redirect::to(&format!("/licenses?error={}", urlencode(&e.body_text())))
+                    .into_response()
+            }
+        }
+    }
+    if !csrf_ok(&u, &csrf) {
+        return bad_csrf(&u);
+    }
+    let fail = |m: String| Redirect::to(&format!("/licenses?error={}", urlencode(&m))).into_response();
+    let Some(bytes) = text else {
+        return fail("FILE_UNREADABLE: no file".into());
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return fail("FILE_NOT_UTF8: the file is not text".into());
+    };
+    let keys = match state.store.receiving_keys().await {
+        Ok(k) if !k.is_empty() => k,
+        Ok(_) => return fail("LICENSE_KEY_REQUIRED: start the server with --public-key".into()),
+        Err(e) => return fail(e.to_string()),
+    };
+    let license = match VerifiedLicense::verify(text, &keys) {
+        Ok(l) => l,
+        Err(e) => return fail(format!("{}: {e}", e.code())),
+    };
+    let Some(key) = keys.iter().find(|k| k.id() == license.key_id()).cloned() else {
+        return fail(codes::LICENSE_SIGNATURE_INVALID.into());
+    };
+    let actor = Actor {
+        name: &u.session.user.login_name,
+        automatic: false,
+    };
+    match state
+        .store
+        .receive_license(&license, &key, text, "file", actor)
+        .await
+    {
+        Ok(lisens_store::Received::Pending { .. }) => Redirect::to(&format!(
+            "/licenses/activate?owner={}",
+            urlencode(license.owner().name.as_str())
+        ))
+        .into_response(),
+        Ok(_) => Redirect::to(&format!(
+            "/licenses?owner={}&notice=new-license-activated",
+            urlencode(license.owner().name.as_str())
+        ))
+        .into_response(),
+        Err(e) => fail(format!("{}: {e}", e.code())),
+    }
+}
+
+framed!(LicensesPage, ModulePage, ActivatePage, ExcessPage);

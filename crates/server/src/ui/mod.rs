@@ -1,0 +1,198 @@
+//! The administrator's web UI, server-rendered (askama), in four languages.
+//! Every action is a plain form POST carrying the session's CSRF token, so
+//! it all works without JavaScript. Pages follow the CRM's help pages:
+//! Settings and maintenance -> Licenses (a tab per owner and a Status tab,
+//! the "Activate new license" and "Remove excess licenses" dialogs), and
+//! Users -> User licenses.
+//!
+//! This module holds what several screens share: the `UiUser` and `UiAdmin`
+//! extractors, the page frame and rendering, the CSRF check, the error and
+//! message pages, the language chosen from the browser, and URL encoding for
+//! redirects. The screens themselves live in `login`, `licenses`, `users` and
+//! `metering`; their handlers are re-exported here for the router.
+
+use askama::Template;
+use axum::http::{header, request::Parts, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use lisens_core::codes;
+use lisens_store::{Session, StoreError};
+use serde::Deserialize;
+
+use crate::auth::{constant_time_eq, session_of};
+use crate::i18n::{choose, Tr, LANGUAGES};
+use crate::AppState;
+
+macro_rules! framed {
+    ($($page:ident),*) => {$(
+        impl<'a> std::ops::Deref for $page<'a> {
+            type Target = Frame<'a>;
+            fn deref(&self) -> &Frame<'a> {
+                &self.f
+            }
+        }
+    )*};
+}
+
+mod licenses;
+mod login;
+mod metering;
+mod users;
+
+pub use licenses::{
+    activate_dialog, activate_submit, add_event, check_now, end_event, excess_dialog, excess_submit,
+    licenses, licenses_status, module, upload,
+};
+pub use login::{login_form, login_submit, logout, root, set_language};
+pub use metering::metering;
+pub use users::{me, toggle, user_licenses, users};
+
+/// The logged-in user of a page; anonymous visitors go to the login page.
+pub struct UiUser {
+    session: Session,
+    t: Tr,
+    /// Active messages of the day, shown on every page.
+    motd: Vec<String>,
+}
+
+fn accept_language(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+}
+
+impl axum::extract::FromRequestParts<AppState> for UiUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let session = match session_of(parts, state).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(Redirect::to("/login").into_response()),
+            // Logged out by No Login: say so on the login page.
+            Err(e) if e.code == codes::NO_LOGIN_EVENT => {
+                return Err(Redirect::to("/login?closed=1").into_response())
+            }
+            Err(e) => return Err(e.into_response()),
+        };
+        let setting = state.store.language(session.user.id).await.ok().flatten();
+        let t = choose(setting.as_deref(), accept_language(parts));
+        let motd = state
+            .view
+            .get()
+            .access
+            .messages_of_the_day()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        Ok(UiUser { session, t, motd })
+    }
+}
+
+/// An administrator's page: others get 403.
+pub struct UiAdmin(UiUser);
+
+impl axum::extract::FromRequestParts<AppState> for UiAdmin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let user = UiUser::from_request_parts(parts, state).await?;
+        if !*user.session.user.is_admin {
+            let t = user.t.clone();
+            return Err(page_status(
+                StatusCode::FORBIDDEN,
+                &user,
+                t.t("forbidden"),
+                String::new(),
+            ));
+        }
+        Ok(UiAdmin(user))
+    }
+}
+
+/// What every page's frame needs.
+/// What every page's frame (base.html) shows; pages reach it by Deref.
+struct Frame<'a> {
+    t: &'a Tr,
+    csrf: &'a str,
+    user_name: &'a str,
+    admin: bool,
+    languages: &'a [(&'static str, &'static str, &'static str)],
+    motd: Vec<String>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+fn frame<'a>(u: &'a UiUser, notice: Option<String>, error: Option<String>) -> Frame<'a> {
+    Frame {
+        t: &u.t,
+        csrf: &u.session.csrf,
+        user_name: &u.session.user.full_name,
+        admin: *u.session.user.is_admin,
+        languages: &LANGUAGES,
+        motd: u.motd.clone(),
+        notice,
+        error,
+    }
+}
+
+fn render(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!("template: {e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    f: Frame<'a>,
+    title: String,
+    body: String,
+}
+
+fn page_status(status: StatusCode, u: &UiUser, title: String, body: String) -> Response {
+    let f = frame(u, None, None);
+    let page = MessagePage { f, title, body };
+    (status, render(&page)).into_response()
+}
+
+fn store_error(u: &UiUser, e: StoreError) -> Response {
+    let status = crate::error::ApiError::from(e);
+    page_status(status.status, u, status.code, status.detail)
+}
+
+fn csrf_ok(u: &UiUser, sent: &str) -> bool {
+    constant_time_eq(sent, &u.session.csrf)
+}
+
+fn bad_csrf(u: &UiUser) -> Response {
+    page_status(
+        StatusCode::FORBIDDEN,
+        u,
+        codes::CSRF_FAILED.into(),
+        "The form is stale: reload the page.".into(),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+framed!(MessagePage);

@@ -1,0 +1,187 @@
+//! The user screens: Users, Users -> User licenses (the matrix of users and
+//! user licenses, with its assign/unassign toggle), and a user's own page of
+//! the licenses they hold.
+
+use askama::Template;
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use lisens_core::codes;
+use lisens_store::{Holding, ModuleStatus};
+use serde::Deserialize;
+
+use super::{bad_csrf, csrf_ok, frame, page_status, render, store_error, urlencode, Frame, UiAdmin, UiUser};
+use crate::AppState;
+
+struct Column {
+    name: String,
+    description: String,
+    in_use: i64,
+    total: i64,
+}
+
+struct Cell {
+    module: String,
+    held: bool,
+}
+
+struct UserRow {
+    login: String,
+    full_name: String,
+    summary: String,
+    cells: Vec<Cell>,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage<'a> {
+    f: Frame<'a>,
+    matrix: bool,
+    columns: Vec<Column>,
+    rows: Vec<UserRow>,
+    filter: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct UsersQuery {
+    module: Option<String>,
+    error: Option<String>,
+}
+
+async fn users_page(u: &UiUser, state: &AppState, q: UsersQuery, matrix: bool) -> Response {
+    let (status, users) = match (
+        state.store.license_status().await,
+        state.store.list_associates().await,
+    ) {
+        (Ok(s), Ok(users)) => (s, users),
+        (Err(e), _) | (_, Err(e)) => return store_error(u, e),
+    };
+    // Plans first, then the other visible user licenses.
+    let mut mods: Vec<&ModuleStatus> = status
+        .owners
+        .iter()
+        .flat_map(|o| &o.modules)
+        .filter(|m| m.module_type == "user" && !m.hidden)
+        .collect();
+    mods.sort_by_key(|m| !m.plan);
+    let columns: Vec<Column> = mods
+        .iter()
+        .map(|m| Column {
+            name: m.name.clone(),
+            description: m.description.clone(),
+            in_use: m.in_use,
+            total: m.total,
+        })
+        .collect();
+    let filter = q.module.unwrap_or_default();
+    let mut rows = Vec::new();
+    for a in users.iter().filter(|a| *a.active) {
+        let held: Vec<Holding> = state.store.holdings(&a.login_name).await.unwrap_or_default();
+        if !filter.is_empty() && !held.iter().any(|h| h.module == filter) {
+            continue;
+        }
+        rows.push(UserRow {
+            login: a.login_name.clone(),
+            full_name: a.full_name.clone(),
+            summary: held
+                .iter()
+                .filter(|h| h.direct)
+                .map(|h| h.module.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+            cells: columns
+                .iter()
+                .map(|c| Cell {
+                    module: c.name.clone(),
+                    held: held.iter().any(|h| h.module == c.name),
+                })
+                .collect(),
+        });
+    }
+    let f = frame(u, None, q.error);
+    render(&UsersPage {
+        f,
+        matrix,
+        columns,
+        rows,
+        filter,
+    })
+}
+
+pub async fn users(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    q: Result<Query<UsersQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    users_page(&u, &state, q.map(|Query(q)| q).unwrap_or_default(), false).await
+}
+
+pub async fn user_licenses(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    q: Result<Query<UsersQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    users_page(&u, &state, q.map(|Query(q)| q).unwrap_or_default(), true).await
+}
+
+#[derive(Deserialize)]
+pub struct ToggleForm {
+    csrf: String,
+    login: String,
+    module: String,
+    action: String,
+}
+
+pub async fn toggle(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Form(f): Form<ToggleForm>,
+) -> Response {
+    if !csrf_ok(&u, &f.csrf) {
+        return bad_csrf(&u);
+    }
+    let result = match f.action.as_str() {
+        "assign" => state.store.assign(&f.login, &f.module).await,
+        "unassign" => state.store.unassign(&f.login, &f.module).await,
+        _ => {
+            return page_status(
+                StatusCode::BAD_REQUEST,
+                &u,
+                codes::INVALID_INPUT.into(),
+                "action".into(),
+            )
+        }
+    };
+    match result {
+        Ok(()) => Redirect::to("/users/licenses").into_response(),
+        Err(e) => Redirect::to(&format!(
+            "/users/licenses?error={}",
+            urlencode(&format!(
+                "{} ({} / {}): {}: {e}",
+                u.t.t("refused"),
+                f.login,
+                f.module,
+                e.code()
+            ))
+        ))
+        .into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "me.html")]
+struct MePage<'a> {
+    f: Frame<'a>,
+    holdings: Vec<Holding>,
+}
+
+pub async fn me(u: UiUser, State(state): State<AppState>) -> Response {
+    let holdings = match state.store.holdings(&u.session.user.login_name).await {
+        Ok(h) => h,
+        Err(e) => return store_error(&u, e),
+    };
+    let f = frame(&u, None, None);
+    render(&MePage { f, holdings })
+}
+
+framed!(UsersPage, MePage);
