@@ -2,6 +2,9 @@
 //! system license present. Pure: it answers from an [`AccessSnapshot`] the
 //! store builds (and rebuilds whenever anything changes), so a check is a few
 //! hash lookups.
+//!
+//! (Longer than 600 lines: half of it is its tests, which read best beside
+//! the rules they pin down.)
 
 use std::collections::{HashMap, HashSet};
 

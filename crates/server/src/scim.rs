@@ -4,6 +4,9 @@
 //! no-overcommit rules; `active: false` blocks login and releases the user's
 //! licenses; DELETE releases them too. Administrators are never
 //! deactivated or deleted over SCIM (409 `mutability`).
+//!
+//! (Longer than 600 lines: the handlers and the discovery documents of one
+//! protocol; the SCIM issue reshapes it.)
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, State};

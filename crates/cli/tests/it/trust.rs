@@ -2,6 +2,8 @@
 //! customer tries it: the real `lisens` binary, the database edited with SQL
 //! behind its back, a key pair of the customer's own, and the clock moved.
 //! Each attack runs on SQLite and on PostgreSQL.
+//!
+//! (Longer than 600 lines: one attack per test, each self-contained.)
 
 use std::path::PathBuf;
 use std::process::Output;

@@ -3,6 +3,9 @@
 //! documented status and matches its schema, and every documented body
 //! refuses bad input (malformed, wrong type, unknown field, bad UTF-8,
 //! oversized) with a 4xx problem, leaving stored data unchanged.
+//!
+//! (Longer than 600 lines: one scenario walks every operation in order, each
+//! step using the state the previous ones made.)
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;

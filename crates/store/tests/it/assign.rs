@@ -1,3 +1,6 @@
+//! Assignments on both backends. (Longer than 600 lines: the racing tests
+//! share their fixtures with the rules they race.)
+
 use std::sync::Arc;
 
 use lisens_core::access::Decision;
