@@ -111,7 +111,7 @@ async fn actor(headers: &axum::http::HeaderMap, state: &AppState) -> String {
     "anonymous".into()
 }
 
-pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn record(state: &AppState, req: Request, next: Next) -> Response {
     let writes = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
@@ -137,7 +137,7 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
             .into_response()
         }
     };
-    let who = actor(&parts.headers, &state).await;
+    let who = actor(&parts.headers, state).await;
     let address = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()

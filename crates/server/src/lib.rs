@@ -165,14 +165,16 @@ impl AppState {
     }
 }
 
-/// The one place this process's access view follows its own changes: after
-/// a request that wrote (the store's write count moved while it ran), the
-/// view is rebuilt before the response leaves, so the caller's next request
-/// (a check, a page) sees the change. Changes made elsewhere (another
-/// process, the issuer poller, a hand edit) reach it through the refresher.
-/// A failed rebuild cannot undo the committed change: it is logged, and the
-/// refresher retries within `REFRESH_EVERY`.
-async fn refresh_after_writes(
+/// The one layer every change passes (one layer, so a read pays for none of
+/// it): the change is recorded in the audit log (`audit::record`), and this
+/// process's access view follows it: after a request during which the store
+/// wrote (its write count moved), the view is rebuilt before the response
+/// leaves, so the caller's next request (a check, a page) sees the change.
+/// Changes made elsewhere (another process, the issuer poller, a hand edit)
+/// reach the view through the refresher. A failed rebuild cannot undo the
+/// committed change: it is logged, and the refresher retries within
+/// `REFRESH_EVERY`.
+async fn after_changes(
     State(state): State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -181,7 +183,7 @@ async fn refresh_after_writes(
         return next.run(req).await;
     }
     let before = state.store.writes();
-    let response = next.run(req).await;
+    let response = audit::record(&state, req, next).await;
     if state.store.writes() != before {
         if let Err(e) = state.view.refresh().await {
             tracing::error!("the access view did not follow a change made here: {e}; the refresher retries");
@@ -295,8 +297,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/license/history", get(license_api::history))
         .route("/api/v1/modules/{module}/holders", get(license_api::holders))
         .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such endpoint") })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), refresh_after_writes))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), after_changes))
         .layer(axum::middleware::from_fn(metrics::track))
         // Each request is logged with its id (the caller's X-Request-Id, or a
         // new one), which the response carries back; the path is logged
