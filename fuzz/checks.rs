@@ -5,7 +5,7 @@
 //! error, never a panic.
 
 use lisens_core::events::{EventKey, EventScope, EventStatus};
-use lisens_core::metering::{check_event, parse_month, CheckedEvent, Micros, Policy, Service, Zone};
+use lisens_core::metering::{check_event, CheckedEvent, Micros, Policy, Service, Zone};
 use lisens_core::scim;
 use lisens_core::spec::parse_spec;
 use lisens_core::{
@@ -65,7 +65,13 @@ pub fn fields(data: &[u8]) {
     let _ = OwnerName::parse(s);
     let _ = SerialNumber::parse(s);
     let _ = Zone::parse(s).map(|z| z.date_of(time::OffsetDateTime::UNIX_EPOCH));
-    let _ = parse_month(s);
+    if let Ok(m) = lisens_core::Month::parse(s) {
+        assert_eq!(lisens_core::Month::parse(m.as_str()).unwrap(), m);
+        let _ = m.previous();
+    }
+    if let Ok(n) = lisens_core::SiteName::parse(s) {
+        assert_eq!(n.as_str(), s);
+    }
     let _ = Micros::parse(s).map(|m| m.to_string());
     let _ = Service::parse(s);
     let _ = EventKey::parse_admin(s);

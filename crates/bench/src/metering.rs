@@ -127,7 +127,10 @@ pub(crate) async fn metering(url: &str, label: &str, rows: i64) -> Result<Vec<Ro
     for _ in 0..runs {
         let t = Instant::now();
         store
-            .usage_report("2026-06", &lisens_core::metering::Zone::utc())
+            .usage_report(
+                &lisens_core::Month::parse("2026-06")?,
+                &lisens_core::metering::Zone::utc(),
+            )
             .await?;
         report += t.elapsed();
         let t = Instant::now();

@@ -29,7 +29,7 @@ pub use document::{
 pub use error::{LicenseError, ParseError};
 pub use keys::{KeyId, PublicKey, SigningKey};
 pub use model::{DeploymentType, ExtraFlags, ExtraInfo, ModuleLicense, ModuleSet, ModuleType, Owner};
-pub use names::{LicenseCount, LoginName, ModuleName, OwnerName, SerialNumber};
+pub use names::{LicenseCount, LoginName, ModuleName, Month, OwnerName, SerialNumber, SiteName};
 
 /// The date of this lisens release. A license whose maintenance ended before
 /// it (`maintenanceTo`) does not cover this version: no upgrades after

@@ -9,11 +9,12 @@
 
 use std::fmt;
 
-use time::{Date, Month, OffsetDateTime, UtcOffset};
+use time::{Date, OffsetDateTime, UtcOffset};
 
 use crate::codes;
 use crate::error::ParseError;
 use crate::model::{ModuleLicense, ModuleType};
+use crate::names::Month;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Service {
@@ -219,7 +220,7 @@ pub struct UsageReport {
 /// the verified license: threshold for the billable users, overage, price,
 /// percent, and the projection at `now`.
 pub fn report(
-    month: &str,
+    month: &Month,
     billable_users: u64,
     totals: &std::collections::HashMap<Service, u64>,
     policies: &std::collections::HashMap<Service, Policy>,
@@ -246,7 +247,7 @@ pub fn report(
         })
         .collect();
     UsageReport {
-        month: month.to_owned(),
+        month: month.to_string(),
         billable_users,
         services,
     }
@@ -322,7 +323,7 @@ impl Zone {
             .map(|ts| self.tz.to_datetime(ts))
             .ok()
             .and_then(|d| {
-                let month = Month::try_from(u8::try_from(d.month()).ok()?).ok()?;
+                let month = time::Month::try_from(u8::try_from(d.month()).ok()?).ok()?;
                 Date::from_calendar_date(i32::from(d.year()), month, u8::try_from(d.day()).ok()?).ok()
             });
         // Outside jiff's range (beyond year 9999): the UTC date.
@@ -331,9 +332,8 @@ impl Zone {
 }
 
 /// The calendar month (YYYY-MM) of a time in the installation's time zone.
-pub fn month_of(t: OffsetDateTime, zone: &Zone) -> String {
-    let local = zone.date_of(t);
-    format!("{:04}-{:02}", local.year(), u8::from(local.month()))
+pub fn month_of(t: OffsetDateTime, zone: &Zone) -> Month {
+    Month::from_date(zone.date_of(t))
 }
 
 /// How far in the future an event may say it happened (clock skew).
@@ -348,7 +348,7 @@ pub struct CheckedEvent {
     /// RFC 3339 in UTC.
     pub occurred_at: String,
     /// The calendar month (YYYY-MM) in the installation's time zone.
-    pub month: String,
+    pub month: Month,
 }
 
 /// Why one usage event is refused: a stable code and a sentence.
@@ -418,34 +418,12 @@ pub fn check_event(
     })
 }
 
-/// Parses YYYY-MM into its first day.
-pub fn parse_month(s: &str) -> Result<Date, ParseError> {
-    let bad = || ParseError::new("month", format!("{s:?} is not YYYY-MM"));
-    let (y, m) = s.split_once('-').ok_or_else(bad)?;
-    if y.len() != 4 || m.len() != 2 {
-        return Err(bad());
-    }
-    let month = Month::try_from(m.parse::<u8>().map_err(|_| bad())?).map_err(|_| bad())?;
-    Date::from_calendar_date(y.parse().map_err(|_| bad())?, month, 1).map_err(|_| bad())
-}
-
-/// The month before `month` (YYYY-MM), for walking back a year.
-pub fn previous_month(month: &str) -> Result<String, ParseError> {
-    let first = parse_month(month)?;
-    let prev = first
-        .previous_day()
-        .ok_or_else(|| ParseError::new("month", "before the calendar"))?;
-    Ok(format!("{:04}-{:02}", prev.year(), u8::from(prev.month())))
-}
-
 /// A projection of a month's final value from what it has so far: counters
 /// grow at their average daily rate; a gauge stays at its highest reading.
-pub fn project(service: Service, usage: u64, month: &str, now: OffsetDateTime, zone: &Zone) -> u64 {
-    let Ok(first) = parse_month(month) else {
-        return usage;
-    };
+pub fn project(service: Service, usage: u64, month: &Month, now: OffsetDateTime, zone: &Zone) -> u64 {
+    let first = month.first_day();
     let local = zone.date_of(now);
-    if service.is_gauge() || month_of(now, zone) != month {
+    if service.is_gauge() || month_of(now, zone) != *month {
         return usage;
     }
     let days = time::util::days_in_month(first.month(), first.year());
@@ -484,8 +462,11 @@ mod tests {
         );
         assert!(Zone::parse("Mars/Olympus").is_err() && Zone::parse("+25:00").is_err());
         assert_eq!(oslo.name(), "Europe/Oslo");
-        assert_eq!(previous_month("2027-01").unwrap(), "2026-12");
-        assert!(parse_month("2026-13").is_err() && parse_month("26-01").is_err());
+        let m = |s: &str| Month::parse(s);
+        assert_eq!(m("2027-01").unwrap().previous().unwrap(), "2026-12");
+        assert!(
+            m("2026-13").is_err() && m("26-01").is_err() && m("2026-1x").is_err() && m("+026-01").is_err()
+        );
     }
 
     #[test]
@@ -517,12 +498,33 @@ mod tests {
     fn projection_scales_counters_not_gauges() {
         let now = datetime!(2026-11-10 12:00 UTC);
         assert_eq!(
-            project(Service::ChatSessions, 100, "2026-11", now, &Zone::utc()),
+            project(
+                Service::ChatSessions,
+                100,
+                &Month::parse("2026-11").unwrap(),
+                now,
+                &Zone::utc()
+            ),
             300
         );
-        assert_eq!(project(Service::Storage, 100, "2026-11", now, &Zone::utc()), 100);
         assert_eq!(
-            project(Service::ChatSessions, 100, "2026-10", now, &Zone::utc()),
+            project(
+                Service::Storage,
+                100,
+                &Month::parse("2026-11").unwrap(),
+                now,
+                &Zone::utc()
+            ),
+            100
+        );
+        assert_eq!(
+            project(
+                Service::ChatSessions,
+                100,
+                &Month::parse("2026-10").unwrap(),
+                now,
+                &Zone::utc()
+            ),
             100,
             "a past month is final"
         );

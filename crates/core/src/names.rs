@@ -251,3 +251,71 @@ mod tests {
         assert!(OwnerName::parse("tab\there").is_err());
     }
 }
+
+/// A site's name (the central database's or a satellite's): 1 to 64 of
+/// A-Z, a-z, 0-9, `-`, `_`, `.`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SiteName(String);
+
+impl SiteName {
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        if s.is_empty()
+            || s.len() > 64
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(ParseError::new(
+                "site name",
+                format!("{s:?}: 1 to 64 of A-Z, a-z, 0-9, '-', '_', '.'"),
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+string_newtype!(SiteName);
+
+/// A metering month, `YYYY-MM` (a calendar month in the installation's time
+/// zone). Text order is time order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Month(String);
+
+impl Month {
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        Self::first_day_of(s).map(Self::from_date)
+    }
+
+    fn first_day_of(s: &str) -> Result<time::Date, ParseError> {
+        let bad = || ParseError::new("month", format!("{s:?} is not YYYY-MM"));
+        let (y, m) = s.split_once('-').ok_or_else(bad)?;
+        if y.len() != 4 || m.len() != 2 || !y.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let month = time::Month::try_from(m.parse::<u8>().map_err(|_| bad())?).map_err(|_| bad())?;
+        time::Date::from_calendar_date(y.parse().map_err(|_| bad())?, month, 1).map_err(|_| bad())
+    }
+
+    /// The month a date falls in.
+    pub fn from_date(d: time::Date) -> Self {
+        Self(format!("{:04}-{:02}", d.year(), u8::from(d.month())))
+    }
+
+    /// Its first day.
+    pub fn first_day(&self) -> time::Date {
+        Self::first_day_of(&self.0).expect("a Month holds a valid month")
+    }
+
+    /// The month before; `None` before the calendar.
+    pub fn previous(&self) -> Option<Self> {
+        self.first_day().previous_day().map(Self::from_date)
+    }
+}
+string_newtype!(Month);
+
+impl PartialEq<&str> for Month {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}

@@ -53,10 +53,11 @@ pub struct MonthQuery {
 }
 
 pub(crate) async fn report(state: &AppState, month: Option<String>) -> Result<UsageReport, ApiError> {
-    let month = month
-        .unwrap_or_else(|| lisens_core::metering::month_of(time::OffsetDateTime::now_utc(), &state.zone));
-    lisens_core::metering::parse_month(&month)
-        .map_err(|e| ApiError::bad_request(codes::INVALID_QUERY, e.to_string()))?;
+    let month = match month {
+        Some(m) => lisens_core::Month::parse(&m)
+            .map_err(|e| ApiError::bad_request(codes::INVALID_QUERY, e.to_string()))?,
+        None => lisens_core::metering::month_of(lisens_store::clock::now(), &state.zone),
+    };
     Ok(state.store.usage_report(&month, &state.zone).await?)
 }
 

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use lisens_core::codes;
 use lisens_core::metering::{check_event, month_of, CheckedEvent, EventError, Policy, Service, Zone};
+use lisens_core::Month;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::license::LicenseStatus;
 use crate::{ItemError, Store, StoreError};
@@ -71,7 +71,7 @@ impl Store {
     pub async fn ingest(&self, batch: &[UsageEvent], zone: &Zone) -> Result<IngestResult, StoreError> {
         batch_size(batch.len())?;
         let installed = self.installed_at().await?;
-        let now = OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         let mut errors = Vec::new();
         let mut checked = Vec::with_capacity(batch.len());
         for (index, e) in batch.iter().enumerate() {
@@ -134,14 +134,14 @@ impl Store {
                 .bind(c.service.as_str())
                 .bind(c.quantity)
                 .bind(&c.occurred_at)
-                .bind(&c.month)
+                .bind(c.month.as_str())
                 .bind(&received);
         }
         let inserted: std::collections::HashSet<String> =
             q.fetch_all(&mut *tx).await?.into_iter().map(|(id,)| id).collect();
         // A batch may carry the same id twice: the first copy counts.
         let mut seen = std::collections::HashSet::new();
-        let mut totals: BTreeMap<(Service, String), i64> = BTreeMap::new();
+        let mut totals: BTreeMap<(Service, Month), i64> = BTreeMap::new();
         for c in checked {
             if inserted.contains(&c.id) && seen.insert(c.id.as_str()) {
                 let slot = totals.entry((c.service, c.month.clone())).or_insert(0);
@@ -163,7 +163,7 @@ impl Store {
                  ON CONFLICT (service, month) DO UPDATE SET value = {merge}"
             ))
             .bind(service.as_str())
-            .bind(month)
+            .bind(month.as_str())
             .bind(value)
             .execute(&mut *tx)
             .await?;
@@ -197,7 +197,7 @@ impl Store {
                 service: c.service.as_str(),
                 quantity: c.quantity,
                 occurred_at: &c.occurred_at,
-                month: &c.month,
+                month: c.month.as_str(),
             })
             .collect();
         let rows = serde_json::to_string(&rows).expect("strings and numbers serialise");
@@ -233,36 +233,36 @@ impl Store {
     /// stays a single transaction that never reads the license.
     pub async fn check_thresholds(&self, zone: &Zone) -> Result<(), StoreError> {
         let status = self.license_status().await?;
-        let month = month_of(OffsetDateTime::now_utc(), zone);
+        let month = month_of(crate::clock::now(), zone);
         sqlx::query(
             "INSERT INTO metering_users (month, max_users) VALUES ($1, $2) ON CONFLICT (month) DO UPDATE SET \
              max_users = CASE WHEN excluded.max_users > metering_users.max_users THEN excluded.max_users ELSE metering_users.max_users END",
         )
-        .bind(&month)
+        .bind(month.as_str())
         .bind(status.users.active_users)
         .execute(&self.pool)
         .await?;
-        self.raise_threshold_alerts(&status, &Service::ALL, &month).await
+        self.raise_threshold_alerts(&status, &Service::ALL, month.as_str())
+            .await
     }
 
     /// The report of a month, from the maintained totals.
-    pub async fn usage_report(&self, month: &str, zone: &Zone) -> Result<UsageReport, StoreError> {
-        lisens_core::metering::parse_month(month).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    pub async fn usage_report(&self, month: &Month, zone: &Zone) -> Result<UsageReport, StoreError> {
         let status = self.license_status().await?;
         let policies = policies(&status);
         let totals: HashMap<String, i64> =
             sqlx::query_as::<_, (String, i64)>("SELECT service, value FROM metering_month WHERE month = $1")
-                .bind(month)
+                .bind(month.as_str())
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
                 .collect();
         let users: Option<(i64,)> = sqlx::query_as("SELECT max_users FROM metering_users WHERE month = $1")
-            .bind(month)
+            .bind(month.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        let now = OffsetDateTime::now_utc();
-        let current = month_of(now, zone) == month;
+        let now = crate::clock::now();
+        let current = month_of(now, zone) == *month;
         let billable = lisens_core::metering::billable_users(
             users.map(|(n,)| n),
             current.then_some(status.users.active_users),
@@ -279,17 +279,17 @@ impl Store {
     /// One service's value for each month asked for (0 where none).
     pub async fn usage_history(
         &self,
-        months: &[String],
+        months: &[Month],
     ) -> Result<Vec<(String, HashMap<String, u64>)>, StoreError> {
         let mut out = Vec::new();
         for m in months {
             let rows: Vec<(String, i64)> =
                 sqlx::query_as("SELECT service, value FROM metering_month WHERE month = $1")
-                    .bind(m)
+                    .bind(m.as_str())
                     .fetch_all(&self.pool)
                     .await?;
             out.push((
-                m.clone(),
+                m.to_string(),
                 rows.into_iter().map(|(s, v)| (s, v.max(0) as u64)).collect(),
             ));
         }
@@ -356,7 +356,7 @@ impl Store {
     /// Deletes raw events received before the retention period; the monthly
     /// totals stay.
     pub async fn purge_metering_events(&self, keep_days: i64) -> Result<u64, StoreError> {
-        let cutoff = crate::stamp::encode(OffsetDateTime::now_utc() - time::Duration::days(keep_days.max(1)));
+        let cutoff = crate::stamp::encode(crate::clock::now() - time::Duration::days(keep_days.max(1)));
         let done = sqlx::query("DELETE FROM metering_event WHERE received_at < $1")
             .bind(cutoff)
             .execute(&self.pool)

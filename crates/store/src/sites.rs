@@ -6,7 +6,7 @@
 
 use lisens_core::assign::AssignError;
 use lisens_core::model::SATELLITE_MODULE;
-use lisens_core::{ModuleName, ModuleType};
+use lisens_core::{ModuleName, ModuleType, SiteName};
 use serde::Serialize;
 
 use crate::license::LicenseStatus;
@@ -21,18 +21,9 @@ pub struct Site {
     pub modules: Vec<String>,
 }
 
-fn site_name(name: &str) -> Result<&str, StoreError> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err(StoreError::Invalid(format!(
-            "site name {name:?}: 1 to 64 of A-Z, a-z, 0-9, '-', '_', '.'"
-        )));
-    }
-    Ok(name)
+/// The one site-name rule is `SiteName::parse` in core.
+fn site_name(name: &str) -> Result<SiteName, StoreError> {
+    SiteName::parse(name).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 /// The valid site license `name`: its id, count and stored signature.
@@ -75,6 +66,7 @@ impl Store {
     /// Defines a site. A satellite needs a free `satellite` site license.
     pub async fn add_site(&self, name: &str, satellite: bool) -> Result<(), StoreError> {
         let name = site_name(name)?;
+        let name = name.as_str();
         let status = self.license_status().await?;
         status.ensure_writable()?;
         let mut tx = self.begin_write().await?;

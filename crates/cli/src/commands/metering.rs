@@ -98,8 +98,11 @@ pub(crate) async fn metering(
             println!("{accepted} events counted, {duplicates} already counted");
         }
         MeteringCommand::Report { month, json } => {
-            let month = month
-                .unwrap_or_else(|| lisens_core::metering::month_of(time::OffsetDateTime::now_utc(), &zone));
+            let month = match month {
+                Some(m) => lisens_core::Month::parse(&m)
+                    .map_err(|e| Failure::new(codes::INVALID_INPUT, e.to_string()))?,
+                None => lisens_core::metering::month_of(lisens_store::clock::now(), &zone),
+            };
             output::usage(&store.usage_report(&month, &zone).await?, json);
         }
     }

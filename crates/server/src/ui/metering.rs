@@ -91,11 +91,12 @@ pub async fn metering(
         Ok(r) => r,
         Err(e) => return page_status(e.status, &u, e.code, e.detail),
     };
-    let mut months = vec![report.month.clone()];
+    // The report's month is a valid Month (report() parsed it); a year back.
+    let mut months: Vec<lisens_core::Month> = lisens_core::Month::parse(&report.month).into_iter().collect();
     while months.len() < 12 {
-        match lisens_core::metering::previous_month(months.last().expect("not empty")) {
-            Ok(m) => months.push(m),
-            Err(_) => break,
+        match months.last().and_then(lisens_core::Month::previous) {
+            Some(m) => months.push(m),
+            None => break,
         }
     }
     months.reverse();

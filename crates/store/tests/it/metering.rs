@@ -49,7 +49,7 @@ fn ev(id: &str, service: &str, quantity: i64) -> UsageEvent {
     }
 }
 
-fn this_month() -> String {
+fn this_month() -> lisens_core::Month {
     lisens_core::metering::month_of(time::OffsetDateTime::now_utc(), &Zone::utc())
 }
 
