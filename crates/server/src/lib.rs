@@ -9,6 +9,7 @@ mod check;
 pub mod client_addr;
 pub mod error;
 mod events_api;
+pub mod health;
 pub mod i18n;
 pub mod issuer_client;
 mod license_api;
@@ -88,6 +89,8 @@ pub struct AppState {
     pub limits: limits::Limits,
     /// Whose `X-Forwarded-For` names the client (`trusted_proxies`).
     pub proxies: Arc<client_addr::TrustedProxies>,
+    /// The database's last probe, for `/healthz` and `/readyz`.
+    pub health: Arc<health::Probe>,
 }
 
 impl AppState {
@@ -102,6 +105,7 @@ impl AppState {
             store.remember_time().await?;
         }
         let view = AccessView::new(store.clone()).await?;
+        let health = health::Probe::start(&store).await;
         view.spawn_refresher(REFRESH_EVERY);
         if !writable {
             tracing::warn!(
@@ -161,6 +165,7 @@ impl AppState {
             zone,
             limits: settings.limits,
             proxies: Arc::new(settings.proxies),
+            health,
         })
     }
 }
@@ -196,6 +201,7 @@ async fn after_changes(
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/", get(ui::root))
         .route("/login", get(ui::login_form).post(ui::login_submit))
         .route("/logout", axum::routing::post(ui::logout))
@@ -342,6 +348,10 @@ pub struct Health {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub code: Option<String>,
+    /// The database's last probe: `ok` or `unavailable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub database: Option<String>,
 }
 
 /// "Check for a new license now": every server process's poller asks the
@@ -365,33 +375,51 @@ async fn check_now(_: auth::AdminCaller, State(state): State<AppState>) -> Resul
         .into_response())
 }
 
-/// 200 when the database answers, 503 otherwise.
+/// Liveness: 200 while the process serves (the access check answers from
+/// memory, also while the database is down); `database` is what its last
+/// probe found. Never waits on the database.
 #[utoipa::path(
     get, path = "/healthz", tag = "operations",
-    responses(
-        (status = 200, description = "The database answers", body = Health),
-        (status = 503, description = "The database does not answer", body = Health)
-    )
+    responses((status = 200, description = "The process serves", body = Health))
 )]
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => Json(Health {
+    Json(Health {
+        status: "ok".into(),
+        code: None,
+        database: Some(if state.health.ready() { "ok" } else { "unavailable" }.into()),
+    })
+    .into_response()
+}
+
+/// Readiness: 200 while the database answered its last probe (within the
+/// last few seconds), 503 `DATABASE_UNAVAILABLE` with `Retry-After`
+/// otherwise. Never waits on the database.
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = Health),
+        (status = 503, description = "The database does not answer (DATABASE_UNAVAILABLE)", body = Health)
+    )
+)]
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.health.ready() {
+        return Json(Health {
             status: "ok".into(),
             code: None,
+            database: Some("ok".into()),
         })
-        .into_response(),
-        Err(e) => {
-            tracing::warn!("health check: database unreachable: {e}");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health {
-                    status: "unavailable".into(),
-                    code: Some(codes::DATABASE_UNAVAILABLE.into()),
-                }),
-            )
-                .into_response()
-        }
+        .into_response();
     }
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        Json(Health {
+            status: "unavailable".into(),
+            code: Some(codes::DATABASE_UNAVAILABLE.into()),
+            database: Some("unavailable".into()),
+        }),
+    )
+        .into_response()
 }
 
 /// Serves the installation's app until `shutdown` resolves (see

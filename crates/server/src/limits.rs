@@ -64,7 +64,7 @@ impl Default for Limits {
 }
 
 pub async fn enforce(State(limits): State<Limits>, req: Request, next: Next) -> Response {
-    if req.uri().path() == "/healthz" {
+    if matches!(req.uri().path(), "/healthz" | "/readyz") {
         return next.run(req).await;
     }
     let Ok(_permit) = limits.permits.clone().try_acquire_owned() else {

@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         crate::healthz,
+        crate::readyz,
         crate::metrics::scrape,
         crate::audit::list,
         crate::audit::export,

@@ -34,6 +34,7 @@ use Access::*;
 
 pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/healthz", Public),
+    ("GET", "/readyz", Public),
     ("GET", "/metrics", Metrics),
     ("GET", "/api/v1/audit", Admin),
     ("GET", "/api/v1/audit.csv", Admin),

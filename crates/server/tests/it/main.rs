@@ -159,6 +159,41 @@ async fn healthz_answers_200_when_the_database_is_reachable() {
     assert_eq!(body["status"], "ok");
 }
 
+/// A database outage: readiness says so (503, Retry-After) within the
+/// probe's freshness, liveness stays 200 (checks answer from memory), and
+/// neither waits on the database.
+#[tokio::test]
+async fn readiness_follows_the_database_and_liveness_does_not() {
+    let app = spawn_app().await;
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    app.store.close().await;
+    let started = std::time::Instant::now();
+    loop {
+        let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+        if ready.status() == 503 {
+            assert_eq!(ready.headers()["retry-after"], "1");
+            let body: serde_json::Value = ready.json().await.unwrap();
+            assert_eq!(body["code"], "DATABASE_UNAVAILABLE");
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "still ready with the database closed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let t = std::time::Instant::now();
+    let live = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert!(t.elapsed() < std::time::Duration::from_millis(500));
+    assert_eq!(live.status(), 200);
+    let body: serde_json::Value = live.json().await.unwrap();
+    assert_eq!(
+        (&body["status"], &body["database"]),
+        (&serde_json::json!("ok"), &serde_json::json!("unavailable"))
+    );
+}
+
 #[tokio::test]
 async fn unknown_paths_are_404_problems() {
     let app = spawn_app().await;

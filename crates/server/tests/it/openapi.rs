@@ -202,6 +202,10 @@ async fn every_operation_answers_as_documented() {
         200
     );
     assert_eq!(
+        api.call(None, "GET", "/readyz", "/readyz", Empty).await.status,
+        200
+    );
+    assert_eq!(
         api.call(a, "GET", "/metrics", "/metrics", Empty).await.status,
         200
     );
