@@ -73,6 +73,13 @@ pub(crate) enum Command {
     /// The settings file (lisens.toml).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print shell completions, e.g. `lisens completions bash > /etc/bash_completion.d/lisens`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `lisens man > /usr/local/share/man/man1/lisens.1`.
+    Man,
     /// Copy the (SQLite) database while the server runs: a consistent snapshot.
     Backup {
         /// The file to write (must not exist).
@@ -380,7 +387,7 @@ impl IssuerDb {
 pub(crate) struct IssuerDb {
     /// The issuer's database: sqlite://PATH or postgres://...
     /// [setting: issuer_database, LISENS_ISSUER_DATABASE_URL; default sqlite://issuer.db]
-    #[arg(long = "issuer-database")]
+    #[arg(long = "issuer-database", id = "issuer_database")]
     url: Option<String>,
 }
 
@@ -585,4 +592,15 @@ fn parse_from(s: &str) -> Result<time::OffsetDateTime, String> {
 
 fn parse_to(s: &str) -> Result<time::OffsetDateTime, String> {
     parse_time(s, true)
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over every command (two arguments with
+    /// one id made `issuer message` fail on every call).
+    #[test]
+    fn the_command_definitions_are_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -13,7 +13,7 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use lisens_core::codes;
 
 pub use args::Cli;
@@ -45,6 +45,20 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // What is printed from the command definitions needs no configuration.
+    match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "lisens", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            return match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => report(Failure::new(codes::FILE_UNWRITABLE, format!("stdout: {e}"))),
+            };
+        }
+        _ => {}
+    }
     // The one configuration: defaults < file < environment < flags.
     let loaded = match config::load(cli.config.as_deref()) {
         Ok(l) => l,
@@ -94,8 +108,10 @@ pub fn main() -> ExitCode {
 fn init_tracing(config: &config::Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    // Colour only for a person at a terminal, never into journald or a file.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // log_format = "json": one JSON object per line, for log collectors.
     let _ = if config.log_format == config::LogFormat::Json {
@@ -121,7 +137,7 @@ async fn run(cli: Cli, config: config::Config) -> Outcome {
         Command::Site(cmd) => commands::sites::site(&db, cmd).await,
         Command::Events(cmd) => commands::events::events(&db, cmd).await,
         Command::Metering(cmd) => commands::metering::metering(&db, cmd, &config.server.zone).await,
-        Command::Config(ConfigCommand::Check) => Ok(()),
+        Command::Config(ConfigCommand::Check) | Command::Completions { .. } | Command::Man => Ok(()),
         Command::Backup { out } => commands::ops::backup(&db, &config, out).await,
         Command::Restore { from, force } => commands::ops::restore(&config.database, &from, force).await,
         Command::Audit {

@@ -241,3 +241,51 @@ fn restore_is_refused_while_a_server_uses_the_database() {
         "the staging copy's lock file is cleaned up"
     );
 }
+
+/// What an operator installs beside the binary is generated from the same
+/// command definitions: shell completions and the manual page; and logs
+/// written to a file or journald carry no terminal colour codes.
+#[test]
+fn completions_the_manual_page_and_plain_logs() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = ok(&bare(&["completions", shell], &[]));
+        assert!(
+            out.contains("lisens") && out.contains("license") && out.contains("remove-excess"),
+            "{shell}: {out:.300}"
+        );
+    }
+    let tcsh = bare(&["completions", "tcsh"], &[]);
+    assert_eq!(tcsh.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&tcsh.stderr).contains("error[USAGE]"));
+    let man = ok(&bare(&["man"], &[]));
+    assert!(man.starts_with(".ie") || man.contains(".TH lisens"), "{man:.300}");
+    assert!(man.contains("license") && man.contains("issuer"), "{man:.300}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("x.db").display());
+    let out = bare(
+        &["user", "list"],
+        &[("LISENS_DATABASE_URL", &url), ("LISENS_LOG", "debug")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains("DEBUG"), "{err:.500}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no ANSI escapes when stderr is not a terminal: {err:.300}"
+    );
+}
+
+/// The systemd unit in dist/ starts a command this binary has, with a
+/// setting it knows.
+#[test]
+fn the_systemd_unit_runs_a_real_command() {
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../dist/lisens.service")).unwrap();
+    let exec = unit.lines().find_map(|l| l.strip_prefix("ExecStart=")).unwrap();
+    let mut words = exec.split_whitespace();
+    assert!(words.next().unwrap().ends_with("/lisens"));
+    let mut args: Vec<&str> = words.collect();
+    args.push("--help");
+    ok(&bare(&args, &[]));
+    assert!(unit.contains("Environment=LISENS_CONFIG="));
+}
