@@ -48,13 +48,18 @@ pub fn main() -> ExitCode {
     // What is printed from the command definitions needs no configuration.
     match cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "lisens", &mut std::io::stdout());
-            return ExitCode::SUCCESS;
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "lisens", &mut text);
+            return print_bytes(&text);
         }
         Command::Man => {
-            return match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => report(Failure::new(codes::FILE_UNWRITABLE, format!("stdout: {e}"))),
+            let mut text = Vec::new();
+            return match clap_mangen::Man::new(Cli::command()).render(&mut text) {
+                Ok(()) => print_bytes(&text),
+                Err(e) => report(Failure::new(
+                    codes::FILE_UNWRITABLE,
+                    format!("the manual page: {e}"),
+                )),
             };
         }
         _ => {}
@@ -102,6 +107,17 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(f) => report(f),
+    }
+}
+
+/// Writes generated text to stdout; a reader that stops early (`| head`)
+/// is not an error.
+fn print_bytes(text: &[u8]) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => report(Failure::new(codes::FILE_UNWRITABLE, format!("stdout: {e}"))),
     }
 }
 
