@@ -13,8 +13,8 @@ use lisens_core::{
 
 use crate::memory::{raise_high_water, trust_memory};
 use crate::rows::{
-    format_date, parse_module, parse_owner, write_module_row, ModuleRow, OwnerRow, MODULE_COLUMNS,
-    OWNER_COLUMNS,
+    format_date, insert_owner_row, parse_module, parse_owner, write_module_row, ModuleRow, OwnerRow,
+    MODULE_COLUMNS, OWNER_COLUMNS,
 };
 pub use crate::status::{DemoStatus, LicenseStatus, ModuleStatus, OwnerStatus, UserCounts};
 use crate::verdicts::VerdictCache;
@@ -40,7 +40,6 @@ impl Store {
                 });
             }
         }
-        let record = license.record();
         let now = crate::stamp::now();
         let mut tx = self.begin_write().await?;
         let trusted: Vec<(String, String)> = sqlx::query_as("SELECT owner_name, key_id FROM trusted_key")
@@ -107,34 +106,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let (owner_id,): (i64,) = sqlx::query_as(
-            "INSERT INTO module_owner (owner_name, owner_description, company_name, serial_number, \
-             deployment_type, license_version, license_url, issued_at, expiration, grace_to, maintenance_to, \
-             next_check_date, admin_warning_date, module_count, modules_digest, key_id, signature, loaded_at, \
-             max_offline_days) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
-        )
-        .bind(owner.name.as_str())
-        .bind(&owner.description)
-        .bind(&owner.company_name)
-        .bind(owner.serial.as_str())
-        .bind(owner.deployment_type.as_str())
-        .bind(i64::from(owner.license_version))
-        .bind(&owner.license_url)
-        .bind(crate::stamp::encode(owner.issued_at))
-        .bind(owner.expiration.map(format_date))
-        .bind(owner.grace_to.map(format_date))
-        .bind(owner.maintenance_to.map(format_date))
-        .bind(owner.next_check_date.map(format_date))
-        .bind(owner.admin_warning_date.map(format_date))
-        .bind(i64::from(record.module_count))
-        .bind(&record.modules_digest)
-        .bind(record.key_id.as_str())
-        .bind(B64.encode(license.owner_signature()))
-        .bind(&now)
-        .bind(owner.max_offline_days.map(i64::from))
-        .fetch_one(&mut *tx)
-        .await?;
+        let owner_id = insert_owner_row(&mut tx, license, &now).await?;
         for vm in license.verified_modules() {
             write_module_row(&mut tx, owner_id, None, vm).await?;
         }

@@ -174,42 +174,97 @@ pub(crate) async fn write_module_row(
     Ok(())
 }
 
+/// The owner record's columns after the first (`$2` to `$19`, in the order
+/// of [`OWNER_RECORD_COLUMNS`]), bound to a query whose `$1` is already
+/// bound: one writer for the insert and the update.
+fn bind_owner_record<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    license: &'q VerifiedLicense,
+    now: String,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let owner = license.owner();
+    let record = license.record();
+    query
+        .bind(&owner.description)
+        .bind(&owner.company_name)
+        .bind(owner.serial.as_str())
+        .bind(owner.deployment_type.as_str())
+        .bind(i64::from(owner.license_version))
+        .bind(&owner.license_url)
+        .bind(crate::stamp::encode(owner.issued_at))
+        .bind(owner.expiration.map(format_date))
+        .bind(owner.grace_to.map(format_date))
+        .bind(owner.maintenance_to.map(format_date))
+        .bind(owner.next_check_date.map(format_date))
+        .bind(owner.admin_warning_date.map(format_date))
+        .bind(i64::from(record.module_count))
+        .bind(&record.modules_digest)
+        .bind(record.key_id.as_str())
+        .bind(B64.encode(license.owner_signature()))
+        .bind(now)
+        .bind(owner.max_offline_days.map(i64::from))
+}
+
+/// The owner record's columns after `owner_name`, as `bind_owner_record`
+/// binds them.
+const OWNER_RECORD_COLUMNS: [&str; 18] = [
+    "owner_description",
+    "company_name",
+    "serial_number",
+    "deployment_type",
+    "license_version",
+    "license_url",
+    "issued_at",
+    "expiration",
+    "grace_to",
+    "maintenance_to",
+    "next_check_date",
+    "admin_warning_date",
+    "module_count",
+    "modules_digest",
+    "key_id",
+    "signature",
+    "loaded_at",
+    "max_offline_days",
+];
+
+/// Stores a newly loaded license's owner record; its id.
+pub(crate) async fn insert_owner_row(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    license: &VerifiedLicense,
+    now: &str,
+) -> Result<i64, StoreError> {
+    use sqlx::Row;
+    let places: Vec<String> = (2..=OWNER_RECORD_COLUMNS.len() + 1)
+        .map(|n| format!("${n}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO module_owner (owner_name, {}) VALUES ($1, {}) RETURNING id",
+        OWNER_RECORD_COLUMNS.join(", "),
+        places.join(", ")
+    );
+    let query = sqlx::query(&sql).bind(license.owner().name.as_str());
+    let row = bind_owner_record(query, license, now.to_owned())
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(row.try_get::<i64, _>(0)?)
+}
+
 /// Overwrites an owner row with a newly verified license's owner record.
 pub(crate) async fn update_owner_row(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     owner_id: i64,
     license: &VerifiedLicense,
 ) -> Result<(), StoreError> {
-    let owner = license.owner();
-    let record = license.record();
-    sqlx::query(
-        "UPDATE module_owner SET owner_description = $2, company_name = $3, serial_number = $4, \
-         deployment_type = $5, license_version = $6, license_url = $7, issued_at = $8, expiration = $9, \
-         grace_to = $10, maintenance_to = $11, next_check_date = $12, admin_warning_date = $13, \
-         module_count = $14, modules_digest = $15, key_id = $16, signature = $17, loaded_at = $18, \
-         max_offline_days = $19 WHERE id = $1",
-    )
-    .bind(owner_id)
-    .bind(&owner.description)
-    .bind(&owner.company_name)
-    .bind(owner.serial.as_str())
-    .bind(owner.deployment_type.as_str())
-    .bind(i64::from(owner.license_version))
-    .bind(&owner.license_url)
-    .bind(crate::stamp::encode(owner.issued_at))
-    .bind(owner.expiration.map(format_date))
-    .bind(owner.grace_to.map(format_date))
-    .bind(owner.maintenance_to.map(format_date))
-    .bind(owner.next_check_date.map(format_date))
-    .bind(owner.admin_warning_date.map(format_date))
-    .bind(i64::from(record.module_count))
-    .bind(&record.modules_digest)
-    .bind(record.key_id.as_str())
-    .bind(B64.encode(license.owner_signature()))
-    .bind(crate::stamp::now())
-    .bind(owner.max_offline_days.map(i64::from))
-    .execute(&mut **tx)
-    .await?;
+    let sets: Vec<String> = OWNER_RECORD_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ${}", i + 2))
+        .collect();
+    let sql = format!("UPDATE module_owner SET {} WHERE id = $1", sets.join(", "));
+    bind_owner_record(sqlx::query(&sql).bind(owner_id), license, crate::stamp::now())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
