@@ -17,7 +17,7 @@ mod measure;
 mod metering;
 mod overload;
 
-use database::{activation, add_users, contention, loaded_store, status, verification};
+use database::{activation, add_users, contention, loaded_store, status, verification, verification_rows};
 use http::check_benchmarks;
 // `proc_status_kb` is imported for overload.rs, which reads it as `crate::proc_status_kb`.
 use measure::{human, mib, peak_since, proc_status_kb, reset_peak, thousands};
@@ -28,6 +28,10 @@ fn main() -> Result<std::process::ExitCode> {
     // The overload benchmark runs this binary again as the server under test.
     match args.get(1).map(String::as_str) {
         Some("serve") => return Ok(lisens_cli::main()),
+        Some("bare-check-serve") => {
+            http::bare_check_serve(args.get(2).map_or("127.0.0.1:0", String::as_str))?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
         Some("bare-serve") => {
             overload::bare_serve(args.get(2).map_or("127.0.0.1:0", String::as_str))?;
             return Ok(std::process::ExitCode::SUCCESS);
@@ -58,9 +62,18 @@ async fn bench(args: Vec<String>) -> Result<()> {
         .map(|v| v.parse())
         .transpose()?
         .unwrap_or(10_000_000);
+    // --rounds N: paired rounds of each HTTP benchmark (default 5).
+    let rounds: usize = args
+        .iter()
+        .position(|a| a == "--rounds")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse())
+        .transpose()?
+        .unwrap_or(5);
     let mut rows = Vec::new();
     if runs("verification") {
-        rows.extend([verification(1000), verification(10_000)]);
+        rows.extend(verification_rows(1000));
+        rows.extend(verification_rows(10_000));
     }
     let dir = tempfile::tempdir()?;
     let sqlite = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
@@ -68,7 +81,7 @@ async fn bench(args: Vec<String>) -> Result<()> {
         rows.extend(status(&sqlite("b.db"), "SQLite", 1000).await?);
     }
     if runs("check") {
-        rows.extend(check_benchmarks(dir.path()).await?);
+        rows.extend(check_benchmarks(dir.path(), rounds).await?);
     }
     if runs("contention") {
         rows.push(contention(&sqlite("c.db"), "SQLite").await?);

@@ -31,6 +31,22 @@ impl Row {
     }
 }
 
+/// The median, least and greatest of `values` (per-round ratios).
+pub(crate) fn median_min_max(values: &[f64]) -> (f64, f64, f64) {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let Some((&min, &max)) = v.first().zip(v.last()) else {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    };
+    let mid = v.len() / 2;
+    let median = if v.len().is_multiple_of(2) {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    };
+    (median, min, max)
+}
+
 /// Resets this process's peak resident set (Linux: `5` to clear_refs) and
 /// returns the resident set now, in bytes; `peak_since` then gives how far
 /// the peak rose above it.

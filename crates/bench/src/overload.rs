@@ -30,18 +30,32 @@ pub fn bare_serve(listen: &str) -> Result<()> {
     })
 }
 
-struct Server {
+/// This binary run again as a server process.
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Server {
     fn start(args: &[&str], env: &[(&str, String)]) -> Result<Self> {
-        let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .env("LISENS_LOG", "error");
+        let mut env = env.to_vec();
+        env.push(("LISENS_LOG", "error".to_owned()));
+        Self::start_on(None, args, &env)
+    }
+
+    /// Starts the server, pinned to `core` when given (with `taskset`,
+    /// which runs it as the same process).
+    pub(crate) fn start_on(core: Option<&str>, args: &[&str], env: &[(&str, String)]) -> Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut cmd = match core {
+            Some(core) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", core]).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -56,12 +70,16 @@ impl Server {
         Ok(Self { child, addr })
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn rss(&self) -> u64 {
         crate::proc_status_kb(&self.child.id().to_string(), "VmRSS") * 1024
     }
 
     /// SIGTERM, then how long until the process has exited.
-    fn terminate(mut self) -> Result<Duration> {
+    pub(crate) fn terminate(mut self) -> Result<Duration> {
         let start = Instant::now();
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])

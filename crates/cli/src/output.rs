@@ -4,7 +4,7 @@ use lisens_core::activation::LicenseDiff;
 use lisens_core::codes;
 use lisens_core::{ModuleLicense, UnverifiedLicense, VerifiedLicense};
 use lisens_store::{
-    Associate, Customer, HistoryEntry, Holder, LicenseEvent, LicenseStatus, PendingLicense, Received, Site,
+    Associate, Customer, HistoryEntry, Holder, LicenseEvent, LicenseReport, PendingLicense, Received, Site,
 };
 use serde_json::json;
 
@@ -97,14 +97,15 @@ pub fn inspect(license: &UnverifiedLicense, verified: Option<Result<(), &str>>, 
     }
 }
 
-pub fn status(status: &LicenseStatus, as_json: bool) {
+pub fn status(report: &LicenseReport, as_json: bool) {
     if as_json {
         println!(
             "{}",
-            serde_json::to_string_pretty(status).expect("status serialises")
+            serde_json::to_string_pretty(report).expect("status serialises")
         );
         return;
     }
+    let status = &report.status;
     if let Some(demo) = &status.demo {
         println!(
             "DEMO installation: no license loaded. The first {} users may log in until {}.",
@@ -170,6 +171,13 @@ pub fn status(status: &LicenseStatus, as_json: bool) {
                 }
             );
         }
+    }
+    for p in &report.pending {
+        println!(
+            "PENDING: {} license v{} (from {}, {}) waits for an administrator: \
+             `lisens license pending` shows what it changes, `lisens license activate --owner {}` activates it",
+            p.owner_name, p.license_version, p.source, p.received_at, p.owner_name
+        );
     }
     if status.clock_set_back {
         println!(

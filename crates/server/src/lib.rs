@@ -74,9 +74,22 @@ impl Default for Settings {
     }
 }
 
-/// Shared by every request.
+/// Shared by every request: one `Arc`, so handing the state to a handler or
+/// a layer is one reference count, whatever it holds.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Clone)]
+pub struct Shared {
     pub store: Arc<Store>,
     pub view: Arc<AccessView>,
     pub limiter: Arc<auth::LoginLimiter>,
@@ -94,6 +107,20 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The same installation served with other limits (a second listener).
+    pub fn with_limits(&self, limits: limits::Limits) -> Self {
+        let mut shared = (*self.0).clone();
+        shared.limits = limits;
+        Self(Arc::new(shared))
+    }
+
+    /// The same installation served behind other proxies (a second listener).
+    pub fn with_proxies(&self, proxies: client_addr::TrustedProxies) -> Self {
+        let mut shared = (*self.0).clone();
+        shared.proxies = Arc::new(proxies);
+        Self(Arc::new(shared))
+    }
+
     /// Builds the access view and starts its refresher. A database this
     /// process may only read is served read-only: reads work, every write
     /// is refused with `DATABASE_READ_ONLY`, and the housekeeping writes
@@ -157,7 +184,7 @@ impl AppState {
         if writable {
             tokio::spawn(housekeeping);
         }
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             store,
             view,
             limiter: Arc::default(),
@@ -166,7 +193,7 @@ impl AppState {
             limits: settings.limits,
             proxies: Arc::new(settings.proxies),
             health,
-        })
+        })))
     }
 }
 
@@ -199,7 +226,7 @@ async fn after_changes(
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/", get(ui::root))
@@ -302,35 +329,47 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/license/history", get(license_api::history))
         .route("/api/v1/modules/{module}/holders", get(license_api::holders))
-        .fallback(|| async { error::ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such endpoint") })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), after_changes))
-        .layer(axum::middleware::from_fn(metrics::track))
-        // Each request is logged with its id (the caller's X-Request-Id, or a
-        // new one), which the response carries back; the path is logged
-        // without its query string.
-        .layer(
-            tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                let id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }),
-        )
-        .layer(axum::middleware::from_fn_with_state(state.limits.clone(), limits::enforce))
-        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
-        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
-            tower_http::request_id::MakeRequestUuid,
-        ))
         .route("/metrics", get(metrics::scrape))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/audit.csv", get(audit::export))
         .route("/api/openapi.json", get(openapi::json))
         .route("/api/docs", get(openapi::docs))
+        .fallback(|| async {
+            error::ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such endpoint")
+        })
+        // The two layers that need the matched route template (a layer on
+        // the router wraps each route): the audit log and the view's
+        // refresh after a change, and the latency per route.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), after_changes))
+        .layer(axum::middleware::from_fn(metrics::track))
         // Extractors refuse bigger bodies with 413 BODY_TOO_LARGE.
-        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT));
+    // The rest wraps the finished router once, outermost first: the request
+    // id (the caller's X-Request-Id or a new one, carried back on the
+    // response), the limits, and the request's span for the log.
+    let limits = state.limits.clone();
+    let outer = tower::ServiceBuilder::new()
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
+            tower_http::request_id::MakeRequestUuid,
+        ))
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(axum::middleware::from_fn_with_state(limits, limits::enforce))
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+        .service(routes.with_state(state));
+    Router::new().fallback_service(outer)
+}
+
+/// The span of one request: its method, path (without the query string)
+/// and id. At `debug` level: the default `info` filter then creates no span
+/// and formats none of its fields on the request path; with
+/// `LISENS_LOG=debug` each request is logged with them.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
 /// A request taken.

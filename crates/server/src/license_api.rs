@@ -20,13 +20,13 @@ use crate::AppState;
 #[utoipa::path(
     get, path = "/api/v1/license/status", tag = "license", security(("bearer" = []), ("session" = [])),
     responses(
-        (status = 200, description = "Owners, modules with in use / available, user counts", body = lisens_store::LicenseStatus),
+        (status = 200, description = "Owners, modules with in use / available, user counts, and the licenses waiting for an administrator", body = lisens_store::LicenseReport),
         (status = 503, description = "The database is unavailable", body = crate::error::Problem, content_type = "application/problem+json"),
         crate::error::AuthProblems
     )
 )]
 pub async fn status(_: AdminCaller, State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(state.store.license_status().await?).into_response())
+    Ok(Json(state.store.license_report().await?).into_response())
 }
 
 /// "Load license from file": the body is the license file's text.

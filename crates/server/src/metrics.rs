@@ -3,11 +3,12 @@
 //! polls, and licenses in use / total per module (read at scrape time).
 //! One registry per process (`global()`), as Prometheus clients keep it.
 
-use std::sync::LazyLock;
+use std::collections::HashSet;
+use std::sync::{LazyLock, PoisonError, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -22,16 +23,18 @@ use crate::error::ApiError;
 use crate::AppState;
 use lisens_core::codes;
 
+/// The labels of a request; static strings, so recording a request
+/// allocates nothing.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Route {
-    method: String,
-    route: String,
+    method: &'static str,
+    route: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Outcome {
-    result: String,
+    result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -135,31 +138,19 @@ pub fn global() -> &'static Metrics {
 impl Metrics {
     pub fn check(&self, granted: bool) {
         let result = if granted { "granted" } else { "denied" };
-        self.checks
-            .get_or_create(&Outcome {
-                result: result.into(),
-            })
-            .inc();
+        self.checks.get_or_create(&Outcome { result }).inc();
     }
 
     pub fn refusal(&self, code: &str) {
         self.refusals.get_or_create(&Code { code: code.into() }).inc();
     }
 
-    pub fn ingested(&self, result: &str, n: u64) {
-        self.ingested
-            .get_or_create(&Outcome {
-                result: result.into(),
-            })
-            .inc_by(n);
+    pub fn ingested(&self, result: &'static str, n: u64) {
+        self.ingested.get_or_create(&Outcome { result }).inc_by(n);
     }
 
-    pub fn issuer_poll(&self, result: &str) {
-        self.issuer_polls
-            .get_or_create(&Outcome {
-                result: result.into(),
-            })
-            .inc();
+    pub fn issuer_poll(&self, result: &'static str) {
+        self.issuer_polls.get_or_create(&Outcome { result }).inc();
     }
 }
 
@@ -169,8 +160,8 @@ pub async fn track(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+        .map_or("unmatched", |m| route_label(m.as_str()));
+    let method = method_label(req.method());
     let start = Instant::now();
     let resp = next.run(req).await;
     global()
@@ -182,6 +173,35 @@ pub async fn track(req: Request, next: Next) -> Response {
         })
         .observe(start.elapsed().as_secs_f64());
     resp
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// A route template as a static string: each template is copied once, the
+/// first time it is seen (there are as many as the router has routes).
+fn route_label(template: &str) -> &'static str {
+    static SEEN: LazyLock<RwLock<HashSet<&'static str>>> = LazyLock::new(Default::default);
+    if let Some(&known) = SEEN.read().unwrap_or_else(PoisonError::into_inner).get(template) {
+        return known;
+    }
+    let mut seen = SEEN.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(&known) = seen.get(template) {
+        return known;
+    }
+    let label: &'static str = Box::leak(template.to_owned().into_boxed_str());
+    seen.insert(label);
+    label
 }
 
 /// Prometheus metrics (OpenMetrics text): request latency per route, access

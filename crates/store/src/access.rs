@@ -14,13 +14,15 @@ use lisens_core::ModuleName;
 use time::OffsetDateTime;
 
 use crate::license::LicenseStatus;
-use crate::tokens::{token_hash, TokenScope};
+use crate::tokens::{token_digest, TokenScope};
 use crate::{Store, StoreError};
 
 /// A snapshot plus the live API tokens.
 pub struct View {
     pub access: AccessSnapshot,
-    tokens: HashMap<String, TokenScope>,
+    /// Keyed by the SHA-256 digest itself, so a check hashes the presented
+    /// secret and looks it up without making text of it.
+    tokens: HashMap<[u8; 32], TokenScope>,
     /// What this build found wrong with the stored data.
     pub integrity: Integrity,
     built: std::time::Instant,
@@ -32,7 +34,7 @@ impl View {
     pub fn token_scope(&self, secret: &str) -> Option<TokenScope> {
         // Looked up by SHA-256 of the secret: timing reveals nothing about
         // any stored secret.
-        self.tokens.get(&token_hash(secret)).copied()
+        self.tokens.get(&token_digest(secret)).copied()
     }
 }
 
@@ -231,7 +233,11 @@ impl Store {
             .live_tokens()
             .await?
             .into_iter()
-            .filter_map(|(hash, scope)| TokenScope::parse(&scope).ok().map(|s| (hash, s)))
+            .filter_map(|(hash, scope)| {
+                let mut digest = [0u8; 32];
+                hex::decode_to_slice(&hash, &mut digest).ok()?;
+                TokenScope::parse(&scope).ok().map(|s| (digest, s))
+            })
             .collect();
         let integrity = Integrity::of(&status, &standing, &names);
         Ok(View {

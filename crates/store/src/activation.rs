@@ -414,7 +414,9 @@ impl Store {
             Some(code) => format!("{code}: {detail}"),
             None => detail.to_owned(),
         };
-        if kind == "activated" {
+        // One message for the license waiting: a newer pending license
+        // replaces the older one's message, and activation ends it.
+        if kind == "activated" || kind == "pending" {
             self.end_system_events("license-pending").await?;
         }
         self.raise_event(

@@ -40,6 +40,7 @@ pub use issuer_db::{Customer, HistoryEntry, IssuerStore, Reissued};
 pub use issuer_link::{IssuerCheck, IssuerLink};
 pub use license::{DemoStatus, LicenseStatus, ModuleStatus, OwnerStatus, UserCounts};
 pub use lisens_core::model::SATELLITE_MODULE;
+pub use pending::{LicenseReport, PendingSummary};
 pub use sessions::{Session, SESSION_HOURS};
 pub use sites::Site;
 pub use tokens::{NewToken, TokenInfo, TokenScope};

@@ -9,7 +9,40 @@ use crate::activation::{json, rows_and_use, Actor, Holder, PendingLicense};
 use crate::rows::stored_owner;
 use crate::{Store, StoreError};
 
+/// A license waiting for an administrator, in short: what the status shows.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct PendingSummary {
+    pub owner_name: String,
+    pub license_version: i64,
+    /// `file`, `issuer`, ...: how it arrived.
+    pub source: String,
+    /// When it arrived (RFC 3339, UTC).
+    pub received_at: String,
+}
+
+/// The license status with the licenses waiting for an administrator (the
+/// status endpoint's and `license status`'s answer).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct LicenseReport {
+    #[serde(flatten)]
+    pub status: crate::LicenseStatus,
+    /// Licenses received but not active: each waits for "Activate new
+    /// license" (`lisens license pending` shows what it changes).
+    pub pending: Vec<PendingSummary>,
+}
+
 impl Store {
+    /// The license status and the pending licenses.
+    pub async fn license_report(&self) -> Result<LicenseReport, StoreError> {
+        let status = self.license_status().await?;
+        let pending = sqlx::query_as(
+            "SELECT owner_name, license_version, source, received_at FROM pending_license ORDER BY owner_name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(LicenseReport { status, pending })
+    }
+
     /// The pending license of an owner, with its diff against the live counts.
     pub async fn pending_license(&self, owner: &str) -> Result<Option<PendingLicense>, StoreError> {
         let row: Option<(String, i64, String, String)> = sqlx::query_as(

@@ -72,11 +72,14 @@ impl std::fmt::Debug for NewToken {
     }
 }
 
+/// SHA-256 of a secret: what is stored (as hex) and looked up.
+pub(crate) fn token_digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// The stored form of a secret: its SHA-256 in lower-case hex.
 pub(crate) fn token_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(token_digest(secret))
 }
 
 impl Store {

@@ -286,7 +286,7 @@ pub(crate) async fn license(database: &Db, cmd: LicenseCommand) -> Outcome {
                 .pinning(&public_keys)?
                 .open()
                 .await?
-                .license_status()
+                .license_report()
                 .await?;
             output::status(&status, json);
             Ok(())

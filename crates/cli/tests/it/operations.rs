@@ -289,3 +289,52 @@ fn the_systemd_unit_runs_a_real_command() {
     ok(&bare(&args, &[]));
     assert!(unit.contains("Environment=LISENS_CONFIG="));
 }
+
+/// The container image in dist/ runs a command this binary has, and the
+/// settings its environment sets pass `config check`.
+#[test]
+fn the_container_image_runs_a_real_command_with_valid_settings() {
+    let file =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../dist/Containerfile")).unwrap();
+    // Instructions, with continued lines joined.
+    let joined = file.replace("\\\n", " ");
+    let instruction = |name: &str| {
+        joined
+            .lines()
+            .filter_map(|l| l.strip_prefix(name))
+            .next_back()
+            .unwrap_or_else(|| panic!("no {name}"))
+            .trim()
+            .to_owned()
+    };
+    let exec_form = |v: String| -> Vec<String> { serde_json::from_str(&v).unwrap() };
+    let entrypoint = exec_form(instruction("ENTRYPOINT "));
+    let cmd = exec_form(instruction("CMD "));
+    assert_eq!(entrypoint, ["/usr/local/bin/lisens"]);
+    let mut args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    args.push("--help");
+    ok(&bare(&args, &[]));
+    let env: Vec<(String, String)> = instruction("ENV ")
+        .split_whitespace()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    assert!(env.iter().any(|(k, _)| k == "LISENS_LISTEN"));
+    // The image's database path is its volume's; here a temporary one.
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("lisens.db").display());
+    let envs: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(k, v)| {
+            if k == "LISENS_DATABASE_URL" {
+                (k.as_str(), db.as_str())
+            } else {
+                (k.as_str(), v.as_str())
+            }
+        })
+        .collect();
+    let out = ok(&bare(&["config", "check"], &envs));
+    assert!(out.contains("0.0.0.0:8080"), "{out}");
+}

@@ -63,6 +63,36 @@ async fn an_administrator_drives_activation_over_the_api() {
         .unwrap();
     assert_eq!(pending[0]["blocking"], json!(["essentials"]));
 
+    // A newer license that also waits replaces the first: the status names
+    // the one waiting, and one system message stands for it.
+    let r = post("/api/v1/license/file", &admin)
+        .body(document(4, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["result"], "pending");
+    let get = |path: &str| {
+        let request = app.client.get(app.url(path)).bearer_auth(admin.clone());
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let status = get("/api/v1/license/status").await;
+    assert_eq!(status["owners"][0]["license_version"], 2, "{status}");
+    assert_eq!(status["pending"].as_array().unwrap().len(), 1, "{status}");
+    assert_eq!(status["pending"][0]["owner_name"], "SuperOffice");
+    assert_eq!(status["pending"][0]["license_version"], 4);
+    let waiting = get("/api/v1/system-events?status=active&limit=100").await;
+    let waiting: Vec<&Value> = waiting["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["key"] == "license-pending")
+        .collect();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert!(
+        waiting[0]["message"].as_str().unwrap().contains("v4"),
+        "{waiting:?}"
+    );
+
     let r = post("/api/v1/license/activate", &admin)
         .json(&json!({"owner": "SuperOffice"}))
         .send()
@@ -107,7 +137,8 @@ async fn an_administrator_drives_activation_over_the_api() {
         .json()
         .await
         .unwrap();
-    assert_eq!(status["owners"][0]["license_version"], 3);
+    assert_eq!(status["owners"][0]["license_version"], 4);
+    assert_eq!(status["pending"], json!([]), "{status}");
 
     // Bad input: a clear code, nothing changed.
     for (path, body) in [

@@ -19,8 +19,7 @@ async fn serve_with(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
-    let mut state = app.state.clone();
-    state.limits = limits;
+    let state = app.state.with_limits(limits);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -267,9 +266,9 @@ async fn twenty_one_failures(address: &str, forwarded_for: &str) -> u16 {
 #[tokio::test]
 async fn behind_a_trusted_proxy_limits_and_the_audit_log_see_the_forwarded_client() {
     let app = spawn_app().await;
-    let mut state = app.state.clone();
-    state.proxies =
-        std::sync::Arc::new(lisens_server::client_addr::TrustedProxies::parse("127.0.0.0/8").unwrap());
+    let state = app
+        .state
+        .with_proxies(lisens_server::client_addr::TrustedProxies::parse("127.0.0.0/8").unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(lisens_server::serve(listener, state, std::future::pending()));

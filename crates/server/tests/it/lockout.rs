@@ -27,9 +27,9 @@ async fn admin_with_password(app: &TestApp, login: &str) {
 /// The app served again behind a "proxy" on 127.0.0.0/8, so each request
 /// names its client in X-Forwarded-For.
 async fn behind_proxy(app: &TestApp) -> String {
-    let mut state = app.state.clone();
-    state.proxies =
-        std::sync::Arc::new(lisens_server::client_addr::TrustedProxies::parse("127.0.0.0/8").unwrap());
+    let state = app
+        .state
+        .with_proxies(lisens_server::client_addr::TrustedProxies::parse("127.0.0.0/8").unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(lisens_server::serve(listener, state, std::future::pending()));
