@@ -207,15 +207,12 @@ impl AppState {
 /// committed change: it is logged, and the refresher retries within
 /// `REFRESH_EVERY`.
 async fn after_changes(
-    State(state): State<AppState>,
+    state: &AppState,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if req.method().is_safe() {
-        return next.run(req).await;
-    }
     let before = state.store.writes();
-    let response = audit::record(&state, req, next).await;
+    let response = audit::record(state, req, next).await;
     if state.store.writes() != before {
         if let Err(e) = state.view.refresh().await {
             tracing::error!("the access view did not follow a change made here: {e}; the refresher retries");
@@ -337,32 +334,53 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async {
             error::ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such endpoint")
         })
-        // The two layers that need the matched route template (a layer on
-        // the router wraps each route): the audit log and the view's
-        // refresh after a change, and the latency per route.
-        .layer(axum::middleware::from_fn_with_state(state.clone(), after_changes))
-        .layer(axum::middleware::from_fn(metrics::track))
+        // The one layer that needs the matched route template (a layer on
+        // the router wraps each route): the latency per route, and for a
+        // change the audit log and the view's refresh.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), per_route))
         // Extractors refuse bigger bodies with 413 BODY_TOO_LARGE.
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT));
     // The rest wraps the finished router once, outermost first: the request
     // id (the caller's X-Request-Id or a new one, carried back on the
     // response), the limits, and the request's span for the log.
-    let limits = state.limits.clone();
+    // The request's span only where the log filter (fixed at start) shows
+    // it: under the default filter the layer is not there at all.
+    let traced = tracing::enabled!(target: "lisens_server", tracing::Level::DEBUG).then(|| {
+        tower::ServiceBuilder::new()
+            .map_response(|r: axum::http::Response<_>| r.map(axum::body::Body::new))
+            .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+    });
     let outer = tower::ServiceBuilder::new()
         .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
             tower_http::request_id::MakeRequestUuid,
         ))
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
-        .layer(axum::middleware::from_fn_with_state(limits, limits::enforce))
-        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(state.limits.layer())
+        .option_layer(traced)
         .service(routes.with_state(state));
     Router::new().fallback_service(outer)
 }
 
+/// Around each route: its latency under its route template, and for a
+/// change [`after_changes`].
+async fn per_route(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let labels = metrics::labels(&req);
+    let start = std::time::Instant::now();
+    let response = if req.method().is_safe() {
+        next.run(req).await
+    } else {
+        after_changes(&state, req, next).await
+    };
+    metrics::observe(labels, response.status(), start.elapsed());
+    response
+}
+
 /// The span of one request: its method, path (without the query string)
-/// and id. At `debug` level: the default `info` filter then creates no span
-/// and formats none of its fields on the request path; with
-/// `LISENS_LOG=debug` each request is logged with them.
+/// and id, at `debug` level (`LISENS_LOG=info,lisens_server=debug`).
 fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let id = req
         .headers()

@@ -9,14 +9,17 @@
 //! and a client that does not send its headers within `header_timeout` (or
 //! leaves a keep-alive connection idle that long) is disconnected.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 use lisens_core::codes;
@@ -63,40 +66,125 @@ impl Default for Limits {
     }
 }
 
-pub async fn enforce(State(limits): State<Limits>, req: Request, next: Next) -> Response {
-    if matches!(req.uri().path(), "/healthz" | "/readyz") {
-        return next.run(req).await;
+/// The limits as a tower layer over a whole router: `ServiceBuilder::new()
+/// .layer(limits.layer())`. Its future is its own type (no box, no task):
+/// the access check passes it on every request.
+impl Limits {
+    pub fn layer(&self) -> EnforceLayer {
+        EnforceLayer(self.clone())
     }
-    let Ok(_permit) = limits.permits.clone().try_acquire_owned() else {
-        let mut resp = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            codes::OVERLOADED,
-            format!(
-                "the server is at its limit of {} requests at once; try again shortly",
-                limits.max_in_flight
-            ),
-        )
-        .into_response();
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return resp;
-    };
-    match tokio::time::timeout(limits.request_timeout, next.run(req)).await {
-        Ok(resp) => resp,
-        Err(_) => {
-            tracing::warn!(
-                "a request ran past {:?} and was abandoned",
-                limits.request_timeout
-            );
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                codes::REQUEST_TIMEOUT,
-                format!(
-                    "the request took longer than {} s",
-                    limits.request_timeout.as_secs()
-                ),
-            )
-            .into_response()
+}
+
+#[derive(Clone)]
+pub struct EnforceLayer(Limits);
+
+impl<S> tower::Layer<S> for EnforceLayer {
+    type Service = Enforce<S>;
+
+    fn layer(&self, inner: S) -> Enforce<S> {
+        Enforce {
+            inner,
+            limits: self.0.clone(),
         }
     }
+}
+
+/// See [`EnforceLayer`].
+#[derive(Clone)]
+pub struct Enforce<S> {
+    inner: S,
+    limits: Limits,
+}
+
+impl<S> tower::Service<Request> for Enforce<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Enforced<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // Health checks are never refused and never time out.
+        if matches!(req.uri().path(), "/healthz" | "/readyz") {
+            return Enforced::Free {
+                inner: self.inner.call(req),
+            };
+        }
+        let Ok(permit) = self.limits.permits.clone().try_acquire_owned() else {
+            return Enforced::Refused {
+                response: Some(overloaded(self.limits.max_in_flight)),
+            };
+        };
+        Enforced::Limited {
+            inner: self.inner.call(req),
+            deadline: tokio::time::sleep(self.limits.request_timeout),
+            timeout: self.limits.request_timeout,
+            _permit: permit,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Enforce`]: the request under its permit and deadline.
+    #[project = EnforcedProj]
+    pub enum Enforced<F> {
+        Free { #[pin] inner: F },
+        Refused { response: Option<Response> },
+        Limited {
+            #[pin] inner: F,
+            #[pin] deadline: tokio::time::Sleep,
+            timeout: Duration,
+            _permit: OwnedSemaphorePermit,
+        },
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Enforced<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            EnforcedProj::Free { inner } => inner.poll(cx),
+            EnforcedProj::Refused { response } => Poll::Ready(Ok(response
+                .take()
+                .expect("an Enforced future is not polled after it is ready"))),
+            EnforcedProj::Limited {
+                inner,
+                deadline,
+                timeout,
+                ..
+            } => {
+                if let Poll::Ready(done) = inner.poll(cx) {
+                    return Poll::Ready(done);
+                }
+                if deadline.poll(cx).is_ready() {
+                    tracing::warn!("a request ran past {timeout:?} and was abandoned");
+                    return Poll::Ready(Ok(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        codes::REQUEST_TIMEOUT,
+                        format!("the request took longer than {} s", timeout.as_secs()),
+                    )
+                    .into_response()));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+fn overloaded(max_in_flight: usize) -> Response {
+    let mut resp = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        codes::OVERLOADED,
+        format!("the server is at its limit of {max_in_flight} requests at once; try again shortly"),
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
 }

@@ -5,11 +5,10 @@
 
 use std::collections::HashSet;
 use std::sync::{LazyLock, PoisonError, RwLock};
-use std::time::Instant;
+use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -154,25 +153,26 @@ impl Metrics {
     }
 }
 
-/// Records every request's latency under its route template (never the raw
-/// path, so label values stay bounded).
-pub async fn track(req: Request, next: Next) -> Response {
+/// The labels a request's latency is recorded under: its method and route
+/// template (never the raw path, so label values stay bounded).
+pub(crate) fn labels(req: &Request) -> (&'static str, &'static str) {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |m| route_label(m.as_str()));
-    let method = method_label(req.method());
-    let start = Instant::now();
-    let resp = next.run(req).await;
+    (method_label(req.method()), route)
+}
+
+/// Records a request's latency.
+pub(crate) fn observe((method, route): (&'static str, &'static str), status: StatusCode, took: Duration) {
     global()
         .requests
         .get_or_create(&Route {
             method,
             route,
-            status: resp.status().as_u16(),
+            status: status.as_u16(),
         })
-        .observe(start.elapsed().as_secs_f64());
-    resp
+        .observe(took.as_secs_f64());
 }
 
 fn method_label(method: &Method) -> &'static str {

@@ -120,11 +120,17 @@ impl Store {
         edit: Option<&UserEdit>,
         changes: &[Assignment],
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        // A license activated between reading the verified rows and locking
-        // them changes what we planned against: read again and retry.
+        // The first attempt plans from the verified rows as last read (at
+        // most a second old): the rows locked in the transaction must be
+        // those rows, so a success from them is a success from the stored
+        // rows. When they are not (a license activated meanwhile, a hand
+        // edit), or when a change is refused, the rows are read again and
+        // the changes decided from them.
+        let mut fresh = false;
         for _ in 0..5 {
-            if let Some(done) = self.try_changes(edit, changes).await? {
-                return Ok(done);
+            match self.try_changes(edit, changes, fresh).await? {
+                Some(done) if fresh || done.iter().all(Result::is_ok) => return Ok(done),
+                _ => fresh = true,
             }
         }
         Err(StoreError::Invalid(
@@ -138,6 +144,7 @@ impl Store {
         &self,
         edit: Option<&UserEdit>,
         changes: &[Assignment],
+        fresh: bool,
     ) -> Result<Option<Vec<Result<(), StoreError>>>, StoreError> {
         let mut results: Vec<Result<(), StoreError>> = Vec::with_capacity(changes.len());
         let mut parsed: Vec<Option<(LoginName, ModuleName)>> = Vec::with_capacity(changes.len());
@@ -164,8 +171,8 @@ impl Store {
             }
         }
         // Which rows are intact is a matter of signatures, not of this
-        // transaction; counts are read again below, under the locks.
-        let status = self.license_status().await?;
+        // transaction; counts are read below, under the locks.
+        let status = self.verified_rows(fresh).await?;
         status.ensure_writable()?;
         let ids = module_ids(&status);
         let mut facts = facts(&status);

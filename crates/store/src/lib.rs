@@ -212,6 +212,9 @@ pub struct Store {
     /// Write transactions this process has made that move the data version
     /// (see [`Store::writes`]).
     writes: std::sync::atomic::AtomicU64,
+    /// The verified license rows as last read, and when (see
+    /// [`Store::verified_rows`]).
+    rows_kept: std::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<LicenseStatus>)>>,
     /// SQLite: the shared lock on the database's lock file, held for the
     /// store's life so `lisens restore` refuses meanwhile (see `backup`).
     _lock: Option<std::fs::File>,
@@ -282,6 +285,7 @@ impl Store {
             verdicts: VerdictCache::default(),
             installed: std::sync::OnceLock::new(),
             writes: Default::default(),
+            rows_kept: Default::default(),
             pinned: Vec::new(),
             _lock: lock,
         })

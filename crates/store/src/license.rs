@@ -20,6 +20,10 @@ pub use crate::status::{DemoStatus, LicenseStatus, ModuleStatus, OwnerStatus, Us
 use crate::verdicts::VerdictCache;
 use crate::{Store, StoreError};
 
+/// How long the verified rows an assignment plans from are remembered (see
+/// [`Store::verified_rows`]); the access view re-verifies every 3 s.
+pub(crate) const ROWS_KEPT: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Store {
     /// Stores a verified license as the first license of its owner, and
     /// trusts `key` for that owner from now on.
@@ -125,6 +129,33 @@ impl Store {
     /// everywhere): for callers that count under their own locks.
     pub(crate) async fn license_rows(&self) -> Result<LicenseStatus, StoreError> {
         self.read_status(false).await
+    }
+
+    /// The rows and their verdicts as [`Store::license_rows`], remembered
+    /// for up to [`ROWS_KEPT`] unless `fresh`: assignments plan from them and
+    /// then check, under their locks, that the rows they lock are these.
+    pub(crate) async fn verified_rows(
+        &self,
+        fresh: bool,
+    ) -> Result<std::sync::Arc<LicenseStatus>, StoreError> {
+        if !fresh {
+            let kept = self
+                .rows_kept
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((at, rows)) = kept.as_ref() {
+                if at.elapsed() < ROWS_KEPT {
+                    return Ok(rows.clone());
+                }
+            }
+        }
+        let rows = std::sync::Arc::new(self.license_rows().await?);
+        *self
+            .rows_kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), rows.clone()));
+        Ok(rows)
     }
 
     async fn read_status(&self, counts: bool) -> Result<LicenseStatus, StoreError> {

@@ -30,9 +30,13 @@ impl LicenseStatus {
     /// Past the primary owner's grace period (or with the clock set back)
     /// the installation is read-only: `LICENSE_READ_ONLY` for every change
     /// that needs a license (the rule is `lisens_core::access::read_only`).
+    /// Judged at the time of the call, also on a status read a moment ago.
     pub(crate) fn ensure_writable(&self) -> Result<(), StoreError> {
+        let now = crate::clock::now();
         let primary = self.owners.first().filter(|o| o.valid).map(|o| &o.dates);
-        if lisens_core::access::read_only(self.clock_set_back, primary, crate::clock::now().date()) {
+        let seen = self.latest_seen.as_deref().and_then(crate::stamp::parse_rfc3339);
+        let set_back = self.clock_set_back || lisens_core::trust::clock_set_back(now, seen);
+        if lisens_core::access::read_only(set_back, primary, now.date()) {
             return Err(StoreError::ReadOnly);
         }
         Ok(())

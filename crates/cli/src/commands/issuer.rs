@@ -47,10 +47,8 @@ pub(crate) async fn issuer(cmd: IssuerCommand, config: &config::Config) -> Outco
             // The internet-facing side: the installation's limits on
             // connections, header time, requests in flight and their time.
             let limits = config.server.limits.clone();
-            let app =
-                lisens_issuer::http::app(lisens_issuer::http::IssuerState::new(issuer, template)).layer(
-                    axum::middleware::from_fn_with_state(limits.clone(), lisens_server::limits::enforce),
-                );
+            let app = lisens_issuer::http::app(lisens_issuer::http::IssuerState::new(issuer, template))
+                .layer(limits.layer());
             let proxies = Arc::new(config.server.proxies.clone());
             lisens_server::serve_router(listener, app, &limits, proxies, lisens_server::shutdown_signal())
                 .await

@@ -391,3 +391,33 @@ async fn a_plan_whose_set_changes_moves_its_holders_implied_licenses() {
         db.finish().await;
     }
 }
+
+/// An assignment plans from the verified rows as read a moment ago: a
+/// module that a license activated just now adds, and a count it raises,
+/// are there for the very next assignment all the same.
+#[tokio::test]
+async fn the_first_assignment_after_an_activation_sees_the_new_rows() {
+    for db in backends().await {
+        assert_eq!(receive(&db, SPEC).await.unwrap(), Received::Loaded);
+        users(&db.store, 3).await;
+        // Read the rows (and remember them) with a first assignment.
+        db.store.assign("u0", "seats").await.unwrap();
+        let more = version(SPEC, 2).replace("count = 5", "count = 6").replace(
+            "[[module]]\nname = \"seats\"",
+            "[[module]]\nname = \"reports\"\ntype = \"user\"\ncount = 1\n\n[[module]]\nname = \"seats\"",
+        );
+        assert!(
+            matches!(receive(&db, &more).await.unwrap(), Received::Activated { .. }),
+            "{}",
+            db.name
+        );
+        db.store.assign("u1", "reports").await.unwrap();
+        assert_eq!(
+            db.store.assign("u2", "reports").await.unwrap_err().code(),
+            "LICENSE_OVERCOMMITTED",
+            "{}",
+            db.name
+        );
+        db.finish().await;
+    }
+}
