@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Query, Request, State};
 use axum::http::{header, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use lisens_store::audit::{AuditEntry, AuditFilter, NewAudit};
@@ -111,7 +110,12 @@ async fn actor(headers: &axum::http::HeaderMap, state: &AppState) -> String {
     "anonymous".into()
 }
 
-pub(crate) async fn record(state: &AppState, req: Request, next: Next) -> Response {
+/// Runs the request (`run` hands it to the route) and records it when it
+/// changed something.
+pub(crate) async fn record<F>(state: &AppState, req: Request, run: impl FnOnce(Request) -> F) -> Response
+where
+    F: std::future::Future<Output = Response>,
+{
     let writes = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
@@ -121,7 +125,7 @@ pub(crate) async fn record(state: &AppState, req: Request, next: Next) -> Respon
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
     let Some(route) = route.filter(|r| writes && !NOT_AUDITED.contains(&r.as_str())) else {
-        return next.run(req).await;
+        return run(req).await;
     };
     let (parts, body) = req.into_parts();
     // The body is read here (within the server's limit) so it can be
@@ -158,7 +162,7 @@ pub(crate) async fn record(state: &AppState, req: Request, next: Next) -> Respon
         .collect::<Vec<_>>()
         .join(" ");
     let detail = describe(&content_type, &bytes);
-    let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let resp = run(Request::from_parts(parts, Body::from(bytes))).await;
     // A redirect after a form post (the UI's pattern) is a success too.
     if resp.status().is_success() || resp.status().is_redirection() {
         let entry = NewAudit {

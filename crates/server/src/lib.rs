@@ -17,6 +17,7 @@ pub mod limits;
 mod metering_api;
 pub mod metrics;
 pub mod openapi;
+mod per_route;
 mod scim;
 pub mod session;
 mod tokens_api;
@@ -206,13 +207,16 @@ impl AppState {
 /// reach the view through the refresher. A failed rebuild cannot undo the
 /// committed change: it is logged, and the refresher retries within
 /// `REFRESH_EVERY`.
-async fn after_changes(
+async fn after_changes<F>(
     state: &AppState,
     req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+    run: impl FnOnce(axum::extract::Request) -> F,
+) -> Response
+where
+    F: std::future::Future<Output = Response>,
+{
     let before = state.store.writes();
-    let response = audit::record(state, req, next).await;
+    let response = audit::record(state, req, run).await;
     if state.store.writes() != before {
         if let Err(e) = state.view.refresh().await {
             tracing::error!("the access view did not follow a change made here: {e}; the refresher retries");
@@ -221,8 +225,9 @@ async fn after_changes(
     response
 }
 
-/// The whole application.
-pub fn app(state: AppState) -> Router {
+/// The whole application: the routes, and around them once the request id,
+/// the limits and (where the log shows it) the request's span.
+pub fn app(state: AppState) -> impl HttpService {
     let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -337,7 +342,7 @@ pub fn app(state: AppState) -> Router {
         // The one layer that needs the matched route template (a layer on
         // the router wraps each route): the latency per route, and for a
         // change the audit log and the view's refresh.
-        .layer(axum::middleware::from_fn_with_state(state.clone(), per_route))
+        .layer(per_route::Layer(state.clone()))
         // Extractors refuse bigger bodies with 413 BODY_TOO_LARGE.
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT));
     // The rest wraps the finished router once, outermost first: the request
@@ -350,33 +355,14 @@ pub fn app(state: AppState) -> Router {
             .map_response(|r: axum::http::Response<_>| r.map(axum::body::Body::new))
             .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
     });
-    let outer = tower::ServiceBuilder::new()
+    tower::ServiceBuilder::new()
         .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
             tower_http::request_id::MakeRequestUuid,
         ))
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
         .layer(state.limits.layer())
         .option_layer(traced)
-        .service(routes.with_state(state));
-    Router::new().fallback_service(outer)
-}
-
-/// Around each route: its latency under its route template, and for a
-/// change [`after_changes`].
-async fn per_route(
-    State(state): State<AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let labels = metrics::labels(&req);
-    let start = std::time::Instant::now();
-    let response = if req.method().is_safe() {
-        next.run(req).await
-    } else {
-        after_changes(&state, req, next).await
-    };
-    metrics::observe(labels, response.status(), start.elapsed());
-    response
+        .service(routes.with_state(state))
 }
 
 /// The span of one request: its method, path (without the query string)
@@ -388,6 +374,33 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
     tracing::debug_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+}
+
+/// What [`serve_router`] serves: a router, or a stack of layers around one.
+pub trait HttpService:
+    tower::Service<
+        axum::extract::Request,
+        Response = Response,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> HttpService for S where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
 }
 
 /// A request taken.
@@ -501,7 +514,7 @@ pub async fn serve(
 /// (in flight, timeout) are the router's own layer ([`limits::enforce`]).
 pub async fn serve_router(
     listener: TcpListener,
-    app: Router,
+    app: impl HttpService,
     limits: &limits::Limits,
     proxies: Arc<client_addr::TrustedProxies>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
