@@ -1,7 +1,10 @@
 //! lisens benchmarks. Each measures a baseline in the same run and prints the
 //! ratio, as a Markdown table for BENCHMARKS.md.
 //!
-//! `cargo run --release -p bench` (add `-- --pg URL` to include PostgreSQL).
+//! `cargo run --release -p bench` (add `-- --pg URL` to include PostgreSQL;
+//! the HTTP benchmark, `--only check`, loads the servers with `wrk`, which
+//! Debian installs with `apt-get install wrk`; `--rounds N` sets its paired
+//! rounds, 5 by default).
 //!
 //! This file holds the argument handling and the list of benchmarks run;
 //! the benchmarks themselves are in `database`, `http`, `metering` and

@@ -511,7 +511,7 @@ pub async fn serve(
 /// more are accepted until one closes), and a connection whose client takes
 /// longer than `limits.header_timeout` to send a request's headers, or
 /// stays idle that long between requests, is closed. The request limits
-/// (in flight, timeout) are the router's own layer ([`limits::enforce`]).
+/// (in flight, timeout) are a layer around the app ([`limits::Limits::layer`]).
 pub async fn serve_router(
     listener: TcpListener,
     app: impl HttpService,
