@@ -166,6 +166,7 @@ impl From<StoreError> for ApiError {
             | StoreError::MaintenanceExpired { .. } => StatusCode::CONFLICT,
             StoreError::BadUrl(_)
             | StoreError::Invalid(_)
+            | StoreError::IssuerNotConfigured
             | StoreError::OwnerKeyMismatch { .. }
             | StoreError::BatchInvalid(_) => StatusCode::BAD_REQUEST,
             StoreError::KeyNotTrusted { .. } => StatusCode::UNPROCESSABLE_ENTITY,

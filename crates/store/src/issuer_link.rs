@@ -58,9 +58,7 @@ impl Store {
             .execute(&self.pool)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Invalid(
-                "no issuer is configured: register the installation first".into(),
-            ));
+            return Err(StoreError::IssuerNotConfigured);
         }
         Ok(())
     }

@@ -82,6 +82,8 @@ pub enum StoreError {
     Duplicate(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("no issuer is configured: register the installation first")]
+    IssuerNotConfigured,
     #[error("no user {0:?}")]
     UnknownUser(String),
     /// Something else named by id that is not there (an event, a module).
@@ -174,6 +176,7 @@ impl StoreError {
             StoreError::KeyNotTrusted { .. } => codes::LICENSE_KEY_NOT_TRUSTED,
             StoreError::Duplicate(_) => codes::ALREADY_EXISTS,
             StoreError::Invalid(_) => codes::INVALID_INPUT,
+            StoreError::IssuerNotConfigured => codes::ISSUER_NOT_CONFIGURED,
             StoreError::UnknownUser(_) => codes::USER_UNKNOWN,
             StoreError::NotFound(_) => codes::NOT_FOUND,
             StoreError::Assign(e) => e.code(),

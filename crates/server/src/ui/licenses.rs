@@ -15,7 +15,8 @@ use lisens_store::{Actor, ModuleStatus, OwnerStatus, PendingLicense, StoreError}
 use serde::Deserialize;
 
 use super::{
-    bad_csrf, csrf_ok, frame, page_status, render, store_error, urlencode, CsrfForm, Frame, UiAdmin, UiUser,
+    bad_csrf, carried, csrf_ok, frame, page_status, refused, render, store_error, urlencode, CsrfForm, Frame,
+    UiAdmin, UiUser,
 };
 use crate::i18n::Tr;
 use crate::AppState;
@@ -171,7 +172,8 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
                 e.key, e.scope, e.activated_by, e.message, e.description
             )
         });
-    let f = frame(u, q.notice.map(|k| u.t.t(&k)), q.error);
+    let (notice, error) = carried(&u.t, q.notice.as_deref(), q.error.as_deref());
+    let f = frame(u, notice, error);
     render(&LicensesPage {
         f,
         tabs,
@@ -213,14 +215,12 @@ pub async fn add_event(
     if !csrf_ok(&u, &f.csrf) {
         return bad_csrf(&u);
     }
-    let fail = |m: String| Redirect::to(&format!("/licenses/status?error={}", urlencode(&m))).into_response();
-    let key = match lisens_core::events::EventKey::parse_admin(&f.key) {
-        Ok(k) => k,
-        Err(e) => return fail(e.to_string()),
+    let fail = |code: &str| refused("/licenses/status", code);
+    let Ok(key) = lisens_core::events::EventKey::parse_admin(&f.key) else {
+        return fail(codes::INVALID_INPUT);
     };
-    let scope = match lisens_core::events::EventScope::parse(&f.scope) {
-        Ok(s) => s,
-        Err(e) => return fail(e.to_string()),
+    let Ok(scope) = lisens_core::events::EventScope::parse(&f.scope) else {
+        return fail(codes::INVALID_INPUT);
     };
     let event = lisens_store::NewEvent {
         key,
@@ -233,7 +233,7 @@ pub async fn add_event(
     };
     match state.store.add_event(&event).await {
         Ok(_) => Redirect::to("/licenses/status#messages").into_response(),
-        Err(e) => fail(format!("{}: {e}", e.code())),
+        Err(e) => fail(e.code()),
     }
 }
 
@@ -473,7 +473,7 @@ pub async fn check_now(
     }
     match state.store.request_issuer_check().await {
         Ok(()) => Redirect::to("/licenses?notice=check-requested").into_response(),
-        Err(e) => Redirect::to(&format!("/licenses?error={}", urlencode(&e.to_string()))).into_response(),
+        Err(e) => refused("/licenses", e.code()),
     }
 }
 
@@ -492,33 +492,30 @@ pub async fn upload(UiAdmin(u): UiAdmin, State(state): State<AppState>, mut form
                 }
             }
             Ok(None) => break,
-            Err(e) => {
-                return Redirect::to(&format!("/licenses?error={}", urlencode(&e.body_text())))
-                    .into_response()
-            }
+            Err(_) => return refused("/licenses", codes::FILE_UNREADABLE),
         }
     }
     if !csrf_ok(&u, &csrf) {
         return bad_csrf(&u);
     }
-    let fail = |m: String| Redirect::to(&format!("/licenses?error={}", urlencode(&m))).into_response();
+    let fail = |code: &str| refused("/licenses", code);
     let Some(bytes) = text else {
-        return fail("FILE_UNREADABLE: no file".into());
+        return fail(codes::FILE_UNREADABLE);
     };
     let Ok(text) = std::str::from_utf8(&bytes) else {
-        return fail("FILE_NOT_UTF8: the file is not text".into());
+        return fail(codes::FILE_NOT_UTF8);
     };
     let keys = match state.store.receiving_keys().await {
         Ok(k) if !k.is_empty() => k,
-        Ok(_) => return fail("LICENSE_KEY_REQUIRED: start the server with --public-key".into()),
-        Err(e) => return fail(e.to_string()),
+        Ok(_) => return fail(codes::LICENSE_KEY_REQUIRED),
+        Err(e) => return fail(e.code()),
     };
     let license = match VerifiedLicense::verify(text, &keys) {
         Ok(l) => l,
-        Err(e) => return fail(format!("{}: {e}", e.code())),
+        Err(e) => return fail(e.code()),
     };
     let Some(key) = keys.iter().find(|k| k.id() == license.key_id()).cloned() else {
-        return fail(codes::LICENSE_SIGNATURE_INVALID.into());
+        return fail(codes::LICENSE_SIGNATURE_INVALID);
     };
     let actor = Actor {
         name: &u.session.user.login_name,
@@ -539,7 +536,7 @@ pub async fn upload(UiAdmin(u): UiAdmin, State(state): State<AppState>, mut form
             urlencode(license.owner().name.as_str())
         ))
         .into_response(),
-        Err(e) => fail(format!("{}: {e}", e.code())),
+        Err(e) => fail(e.code()),
     }
 }
 

@@ -186,6 +186,33 @@ pub struct CsrfForm {
     csrf: String,
 }
 
+/// The notices a redirect may name (`?notice=KEY`); any other value is
+/// ignored.
+const NOTICES: &[&str] = &["check-requested", "new-license-activated"];
+
+/// Back to `path` with a refusal: the redirect carries only the error's
+/// code, and the page shows its own sentence for it ([`carried`]).
+fn refused(path: &str, code: &str) -> Response {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{path}{sep}error={}", urlencode(code))).into_response()
+}
+
+/// What a page shows for the `notice` and `error` a redirect carried: a
+/// known notice, and for a registered error code its sentence in the
+/// reader's language ("Refused: ..."; the general sentence where the code
+/// has none of its own). Nothing from the URL reaches the page as text: a
+/// link with made-up words shows the general sentence, or no notice.
+fn carried(t: &Tr, notice: Option<&str>, error: Option<&str>) -> (Option<String>, Option<String>) {
+    let notice = notice.filter(|n| NOTICES.contains(n)).map(|n| t.t(n));
+    let error = error.map(|code| {
+        let sentence = codes::lookup(code)
+            .and_then(|(known, _)| t.error(known))
+            .unwrap_or_else(|| t.t("error-general"));
+        format!("{}: {sentence}", t.t("refused"))
+    });
+    (notice, error)
+}
+
 fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

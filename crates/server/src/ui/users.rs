@@ -10,7 +10,9 @@ use lisens_core::codes;
 use lisens_store::{Holding, ModuleStatus};
 use serde::Deserialize;
 
-use super::{bad_csrf, csrf_ok, frame, page_status, render, store_error, urlencode, Frame, UiAdmin, UiUser};
+use super::{
+    bad_csrf, carried, csrf_ok, frame, page_status, refused, render, store_error, Frame, UiAdmin, UiUser,
+};
 use crate::AppState;
 
 struct Column {
@@ -98,7 +100,8 @@ async fn users_page(u: &UiUser, state: &AppState, q: UsersQuery, matrix: bool) -
                 .collect(),
         });
     }
-    let f = frame(u, None, q.error);
+    let (_, error) = carried(&u.t, None, q.error.as_deref());
+    let f = frame(u, None, error);
     render(&UsersPage {
         f,
         matrix,
@@ -154,17 +157,7 @@ pub async fn toggle(
     };
     match result {
         Ok(()) => Redirect::to("/users/licenses").into_response(),
-        Err(e) => Redirect::to(&format!(
-            "/users/licenses?error={}",
-            urlencode(&format!(
-                "{} ({} / {}): {}: {e}",
-                u.t.t("refused"),
-                f.login,
-                f.module,
-                e.code()
-            ))
-        ))
-        .into_response(),
+        Err(e) => refused("/users/licenses", e.code()),
     }
 }
 

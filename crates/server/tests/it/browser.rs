@@ -190,7 +190,7 @@ async fn an_administrator_reads_licenses_assigns_in_the_matrix_and_switches_to_s
         .click()
         .await
         .unwrap();
-    page_with(&b, "LICENSE_OVERCOMMITTED").await;
+    page_with(&b, "All licenses of this kind are in use").await;
     shot(&b.client, "user-licenses-refused").await;
 
     // System messages: add a message of the day on the Status tab, see the

@@ -199,9 +199,10 @@ async fn the_user_licenses_matrix_assigns_and_shows_refusals() {
         .unwrap();
     let html = r.text().await.unwrap();
     assert!(
-        html.contains("LICENSE_OVERCOMMITTED"),
-        "the refusal is shown with its reason"
+        html.contains("Refused: All licenses of this kind are in use"),
+        "the refusal is shown with its reason: {html}"
     );
+    assert!(!html.contains("LICENSE_OVERCOMMITTED"), "no code on the page");
     assert!(html.contains("2/2"), "the in-use count changed");
     let r = c
         .post(app.url("/users/licenses"))
@@ -472,4 +473,64 @@ async fn a_login_form_post_without_its_csrf_token_is_refused() {
             .any(|c| c.starts_with("lisens_login_csrf=;") && c.contains("Max-Age=0")),
         "{set:?}"
     );
+}
+
+/// A link can put no words on a page: a redirect carries only a code or a
+/// notice key, and the page shows its own sentence for it, in the reader's
+/// language; made-up text in the URL shows the general sentence or nothing.
+#[tokio::test]
+async fn a_link_cannot_put_words_on_a_page() {
+    let app = spawn_app().await;
+    user_with_password(&app, "admin", true).await;
+    let c = browser("sv");
+    log_in(&app, &c, "admin").await;
+    let page = |path: &'static str| {
+        let request = c.get(app.url(path));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page("/licenses?error=Ring%20supporten%20p%C3%A5%20070-123%2045&notice=Ring%20oss%20nu").await;
+    assert!(
+        !html.contains("Ring supporten") && !html.contains("Ring oss"),
+        "{html}"
+    );
+    assert!(html.contains("Nekad: Åtgärden kunde inte slutföras."), "{html}");
+    let html = page("/users/licenses?error=%3Cb%3Ephish%3C%2Fb%3E").await;
+    assert!(!html.contains("phish"), "{html}");
+    let html = page("/licenses?error=LICENSE_MALFORMED").await;
+    assert!(html.contains("Nekad: Filen är ingen licensfil."), "{html}");
+    assert!(!html.contains("LICENSE_MALFORMED"), "{html}");
+    let html = page("/licenses?notice=check-requested").await;
+    assert!(
+        !html.contains("check-requested"),
+        "the notice's sentence, not its key: {html}"
+    );
+
+    // A bad upload lands on the same sentence.
+    let token = csrf(&page("/licenses").await);
+    let form = reqwest::multipart::Form::new().text("csrf", token).part(
+        "license",
+        reqwest::multipart::Part::bytes(b"not a license".to_vec()).file_name("x.lic"),
+    );
+    let html = c
+        .post(app.url("/licenses/file"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Nekad: Filen är ingen licensfil."), "{html}");
+    // "Check for a new license now" without an issuer says why, in Swedish.
+    let token = csrf(&html);
+    let html = c
+        .post(app.url("/licenses/check-now"))
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("inte registrerad hos licenstjänsten"), "{html}");
 }
