@@ -50,6 +50,20 @@ impl Tr {
         LOCALES.try_lookup(&self.lang, &format!("error-{code}"))
     }
 
+    /// The sentence for a code that names something (`MISSING_LICENSE:web`):
+    /// `error-MISSING_LICENSE` with `{ $name }` set to what it names. A code
+    /// without a name is [`Tr::error`].
+    pub fn error_naming(&self, code: &str) -> Option<String> {
+        let Some((base, name)) = code.split_once(':') else {
+            return self.error(code);
+        };
+        let args = std::collections::HashMap::from([(
+            std::borrow::Cow::Borrowed("name"),
+            fluent_templates::fluent_bundle::FluentValue::from(name.to_owned()),
+        )]);
+        LOCALES.try_lookup_with_args(&self.lang, &format!("error-{base}"), &args)
+    }
+
     /// A count with the language's thousands separator.
     pub fn num(&self, n: &i64) -> String {
         let sep = match self.code {

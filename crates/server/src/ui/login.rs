@@ -58,12 +58,11 @@ fn login_page(
     (status, [(header::SET_COOKIE, cookie)], page).into_response()
 }
 
-/// "CODE: the sentence for it", for codes shown on a page.
+/// "You may not log in: the sentence for why", in the reader's language
+/// (never the code; the general sentence where a code has none).
 fn refusal(t: &Tr, code: &str) -> String {
-    match t.error(code) {
-        Some(sentence) => format!("{}: {code}. {sentence}", t.t("login-refused")),
-        None => format!("{}: {code}", t.t("login-refused")),
-    }
+    let sentence = t.error_naming(code).unwrap_or_else(|| t.t("error-general"));
+    format!("{}: {sentence}", t.t("login-refused"))
 }
 
 pub async fn root(State(state): State<AppState>, parts: Parts) -> Response {

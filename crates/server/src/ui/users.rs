@@ -169,10 +169,25 @@ struct MePage<'a> {
 }
 
 pub async fn me(u: UiUser, State(state): State<AppState>) -> Response {
-    let holdings = match state.store.holdings(&u.session.user.login_name).await {
-        Ok(h) => h,
-        Err(e) => return store_error(&u, e),
+    let (holdings, status) = match (
+        state.store.holdings(&u.session.user.login_name).await,
+        state.store.license_status().await,
+    ) {
+        (Ok(h), Ok(s)) => (h, s),
+        (Err(e), _) | (_, Err(e)) => return store_error(&u, e),
     };
+    // Hidden licenses (those a plan grants, `user`, `web`) are not shown.
+    let hidden: std::collections::HashSet<&str> = status
+        .owners
+        .iter()
+        .flat_map(|o| &o.modules)
+        .filter(|m| m.hidden)
+        .map(|m| m.name.as_str())
+        .collect();
+    let holdings = holdings
+        .into_iter()
+        .filter(|h| !hidden.contains(h.module.as_str()))
+        .collect();
     let f = frame(&u, None, None);
     render(&MePage { f, holdings })
 }
