@@ -28,7 +28,7 @@ load-license-from-file = Indlæs licens fra fil
 check-now = Søg efter ny licens nu
 check-requested = Installationen spørger licensudstederen efter en ny licens inden for et minut.
 group-system = Systemlicenser
-group-site = Stedlicenser
+group-site = Site-licenser
 group-plans = Brugerplaner
 group-user = Øvrige brugerlicenser
 license = Licens
@@ -116,7 +116,7 @@ not-in-license = ikke i licensen
 last-12-months = Seneste 12 måneder
 svc-storage = Lagerplads (byte)
 svc-mailing_emails = E-mails sendt via Udsendelser
-svc-customer_centre_logins = Logins i Customer Centre
+svc-customer_centre_logins = Logon på kundecenter
 svc-chat_sessions = Startede chatsessioner
 svc-form_submissions = Indsendte formularer
 

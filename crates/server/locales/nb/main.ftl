@@ -116,7 +116,7 @@ not-in-license = ikke i lisensen
 last-12-months = Siste 12 måneder
 svc-storage = Lagring (byte)
 svc-mailing_emails = E-post sendt via Utsendelser
-svc-customer_centre_logins = Innlogginger i Customer Centre
+svc-customer_centre_logins = Innlogginger i kundesenteret
 svc-chat_sessions = Startede chatøkter
 svc-form_submissions = Innsendte skjemaer
 

@@ -141,6 +141,19 @@ async fn the_screens_speak_swedish_danish_and_norwegian() {
             && html.contains("Användarplaner")
     );
     assert!(html.contains("lang=\"sv\""));
+    // The help pages' words for the system messages' columns.
+    let status = c
+        .get(app.url("/licenses/status"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        status.contains(">Aktiverat<") && status.contains(">Aktiverad av<") && status.contains(">Avslutat<"),
+        "{status}"
+    );
     let token = csrf(&html);
     let r = c
         .post(app.url("/language"))
@@ -153,6 +166,15 @@ async fn the_screens_speak_swedish_danish_and_norwegian() {
         html.contains("Indlæs licens fra fil"),
         "the user's setting wins over the browser"
     );
+    let metering = c
+        .get(app.url("/metering"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metering.contains("Logon på kundecenter"), "the help pages' words: {metering}");
     let r = c
         .post(app.url("/language"))
         .form(&[("csrf", token.as_str()), ("language", "nb")])
