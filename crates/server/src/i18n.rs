@@ -50,6 +50,18 @@ impl Tr {
         LOCALES.try_lookup(&self.lang, &format!("error-{code}"))
     }
 
+    /// The name of a system message's key in this language (`key-KEY`; a
+    /// job's `job:NAME` is "Job: NAME"); a key without a name (an
+    /// administrator's own) is shown as it is.
+    pub fn event_name(&self, key: &str) -> String {
+        if let Some(job) = key.strip_prefix("job:") {
+            return format!("{}: {job}", self.t("key-job"));
+        }
+        LOCALES
+            .try_lookup(&self.lang, &format!("key-{key}"))
+            .unwrap_or_else(|| key.to_owned())
+    }
+
     /// The sentence for a code that names something (`MISSING_LICENSE:web`):
     /// `error-MISSING_LICENSE` with `{ $name }` set to what it names. A code
     /// without a name is [`Tr::error`].

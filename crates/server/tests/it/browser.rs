@@ -219,7 +219,11 @@ async fn an_administrator_reads_licenses_assigns_in_the_matrix_and_switches_to_s
     ] {
         assert!(html.contains(&format!(">{column}</th>")), "column {column}");
     }
-    find(&b, Locator::LinkText("motd")).await.click().await.unwrap();
+    find(&b, Locator::LinkText("Message of the day"))
+        .await
+        .click()
+        .await
+        .unwrap();
     page_with(&b, "id=\"description\"").await;
     shot(&b.client, "system-messages").await;
 

@@ -141,7 +141,16 @@ async fn the_screens_speak_swedish_danish_and_norwegian() {
             && html.contains("Användarplaner")
     );
     assert!(html.contains("lang=\"sv\""));
-    // The help pages' words for the system messages' columns.
+    // The help pages' words for the system messages' columns, and the
+    // messages by name, not by key.
+    app.store
+        .raise_event("license-pending", "SuperOffice v2: pending", "", true)
+        .await
+        .unwrap();
+    app.store
+        .start_job("user-import", "importing users", None, "admin")
+        .await
+        .unwrap();
     let status = c
         .get(app.url("/licenses/status"))
         .send()
@@ -154,6 +163,11 @@ async fn the_screens_speak_swedish_danish_and_norwegian() {
         status.contains(">Aktiverat<") && status.contains(">Aktiverad av<") && status.contains(">Avslutat<"),
         "{status}"
     );
+    assert!(
+        status.contains(">Aktivera ny licens</a>") && status.contains(">Jobb: user-import</a>"),
+        "{status}"
+    );
+    assert!(!status.contains(">license-pending<"), "{status}");
     let token = csrf(&html);
     let r = c
         .post(app.url("/language"))
@@ -174,7 +188,10 @@ async fn the_screens_speak_swedish_danish_and_norwegian() {
         .text()
         .await
         .unwrap();
-    assert!(metering.contains("Logon på kundecenter"), "the help pages' words: {metering}");
+    assert!(
+        metering.contains("Logon på kundecenter"),
+        "the help pages' words: {metering}"
+    );
     let r = c
         .post(app.url("/language"))
         .form(&[("csrf", token.as_str()), ("language", "nb")])
