@@ -45,6 +45,11 @@ struct LicensesPage<'a> {
     tabs: Vec<(String, bool)>,
     status_tab: bool,
     demo: bool,
+    /// The day the demo ends (the installation's first day plus the demo
+    /// period), while no license is loaded.
+    demo_until: String,
+    /// No license is loaded at all: the page offers the way in.
+    unlicensed: bool,
     owner: Option<OwnerStatus>,
     warnings: Vec<String>,
     buy_url: String,
@@ -179,6 +184,12 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
         tabs,
         status_tab,
         demo: status.demo.is_some(),
+        demo_until: status
+            .demo
+            .as_ref()
+            .map(|d| d.until.chars().take(10).collect())
+            .unwrap_or_default(),
+        unlicensed: status.owners.is_empty(),
         warnings: owner
             .as_ref()
             .map(|o| warnings(&u.t, o, status.clock_set_back))

@@ -126,13 +126,28 @@ hidden = true
 "#;
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(true).await
+}
+
+/// A new installation: no license loaded yet, the vendor's key (seed 5)
+/// pinned as `serve --public-key` pins it.
+pub async fn spawn_unlicensed_app() -> TestApp {
+    spawn_app_with(false).await
+}
+
+async fn spawn_app_with(licensed: bool) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("lisens.db").display());
-    let store = Arc::new(Store::open(&url).await.unwrap());
     let key = SigningKey::from_seed([5; 32]);
-    let content = parse_spec(SEED_SPEC, time::OffsetDateTime::now_utc()).unwrap();
-    let license = VerifiedLicense::verify(&content.sign(&key), &[key.public().clone()]).unwrap();
-    store.load_license(&license, key.public()).await.unwrap();
+    let mut store = Store::open(&url).await.unwrap();
+    if licensed {
+        let content = parse_spec(SEED_SPEC, time::OffsetDateTime::now_utc()).unwrap();
+        let license = VerifiedLicense::verify(&content.sign(&key), &[key.public().clone()]).unwrap();
+        store.load_license(&license, key.public()).await.unwrap();
+    } else {
+        store = store.with_pinned_keys(vec![key.public().clone()]);
+    }
+    let store = Arc::new(store);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState::new(store.clone(), Default::default()).await.unwrap();

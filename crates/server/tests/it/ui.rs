@@ -3,7 +3,7 @@
 use lisens_core::{spec::parse_spec, SigningKey};
 use lisens_store::NewAssociate;
 
-use crate::{spawn_app, TestApp, SEED_SPEC};
+use crate::{spawn_app, spawn_unlicensed_app, TestApp, SEED_SPEC};
 
 async fn user_with_password(app: &TestApp, login: &str, admin: bool) {
     let hash = lisens_server::auth::hash_password("correct horse battery").unwrap();
@@ -587,4 +587,39 @@ async fn a_link_cannot_put_words_on_a_page() {
         .await
         .unwrap();
     assert!(html.contains("inte registrerad hos licenstjänsten"), "{html}");
+}
+
+/// A new installation has a way in: the Licenses page says there is no
+/// license yet, when the demo ends, and offers "Load license from file";
+/// loading the vendor's file there licenses the installation.
+#[tokio::test]
+async fn a_new_installation_is_licensed_from_the_licenses_page() {
+    let app = spawn_unlicensed_app().await;
+    user_with_password(&app, "admin", true).await;
+    let c = browser("sv");
+    let html = log_in(&app, &c, "admin").await.text().await.unwrap();
+    assert!(html.contains("Ingen licens ännu"), "{html}");
+    assert!(html.contains("Demoperioden slutar"), "{html}");
+    assert!(html.contains("id=\"license-file\""), "the upload form: {html}");
+    let token = csrf(&html);
+    let file = parse_spec(SEED_SPEC, time::OffsetDateTime::now_utc())
+        .unwrap()
+        .sign(&SigningKey::from_seed([5; 32]));
+    let form = reqwest::multipart::Form::new().text("csrf", token).part(
+        "license",
+        reqwest::multipart::Part::bytes(file.into_bytes()).file_name("seed.lic"),
+    );
+    let r = c
+        .post(app.url("/licenses/file"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("Ingen licens ännu"), "{html}");
+    assert!(html.contains("id=\"serial\""), "the owner's tab: {html}");
+    assert!(
+        html.contains("Ny licens aktiverad") || html.contains("Seed AB"),
+        "{html}"
+    );
 }
