@@ -419,11 +419,15 @@ impl Store {
         if kind == "activated" || kind == "pending" {
             self.end_system_events("license-pending").await?;
         }
-        self.raise_event(
+        // Done by the system (the issuer poller, an automatic activation),
+        // or by the person named.
+        let by = if actor.automatic { "system" } else { actor.name };
+        self.raise_event_by(
             &format!("license-{}", kind.replace('_', "-")),
             &message,
             &description,
             kind == "pending",
+            by,
         )
         .await?;
         Ok(())

@@ -128,6 +128,20 @@ impl Store {
         description: &str,
         active: bool,
     ) -> Result<i64, StoreError> {
+        self.raise_event_by(key, message, description, active, "system")
+            .await
+    }
+
+    /// As [`Store::raise_event`], for something a person did (`by`: their
+    /// login name, shown as "Activated by").
+    pub async fn raise_event_by(
+        &self,
+        key: &str,
+        message: &str,
+        description: &str,
+        active: bool,
+        by: &str,
+    ) -> Result<i64, StoreError> {
         let e = NewEvent {
             key: EventKey::System(key.to_owned()),
             scope: EventScope::System,
@@ -135,7 +149,7 @@ impl Store {
             message: stored_message(message),
             description: description.chars().take(10_000).collect(),
             eta: None,
-            activated_by: "system".into(),
+            activated_by: by.into(),
         };
         let status = if active {
             EventStatus::Active

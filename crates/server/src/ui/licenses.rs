@@ -45,6 +45,9 @@ struct LicensesPage<'a> {
     tabs: Vec<(String, bool)>,
     status_tab: bool,
     demo: bool,
+    /// The system message of the latest automatic activation, whose
+    /// description lists the changes.
+    activated_event: Option<i64>,
     /// The day the demo ends (the installation's first day plus the demo
     /// period), while no license is loaded.
     demo_until: String,
@@ -88,6 +91,35 @@ fn groups(t: &Tr, o: &OwnerStatus) -> Vec<Group> {
     .filter(|(_, m)| !m.is_empty())
     .map(|(title, modules)| Group { title, modules })
     .collect()
+}
+
+/// An activation's description is its diff (JSON): shown as one line per
+/// changed license, in the reader's language; any other description as it is.
+fn changes_or_text(t: &Tr, description: &str) -> String {
+    let changes = serde_json::from_str::<serde_json::Value>(description)
+        .ok()
+        .and_then(|v| v.get("changes").and_then(|c| c.as_array()).cloned());
+    let Some(changes) = changes else {
+        return description.to_owned();
+    };
+    let number = |c: &serde_json::Value, k: &str| c.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
+    changes
+        .iter()
+        .map(|c| {
+            let name = c.get("name").and_then(|n| n.as_str()).unwrap_or("");
+            let described = c.get("description").and_then(|n| n.as_str()).unwrap_or("");
+            format!(
+                "{}: {} {} → {}, {} {}",
+                if described.is_empty() { name } else { described },
+                t.t("total"),
+                t.num(&number(c, "total")),
+                t.num(&number(c, "new_total")),
+                t.t("in-use"),
+                t.num(&number(c, "in_use")),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn warnings(t: &Tr, o: &OwnerStatus, clock_set_back: bool) -> Vec<String> {
@@ -174,9 +206,18 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
         .map(|e| {
             format!(
                 "{} ({}, {})\n{}\n{}",
-                e.key, e.scope, e.activated_by, e.message, e.description
+                u.t.event_name(&e.key),
+                u.t.t(&format!("scope-{}", e.scope)),
+                e.activated_by,
+                e.message,
+                changes_or_text(&u.t, &e.description)
             )
         });
+    // "New license activated" opens the changes it made.
+    let activated_event = system_events
+        .iter()
+        .find(|e| e.key == "license-activated")
+        .map(|e| e.id);
     let (notice, error) = carried(&u.t, q.notice.as_deref(), q.error.as_deref());
     let f = frame(u, notice, error);
     render(&LicensesPage {
@@ -184,6 +225,7 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
         tabs,
         status_tab,
         demo: status.demo.is_some(),
+        activated_event,
         demo_until: status
             .demo
             .as_ref()

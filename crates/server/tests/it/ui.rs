@@ -618,8 +618,49 @@ async fn a_new_installation_is_licensed_from_the_licenses_page() {
     let html = r.text().await.unwrap();
     assert!(!html.contains("Ingen licens ännu"), "{html}");
     assert!(html.contains("id=\"serial\""), "the owner's tab: {html}");
-    assert!(
-        html.contains("Ny licens aktiverad") || html.contains("Seed AB"),
-        "{html}"
+    assert!(html.contains("Seed AB"), "{html}");
+
+    // A newer license with more seats is activated by itself; "Ny licens
+    // aktiverad" opens the message that lists the changes, in Swedish, and
+    // names the administrator who loaded it.
+    let more = parse_spec(
+        &SEED_SPEC
+            .replace("license_version = 1", "license_version = 2")
+            .replace("count = 2\nextra_flags", "count = 5\nextra_flags"),
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap()
+    .sign(&SigningKey::from_seed([5; 32]));
+    let form = reqwest::multipart::Form::new().text("csrf", csrf(&html)).part(
+        "license",
+        reqwest::multipart::Part::bytes(more.into_bytes()).file_name("more.lic"),
     );
+    let html = c
+        .post(app.url("/licenses/file"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let link = html
+        .split("id=\"activated-link\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no link to the changes: {html}"))
+        .replace("&amp;", "&");
+    assert!(link.contains("?event="), "{link}");
+    let html = c.get(app.url(&link)).send().await.unwrap().text().await.unwrap();
+    let pane = html
+        .split("id=\"description\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{html}"));
+    assert!(pane.contains("Ny licens aktiverad"), "{pane}");
+    assert!(
+        pane.contains("Ny licens aktiverad (Hela systemet, admin)"),
+        "the administrator, not system: {pane}"
+    );
+    assert!(pane.contains("Totalt 2 → 5"), "the change in words: {pane}");
+    assert!(!pane.contains("\"new_total\""), "no JSON: {pane}");
 }
