@@ -76,6 +76,28 @@ impl Tr {
         LOCALES.try_lookup_with_args(&self.lang, &format!("error-{base}"), &args)
     }
 
+    /// A size in bytes as a reader reads it: GB (1024³ bytes) with at most
+    /// one decimal, below 1 GB in whole MB, in this language's number format.
+    pub fn bytes(&self, n: u64) -> String {
+        const MB: u64 = 1024 * 1024;
+        const GB: u64 = 1024 * MB;
+        if n < GB {
+            return format!(
+                "{} MB",
+                self.num(&i64::try_from(n.div_ceil(MB)).unwrap_or(i64::MAX))
+            );
+        }
+        let tenths =
+            i64::try_from((u128::from(n) * 10 + u128::from(GB) / 2) / u128::from(GB)).unwrap_or(i64::MAX);
+        let (whole, tenth) = (tenths / 10, tenths % 10);
+        let decimal = if self.code == "en" { "." } else { "," };
+        if tenth == 0 {
+            format!("{} GB", self.num(&whole))
+        } else {
+            format!("{}{decimal}{tenth} GB", self.num(&whole))
+        }
+    }
+
     /// A count with the language's thousands separator.
     pub fn num(&self, n: &i64) -> String {
         let sep = match self.code {
@@ -159,6 +181,17 @@ mod tests {
                 "{locale}: missing {missing:?}, extra {extra:?}"
             );
         }
+    }
+
+    #[test]
+    fn sizes_read_in_gb_in_the_readers_number_format() {
+        let (sv, en) = (Tr::new("sv"), Tr::new("en"));
+        assert_eq!(sv.bytes(17_179_869_184), "16 GB");
+        assert_eq!(sv.bytes(5_905_580_032), "5,5 GB");
+        assert_eq!(en.bytes(5_905_580_032), "5.5 GB");
+        assert_eq!(sv.bytes(1_099_511_627_776), "1\u{a0}024 GB");
+        assert_eq!(en.bytes(300 * 1024 * 1024), "300 MB");
+        assert_eq!(en.bytes(0), "0 MB");
     }
 
     #[test]

@@ -42,7 +42,13 @@ pub struct MonthQuery {
 
 /// A 12-month bar chart as inline SVG: readable without JavaScript, each bar
 /// with its own title, the threshold as a line.
-fn chart(t: &Tr, label: &str, months: &[(String, u64)], threshold: Option<u64>) -> String {
+fn chart(
+    t: &Tr,
+    label: &str,
+    months: &[(String, u64)],
+    threshold: Option<u64>,
+    amount: &dyn Fn(u64) -> String,
+) -> String {
     let (w, h, gap) = (36u64, 120u64, 6u64);
     let max = months
         .iter()
@@ -65,7 +71,7 @@ fn chart(t: &Tr, label: &str, months: &[(String, u64)], threshold: Option<u64>) 
         let over = threshold.is_some_and(|th| *v > th);
         svg.push_str(&format!(
             "<g><title>{month}: {}</title><rect x=\"{x}\" y=\"{}\" width=\"{w}\" height=\"{bar}\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{}</text></g>",
-            t.num(&(*v as i64)),
+            amount(*v),
             h - bar,
             if over { "#b3261e" } else { "#1f4e79" },
             x + w / 2,
@@ -109,6 +115,14 @@ pub async fn metering(
         .iter()
         .map(|s| {
             let label = u.t.t(&format!("svc-{}", s.service));
+            // Storage is counted in bytes and read in GB.
+            let amount = |v: u64| {
+                if s.service == "storage" {
+                    u.t.bytes(v)
+                } else {
+                    u.t.num(&i64::try_from(v).unwrap_or(i64::MAX))
+                }
+            };
             let series: Vec<(String, u64)> = history
                 .iter()
                 .map(|(m, v)| (m.clone(), v.get(&s.service).copied().unwrap_or(0)))
@@ -116,13 +130,13 @@ pub async fn metering(
             let percent = s.percent.unwrap_or(0);
             ServiceView {
                 key: s.service.clone(),
-                chart: chart(&u.t, &label, &series, s.threshold),
+                chart: chart(&u.t, &label, &series, s.threshold, &amount),
                 label,
                 threshold: s.threshold,
-                usage_text: u.t.num(&(s.usage as i64)),
-                threshold_text: s.threshold.map(|t| u.t.num(&(t as i64))).unwrap_or_default(),
-                overage_text: u.t.num(&(s.overage as i64)),
-                projected_text: u.t.num(&(s.projected as i64)),
+                usage_text: amount(s.usage),
+                threshold_text: s.threshold.map(amount).unwrap_or_default(),
+                overage_text: amount(s.overage),
+                projected_text: amount(s.projected),
                 percent,
                 bar_percent: percent.min(100),
                 over: s.overage > 0,

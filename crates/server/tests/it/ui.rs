@@ -664,3 +664,39 @@ async fn a_new_installation_is_licensed_from_the_licenses_page() {
     assert!(pane.contains("Totalt 2 → 5"), "the change in words: {pane}");
     assert!(!pane.contains("\"new_total\""), "no JSON: {pane}");
 }
+
+/// Storage is read in GB on the metering dashboard, not in bytes.
+#[tokio::test]
+async fn storage_is_shown_in_gb() {
+    let app = spawn_app().await;
+    user_with_password(&app, "admin", true).await;
+    app.store
+        .ingest(
+            &[lisens_store::metering::UsageEvent {
+                id: "s1".into(),
+                service: "storage".into(),
+                quantity: 5_905_580_032u64.into(),
+                occurred_at: time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap(),
+            }],
+            &lisens_core::metering::Zone::utc(),
+        )
+        .await
+        .unwrap();
+    let c = browser("sv");
+    log_in(&app, &c, "admin").await;
+    let html = c
+        .get(app.url("/metering"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Använt förvaringsutrymme") && html.contains("5,5 GB"),
+        "{html}"
+    );
+    assert!(!html.contains("5\u{a0}905\u{a0}580\u{a0}032"), "{html}");
+}
