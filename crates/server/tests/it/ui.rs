@@ -57,6 +57,25 @@ async fn log_in(app: &TestApp, c: &reqwest::Client, login: &str) -> reqwest::Res
         .unwrap()
 }
 
+/// A page's HTML, as the browser `c` gets it.
+async fn page(app: &TestApp, c: &reqwest::Client, path: &str) -> String {
+    c.get(app.url(path)).send().await.unwrap().text().await.unwrap()
+}
+
+/// "Load license from file" with `file`, as the browser `c` posts the form
+/// (its CSRF token taken from `html`, the page the form is on).
+async fn upload(app: &TestApp, c: &reqwest::Client, html: &str, file: Vec<u8>) -> reqwest::Response {
+    let form = reqwest::multipart::Form::new().text("csrf", csrf(html)).part(
+        "license",
+        reqwest::multipart::Part::bytes(file).file_name("license.lic"),
+    );
+    c.post(app.url("/licenses/file"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The CSRF token of the current session, as the pages carry it.
 fn csrf(html: &str) -> String {
     let i = html
@@ -71,9 +90,9 @@ async fn an_administrator_logs_in_and_reads_the_licenses_screen() {
     let app = spawn_app().await;
     user_with_password(&app, "admin", true).await;
     let c = browser("en");
-    let page = c.get(app.url("/")).send().await.unwrap();
-    assert!(page.url().path().ends_with("/login"));
-    let token = csrf(&page.text().await.unwrap());
+    let first = c.get(app.url("/")).send().await.unwrap();
+    assert!(first.url().path().ends_with("/login"));
+    let token = csrf(&first.text().await.unwrap());
     let r = c
         .post(app.url("/login"))
         .form(&[("login", "admin"), ("password", "wrong"), ("csrf", &token)])
@@ -101,14 +120,7 @@ async fn an_administrator_logs_in_and_reads_the_licenses_screen() {
         html.contains("https://shop.example.com/buy?serial=S-2"),
         "Buy new licenses carries the serial"
     );
-    let status = c
-        .get(app.url("/licenses/status"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let status = page(&app, &c, "/licenses/status").await;
     for needle in [
         "Database",
         "Central",
@@ -151,14 +163,7 @@ async fn the_screens_speak_swedish_danish_and_norwegian() {
         .start_job("user-import", "importing users", None, "admin")
         .await
         .unwrap();
-    let status = c
-        .get(app.url("/licenses/status"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let status = page(&app, &c, "/licenses/status").await;
     assert!(
         status.contains(">Aktiverat<") && status.contains(">Aktiverad av<") && status.contains(">Avslutat<"),
         "{status}"
@@ -180,14 +185,7 @@ async fn the_screens_speak_swedish_danish_and_norwegian() {
         html.contains("Indlæs licens fra fil"),
         "the user's setting wins over the browser"
     );
-    let metering = c
-        .get(app.url("/metering"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metering = page(&app, &c, "/metering").await;
     assert!(
         metering.contains("Logon på kundecenter"),
         "the help pages' words: {metering}"
@@ -538,39 +536,32 @@ async fn a_link_cannot_put_words_on_a_page() {
     user_with_password(&app, "admin", true).await;
     let c = browser("sv");
     log_in(&app, &c, "admin").await;
-    let page = |path: &'static str| {
-        let request = c.get(app.url(path));
-        async move { request.send().await.unwrap().text().await.unwrap() }
-    };
-    let html = page("/licenses?error=Ring%20supporten%20p%C3%A5%20070-123%2045&notice=Ring%20oss%20nu").await;
+    let html = page(
+        &app,
+        &c,
+        "/licenses?error=Ring%20supporten%20p%C3%A5%20070-123%2045&notice=Ring%20oss%20nu",
+    )
+    .await;
     assert!(
         !html.contains("Ring supporten") && !html.contains("Ring oss"),
         "{html}"
     );
     assert!(html.contains("Nekad: Åtgärden kunde inte slutföras."), "{html}");
-    let html = page("/users/licenses?error=%3Cb%3Ephish%3C%2Fb%3E").await;
+    let html = page(&app, &c, "/users/licenses?error=%3Cb%3Ephish%3C%2Fb%3E").await;
     assert!(!html.contains("phish"), "{html}");
-    let html = page("/licenses?error=LICENSE_MALFORMED").await;
+    let html = page(&app, &c, "/licenses?error=LICENSE_MALFORMED").await;
     assert!(html.contains("Nekad: Filen är ingen licensfil."), "{html}");
     assert!(!html.contains("LICENSE_MALFORMED"), "{html}");
-    let html = page("/licenses?notice=check-requested").await;
+    let html = page(&app, &c, "/licenses?notice=check-requested").await;
     assert!(
         !html.contains("check-requested"),
         "the notice's sentence, not its key: {html}"
     );
 
     // A bad upload lands on the same sentence.
-    let token = csrf(&page("/licenses").await);
-    let form = reqwest::multipart::Form::new().text("csrf", token).part(
-        "license",
-        reqwest::multipart::Part::bytes(b"not a license".to_vec()).file_name("x.lic"),
-    );
-    let html = c
-        .post(app.url("/licenses/file"))
-        .multipart(form)
-        .send()
+    let licenses = page(&app, &c, "/licenses").await;
+    let html = upload(&app, &c, &licenses, b"not a license".to_vec())
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -601,21 +592,14 @@ async fn a_new_installation_is_licensed_from_the_licenses_page() {
     assert!(html.contains("Ingen licens ännu"), "{html}");
     assert!(html.contains("Demoperioden slutar"), "{html}");
     assert!(html.contains("id=\"license-file\""), "the upload form: {html}");
-    let token = csrf(&html);
     let file = parse_spec(SEED_SPEC, time::OffsetDateTime::now_utc())
         .unwrap()
         .sign(&SigningKey::from_seed([5; 32]));
-    let form = reqwest::multipart::Form::new().text("csrf", token).part(
-        "license",
-        reqwest::multipart::Part::bytes(file.into_bytes()).file_name("seed.lic"),
-    );
-    let r = c
-        .post(app.url("/licenses/file"))
-        .multipart(form)
-        .send()
+    let html = upload(&app, &c, &html, file.into_bytes())
+        .await
+        .text()
         .await
         .unwrap();
-    let html = r.text().await.unwrap();
     assert!(!html.contains("Ingen licens ännu"), "{html}");
     assert!(html.contains("id=\"serial\""), "the owner's tab: {html}");
     assert!(html.contains("Seed AB"), "{html}");
@@ -631,16 +615,8 @@ async fn a_new_installation_is_licensed_from_the_licenses_page() {
     )
     .unwrap()
     .sign(&SigningKey::from_seed([5; 32]));
-    let form = reqwest::multipart::Form::new().text("csrf", csrf(&html)).part(
-        "license",
-        reqwest::multipart::Part::bytes(more.into_bytes()).file_name("more.lic"),
-    );
-    let html = c
-        .post(app.url("/licenses/file"))
-        .multipart(form)
-        .send()
+    let html = upload(&app, &c, &html, more.into_bytes())
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -651,7 +627,7 @@ async fn a_new_installation_is_licensed_from_the_licenses_page() {
         .unwrap_or_else(|| panic!("no link to the changes: {html}"))
         .replace("&amp;", "&");
     assert!(link.contains("?event="), "{link}");
-    let html = c.get(app.url(&link)).send().await.unwrap().text().await.unwrap();
+    let html = page(&app, &c, &link).await;
     let pane = html
         .split("id=\"description\"")
         .nth(1)
