@@ -163,9 +163,10 @@ fn finished() -> String {
 pub async fn end(
     _: AdminCaller,
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::bad_request(codes::INVALID_INPUT, e.body_text()))?;
     // The body is optional; when given it must be an EndBody.
     let body = crate::error::raw_body(body)?;
     let status = if body.iter().all(u8::is_ascii_whitespace) {

@@ -110,6 +110,22 @@ async fn no_login_keeps_users_out_everywhere_within_a_second_but_not_administrat
         json!({"no_login": true, "no_freetext": false, "no_travel": false})
     );
 
+    // An id too large for a 64-bit integer is refused as bad input, in
+    // problem+json like every other refusal.
+    for bad in ["99999999999999999999", "x"] {
+        let r = reqwest::Client::new()
+            .post(app.url(&format!("/api/v1/system-events/{bad}/end")))
+            .bearer_auth(&admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json", "{bad}");
+        assert_eq!(
+            r.json::<serde_json::Value>().await.unwrap()["code"],
+            "INVALID_INPUT"
+        );
+    }
     let r = reqwest::Client::new()
         .post(app.url(&format!("/api/v1/system-events/{id}/end")))
         .bearer_auth(&admin_token)
