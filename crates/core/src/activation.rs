@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::Date;
 
 use crate::codes;
@@ -14,7 +14,7 @@ use crate::model::{ModuleLicense, Owner};
 use crate::names::ModuleName;
 
 /// One changed module. `added` and `new_free` may be negative.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ModuleChange {
     #[schema(value_type = String)]
     pub name: ModuleName,
@@ -33,7 +33,7 @@ pub struct ModuleChange {
 
 /// The changes between the current license and a new one, only the changed
 /// modules, in the new license's order (dropped modules last).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LicenseDiff {
     pub changes: Vec<ModuleChange>,
 }

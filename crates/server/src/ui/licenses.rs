@@ -96,26 +96,24 @@ fn groups(t: &Tr, o: &OwnerStatus) -> Vec<Group> {
 /// An activation's description is its diff (JSON): shown as one line per
 /// changed license, in the reader's language; any other description as it is.
 fn changes_or_text(t: &Tr, description: &str) -> String {
-    let changes = serde_json::from_str::<serde_json::Value>(description)
-        .ok()
-        .and_then(|v| v.get("changes").and_then(|c| c.as_array()).cloned());
-    let Some(changes) = changes else {
+    let Ok(diff) = serde_json::from_str::<lisens_core::activation::LicenseDiff>(description) else {
         return description.to_owned();
     };
-    let number = |c: &serde_json::Value, k: &str| c.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
-    changes
+    diff.changes
         .iter()
         .map(|c| {
-            let name = c.get("name").and_then(|n| n.as_str()).unwrap_or("");
-            let described = c.get("description").and_then(|n| n.as_str()).unwrap_or("");
             format!(
                 "{}: {} {} → {}, {} {}",
-                if described.is_empty() { name } else { described },
+                if c.description.is_empty() {
+                    c.name.as_str()
+                } else {
+                    &c.description
+                },
                 t.t("total"),
-                t.num(&number(c, "total")),
-                t.num(&number(c, "new_total")),
+                t.num(&c.total),
+                t.num(&c.new_total),
                 t.t("in-use"),
-                t.num(&number(c, "in_use")),
+                t.num(&c.in_use),
             )
         })
         .collect::<Vec<_>>()

@@ -117,7 +117,7 @@ pub async fn metering(
             let label = u.t.t(&format!("svc-{}", s.service));
             // Storage is counted in bytes and read in GB.
             let amount = |v: u64| {
-                if s.service == "storage" {
+                if s.service == lisens_core::metering::Service::Storage.as_str() {
                     u.t.bytes(v)
                 } else {
                     u.t.num(&i64::try_from(v).unwrap_or(i64::MAX))
