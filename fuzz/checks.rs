@@ -5,7 +5,7 @@
 //! error, never a panic.
 
 use lisens_core::events::{EventKey, EventScope, EventStatus};
-use lisens_core::metering::{check_event, CheckedEvent, Micros, Policy, Service, Zone};
+use lisens_core::metering::{check_event, CheckedEvent, EventRules, Micros, Policy, Zone};
 use lisens_core::scim;
 use lisens_core::spec::parse_spec;
 use lisens_core::{
@@ -44,7 +44,7 @@ pub fn license_spec(data: &[u8]) {
     let license =
         VerifiedLicense::verify(&document, &[key().public().clone()]).expect("a signed spec verifies");
     for m in license.modules() {
-        let _ = Policy::from_module(m);
+        let _ = Policy::from_module(m, license.owner().product());
     }
 }
 
@@ -73,7 +73,13 @@ pub fn fields(data: &[u8]) {
         assert_eq!(n.as_str(), s);
     }
     let _ = Micros::parse(s).map(|m| m.to_string());
-    let _ = Service::parse(s);
+    if let Ok(k) = lisens_core::ServiceKey::parse(s) {
+        assert_eq!(k.as_str(), s);
+        assert!(
+            ModuleName::parse(&k.module_name()).is_ok(),
+            "{k} names a valid row"
+        );
+    }
     let _ = EventKey::parse_admin(s);
     let _ = EventScope::parse(s);
     let _ = EventStatus::parse(s);
@@ -87,6 +93,7 @@ pub fn metering_batch(data: &[u8]) {
         return;
     };
     let (now, installed, zone) = clock();
+    let rules = rules(now, installed, &zone);
     let text = |e: &serde_json::Value, k: &str| e.get(k).and_then(|v| v.as_str()).unwrap_or("").to_owned();
     for e in &events {
         let quantity = e.get("quantity").cloned().unwrap_or(serde_json::Value::Null);
@@ -95,11 +102,9 @@ pub fn metering_batch(data: &[u8]) {
             &text(e, "service"),
             &quantity,
             &text(e, "occurred_at"),
-            now,
-            installed,
-            &zone,
+            &rules,
         ) {
-            Ok(c) => checks_again(&c, now, installed, &zone),
+            Ok(c) => checks_again(&c, &rules),
             Err(err) => assert!(!err.code.is_empty() && !err.detail.is_empty()),
         }
     }
@@ -114,17 +119,25 @@ fn clock() -> (OffsetDateTime, OffsetDateTime, Zone) {
     )
 }
 
+/// The CRM's services, as a license of the first format meters them.
+fn rules(now: OffsetDateTime, installed: OffsetDateTime, zone: &Zone) -> EventRules<'_> {
+    EventRules {
+        now,
+        installed,
+        zone,
+        product: lisens_core::Product::crm(),
+    }
+}
+
 /// An accepted event is canonical: checking it again gives the same event.
-fn checks_again(c: &CheckedEvent, now: OffsetDateTime, installed: OffsetDateTime, zone: &Zone) {
+fn checks_again(c: &CheckedEvent, rules: &EventRules<'_>) {
     assert!(c.quantity >= 0 && !c.id.is_empty() && c.occurred_at.ends_with('Z'));
     let again = check_event(
         &c.id,
         c.service.as_str(),
         &c.quantity.into(),
         &c.occurred_at,
-        now,
-        installed,
-        zone,
+        rules,
     )
     .expect("a checked event checks again");
     assert_eq!(&again, c);
@@ -191,13 +204,14 @@ pub fn csv_import(data: &[u8]) {
         Err(e) => refused(e),
     }
     let (now, installed, zone) = clock();
+    let rules = rules(now, installed, &zone);
     let mut last = (0, 0);
-    for row in lisens_core::import::usage_rows(text, now, installed, &zone) {
+    for row in lisens_core::import::usage_rows(text, rules) {
         match row {
             Ok(r) => {
                 assert!(r.line >= last.0 && r.end_byte > last.1 && r.end_byte <= text.len() as u64);
                 last = (r.line, r.end_byte);
-                checks_again(&r.event, now, installed, &zone);
+                checks_again(&r.event, &rules);
             }
             Err(e) => refused(e),
         }

@@ -47,6 +47,7 @@ fn license(rows: usize) -> LicenseContent {
         next_check_date: None,
         admin_warning_date: None,
         max_offline_days: None,
+        product: None,
     };
     LicenseContent::new(owner, modules).expect("valid license")
 }

@@ -11,9 +11,10 @@ use serde_json::json;
 pub fn summary(license: &VerifiedLicense) -> String {
     let o = license.owner();
     format!(
-        "license v{} of {} for {} (serial {}), {} modules, signed by key {}",
+        "license v{} of {} ({}) for {} (serial {}), {} modules, signed by key {}",
         o.license_version,
         o.name,
+        o.product().name,
         o.company_name,
         o.serial,
         license.modules().len(),
@@ -118,14 +119,15 @@ pub fn status(report: &LicenseReport, as_json: bool) {
     if !status.owners.is_empty() {
         let u = &status.users;
         println!(
-            "users: {} licensed (user+web), {} plans assigned, {} active users holding a plan",
-            u.licensed_user_web, u.plans_in_use, u.active_users
+            "users: {} may log in, {} plans assigned, {} active users holding a plan",
+            u.licensed_logins, u.plans_in_use, u.active_users
         );
     }
     for o in &status.owners {
         println!(
-            "{} - {}, serial {} ({}), license v{}{}",
+            "{} ({}) - {}, serial {} ({}), license v{}{}",
             o.owner_name,
+            o.product_name,
             o.company_name,
             o.serial,
             o.deployment_type,

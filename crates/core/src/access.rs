@@ -76,6 +76,10 @@ pub struct AccessSnapshot {
     pub demo: Option<DemoAllowance>,
     /// The active system events (No Login, message of the day, ...).
     pub events: Vec<crate::events::ActiveEvent>,
+    /// The user licenses a person needs to log in, from the primary owner's
+    /// signed product; None: the CRM's (`user` and `web`), as in a license
+    /// of the first format or before any license is loaded.
+    pub login: Option<Vec<ModuleName>>,
 }
 
 /// What an installation without any license may do: the first few users log
@@ -186,14 +190,17 @@ static NO_DATES: OwnerDates = OwnerDates {
     admin_warning_date: None,
 };
 
-static USER: std::sync::LazyLock<ModuleName> =
-    std::sync::LazyLock::new(|| ModuleName::parse("user").expect("valid"));
-static WEB: std::sync::LazyLock<ModuleName> =
-    std::sync::LazyLock::new(|| ModuleName::parse("web").expect("valid"));
-
 impl AccessSnapshot {
-    /// Logging in from the web client: active, login rights, and valid `user`
-    /// and `web` licenses of the primary owner, not past its grace period.
+    /// The user licenses a person needs to log in.
+    pub fn login_modules(&self) -> &[ModuleName] {
+        self.login
+            .as_deref()
+            .unwrap_or(&crate::product::Product::crm().login)
+    }
+
+    /// Logging in: active, login rights, and valid licenses of the primary
+    /// owner for each of its product's login modules (the CRM: `user` and
+    /// `web`), not past its grace period.
     pub fn can_login(&self, login: &str, now: OffsetDateTime) -> Decision {
         let user = match self.user(login) {
             Ok(u) => u,
@@ -206,7 +213,7 @@ impl AccessSnapshot {
             return Decision::Denied(Denial::NoLoginEvent);
         }
         let mut warning = None;
-        for m in [&*USER, &*WEB] {
+        for m in self.login_modules() {
             match self.user_holds(user, m, self.primary, now) {
                 Decision::Denied(d) => return Decision::Denied(d),
                 Decision::Granted { warning: w } => warning = warning.or(w),
@@ -318,8 +325,7 @@ impl AccessSnapshot {
             if now > demo.until {
                 return Decision::Denied(Denial::DemoExpired);
             }
-            let login_pair = module == &*USER || module == &*WEB;
-            if login_pair && demo.users.contains(&user.id) {
+            if self.login_modules().contains(module) && demo.users.contains(&user.id) {
                 return Decision::Granted {
                     warning: Some(Warning::DemoMode),
                 };

@@ -122,6 +122,9 @@ impl LicenseContent {
                 return bad("admin_warning_date must not be after expiration".into());
             }
         }
+        if let Some(product) = &owner.product {
+            product.check(&modules).map_err(LicenseError::InvalidSpec)?;
+        }
         Ok(Self { owner, modules })
     }
 

@@ -6,10 +6,8 @@
 
 use std::fmt;
 
-use time::OffsetDateTime;
-
 use crate::codes;
-use crate::metering::{check_event, CheckedEvent, Zone};
+use crate::metering::{check_event, CheckedEvent, EventRules};
 use crate::{LoginName, ModuleName};
 
 /// The longest full name and e-mail address a user may have.
@@ -132,9 +130,7 @@ pub struct UsageRow {
 /// checks an event.
 pub fn usage_rows<'a>(
     text: &'a str,
-    now: OffsetDateTime,
-    installed: OffsetDateTime,
-    zone: &'a Zone,
+    rules: EventRules<'a>,
 ) -> impl Iterator<Item = Result<UsageRow, ImportError>> + 'a {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -148,7 +144,7 @@ pub fn usage_rows<'a>(
                 e.position().map_or(line, |p| p.line()),
                 e.to_string(),
             ))),
-            Ok(true) => Some(usage_row(&record, now, installed, zone).map(|event| UsageRow {
+            Ok(true) => Some(usage_row(&record, &rules).map(|event| UsageRow {
                 line: record.position().map_or(line, |p| p.line()),
                 end_byte: reader.position().byte(),
                 event,
@@ -157,27 +153,13 @@ pub fn usage_rows<'a>(
     })
 }
 
-fn usage_row(
-    r: &csv::StringRecord,
-    now: OffsetDateTime,
-    installed: OffsetDateTime,
-    zone: &Zone,
-) -> Result<CheckedEvent, ImportError> {
+fn usage_row(r: &csv::StringRecord, rules: &EventRules<'_>) -> Result<CheckedEvent, ImportError> {
     let line = r.position().map_or(0, |p| p.line());
     let field = |n: usize| r.get(n).unwrap_or("").trim();
     let quantity: i64 = field(2)
         .parse()
         .map_err(|_| malformed(line, "quantity is not an integer"))?;
-    check_event(
-        field(0),
-        field(1),
-        &quantity.into(),
-        field(3),
-        now,
-        installed,
-        zone,
-    )
-    .map_err(|e| ImportError {
+    check_event(field(0), field(1), &quantity.into(), field(3), rules).map_err(|e| ImportError {
         code: e.code,
         line,
         detail: e.detail,
@@ -220,17 +202,21 @@ mod tests {
 
     #[test]
     fn usage_rows_are_checked_like_the_api_checks_events() {
-        let zone = Zone::utc();
-        let now = OffsetDateTime::now_utc();
+        let zone = crate::metering::Zone::utc();
+        let now = time::OffsetDateTime::now_utc();
         let installed = now - time::Duration::days(30);
+        let rules = EventRules {
+            now,
+            installed,
+            zone: &zone,
+            product: crate::Product::crm(),
+        };
         let at = (now - time::Duration::days(1))
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap();
         let good =
             format!("id,service,quantity,occurred_at\ne1,mailing_emails,3,{at}\ne2,mailing_emails,1,{at}\n");
-        let rows: Vec<_> = usage_rows(&good, now, installed, &zone)
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let rows: Vec<_> = usage_rows(&good, rules).collect::<Result<_, _>>().unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[1].line, rows[1].event.quantity), (3, 1));
         assert_eq!(rows[1].end_byte, good.len() as u64);
@@ -252,9 +238,7 @@ mod tests {
                 codes::QUANTITY_INVALID,
             ),
         ] {
-            let e = usage_rows(&text, now, installed, &zone)
-                .find_map(Result::err)
-                .unwrap();
+            let e = usage_rows(&text, rules).find_map(Result::err).unwrap();
             assert_eq!((e.code, e.line), (code, 2), "{text:?}");
         }
     }

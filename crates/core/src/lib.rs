@@ -17,6 +17,7 @@ pub mod metering;
 pub mod model;
 pub mod names;
 pub mod password;
+pub mod product;
 pub mod scim;
 pub mod spec;
 pub mod statement;
@@ -30,6 +31,7 @@ pub use error::{LicenseError, ParseError};
 pub use keys::{KeyId, PublicKey, SigningKey};
 pub use model::{DeploymentType, ExtraFlags, ExtraInfo, ModuleLicense, ModuleSet, ModuleType, Owner};
 pub use names::{LicenseCount, LoginName, ModuleName, Month, OwnerName, SerialNumber, SiteName};
+pub use product::{Lang, Product, ServiceDef, ServiceKey, Unit};
 
 /// The date of this lisens release. A license whose maintenance ended before
 /// it (`maintenanceTo`) does not cover this version: no upgrades after

@@ -1,6 +1,7 @@
 //! Metered services: billed monthly above a threshold that grows with the
-//! number of users. The policy is part of the signed license: a hidden
-//! system row `metered-<service>` whose extraInfo holds
+//! number of users. The product names its services (key, unit, names; see
+//! [`crate::product`]); a customer's policy is part of the signed license: a
+//! hidden system row `metered-<service>` whose extraInfo holds
 //! `base=N;per_user=N[;unit_size=N;unit_price=D;currency=XYZ]`, so a hand
 //! edit breaks it like any row.
 //!
@@ -15,61 +16,7 @@ use crate::codes;
 use crate::error::ParseError;
 use crate::model::{ModuleLicense, ModuleType};
 use crate::names::Month;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Service {
-    /// Bytes in use: a gauge, a month's value is its highest reading.
-    Storage,
-    MailingEmails,
-    CustomerCentreLogins,
-    ChatSessions,
-    FormSubmissions,
-}
-
-impl Service {
-    pub const ALL: [Service; 5] = [
-        Service::Storage,
-        Service::MailingEmails,
-        Service::CustomerCentreLogins,
-        Service::ChatSessions,
-        Service::FormSubmissions,
-    ];
-
-    pub fn parse(s: &str) -> Result<Self, ParseError> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
-            ParseError::new(
-                "service",
-                format!("{s:?}: use storage, mailing_emails, customer_centre_logins, chat_sessions or form_submissions"),
-            )
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Service::Storage => "storage",
-            Service::MailingEmails => "mailing_emails",
-            Service::CustomerCentreLogins => "customer_centre_logins",
-            Service::ChatSessions => "chat_sessions",
-            Service::FormSubmissions => "form_submissions",
-        }
-    }
-
-    /// A gauge keeps the month's highest reading; a counter sums.
-    pub fn is_gauge(self) -> bool {
-        self == Service::Storage
-    }
-
-    /// The license row that carries this service's policy.
-    pub fn module_name(self) -> String {
-        format!("metered-{}", self.as_str().replace('_', "-"))
-    }
-}
-
-impl fmt::Display for Service {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::product::{Product, ServiceKey, Unit};
 
 /// An amount of money in millionths of the currency unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -103,7 +50,7 @@ impl fmt::Display for Micros {
 /// One service's policy from the signed license.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
-    pub service: Service,
+    pub service: ServiceKey,
     pub base: u64,
     pub per_user: u64,
     pub unit_size: u64,
@@ -112,15 +59,17 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The policy a `metered-<service>` row carries; None for other rows.
-    pub fn from_module(m: &ModuleLicense) -> Option<Result<Policy, ParseError>> {
-        let service = Service::ALL
-            .into_iter()
-            .find(|s| s.module_name() == m.name.as_str())?;
-        Some(Self::parse(service, m))
+    /// The policy a `metered-<service>` row carries for one of the
+    /// product's services; None for other rows.
+    pub fn from_module(m: &ModuleLicense, product: &Product) -> Option<Result<Policy, ParseError>> {
+        let service = product
+            .services
+            .iter()
+            .find(|s| s.key.module_name() == m.name.as_str())?;
+        Some(Self::parse(service.key.clone(), m))
     }
 
-    fn parse(service: Service, m: &ModuleLicense) -> Result<Policy, ParseError> {
+    fn parse(service: ServiceKey, m: &ModuleLicense) -> Result<Policy, ParseError> {
         if m.module_type != ModuleType::System {
             return Err(ParseError::new(
                 "metering policy",
@@ -197,6 +146,8 @@ pub fn billable_users(recorded_max: Option<i64>, active_now: Option<i64>) -> u64
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ServiceUsage {
     pub service: String,
+    /// `count` or `bytes`.
+    pub unit: String,
     pub usage: u64,
     pub threshold: Option<u64>,
     pub overage: u64,
@@ -216,33 +167,39 @@ pub struct UsageReport {
     pub services: Vec<ServiceUsage>,
 }
 
-/// The report of `month` from its totals (per service) and the policies in
-/// the verified license: threshold for the billable users, overage, price,
-/// percent, and the projection at `now`.
+/// The report of `month` for each of the product's services from its totals
+/// and the policies in the verified license: threshold for the billable
+/// users, overage, price, percent, and the projection at `now`.
 pub fn report(
     month: &Month,
     billable_users: u64,
-    totals: &std::collections::HashMap<Service, u64>,
-    policies: &std::collections::HashMap<Service, Policy>,
+    totals: &std::collections::HashMap<String, u64>,
+    policies: &std::collections::HashMap<ServiceKey, Policy>,
+    product: &Product,
     now: OffsetDateTime,
     zone: &Zone,
 ) -> UsageReport {
-    let services = Service::ALL
+    let services = product
+        .services
         .iter()
         .map(|s| {
-            let usage = totals.get(s).copied().unwrap_or(0);
-            let policy = policies.get(s);
+            let usage = totals.get(s.key.as_str()).copied().unwrap_or(0);
+            let policy = policies.get(&s.key);
             let threshold = policy.map(|p| p.threshold(billable_users));
             let over = threshold.map_or(0, |t| overage(usage, t));
             ServiceUsage {
-                service: s.as_str().into(),
+                service: s.key.to_string(),
+                unit: match s.unit {
+                    Unit::Count => "count".into(),
+                    Unit::Bytes => "bytes".into(),
+                },
                 usage,
                 threshold,
                 overage: over,
                 price: policy.and_then(|p| p.price(over)).map(|m| m.to_string()),
                 currency: policy.and_then(|p| p.currency.clone()),
                 percent: threshold.map(|t| percent(usage, t)),
-                projected: project(*s, usage, month, now, zone),
+                projected: project(s.gauge, usage, month, now, zone),
             }
         })
         .collect();
@@ -343,12 +300,25 @@ pub const FUTURE_SLACK_MINUTES: i64 = 5;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedEvent {
     pub id: String,
-    pub service: Service,
+    pub service: ServiceKey,
+    /// The service keeps its highest reading rather than a sum.
+    pub gauge: bool,
     pub quantity: i64,
     /// RFC 3339 in UTC.
     pub occurred_at: String,
     /// The calendar month (YYYY-MM) in the installation's time zone.
     pub month: Month,
+}
+
+/// What a usage event is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRules<'a> {
+    pub now: OffsetDateTime,
+    /// When the installation was made: no event is older.
+    pub installed: OffsetDateTime,
+    pub zone: &'a Zone,
+    /// The primary owner's product: its services are the ones metered.
+    pub product: &'a Product,
 }
 
 /// Why one usage event is refused: a stable code and a sentence.
@@ -359,7 +329,7 @@ pub struct EventError {
 }
 
 /// Checks one reported usage event: an id of 1 to 200 printable
-/// characters, a known service, a non-negative integer quantity, an RFC 3339
+/// characters, a service of the product, a non-negative integer quantity, an RFC 3339
 /// time neither more than `FUTURE_SLACK_MINUTES` ahead of `now` nor before
 /// the installation existed (a day's slack).
 pub fn check_event(
@@ -367,10 +337,14 @@ pub fn check_event(
     service: &str,
     quantity: &serde_json::Value,
     occurred_at: &str,
-    now: OffsetDateTime,
-    installed: OffsetDateTime,
-    zone: &Zone,
+    rules: &EventRules<'_>,
 ) -> Result<CheckedEvent, EventError> {
+    let EventRules {
+        now,
+        installed,
+        zone,
+        product,
+    } = *rules;
     let fail = |code: &'static str, detail: String| Err(EventError { code, detail });
     if id.is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
         return fail(
@@ -378,8 +352,16 @@ pub fn check_event(
             "id: 1 to 200 printable characters".into(),
         );
     }
-    let Ok(service) = Service::parse(service) else {
-        return fail(codes::SERVICE_UNKNOWN, format!("unknown service {service:?}"));
+    let Some(def) = product.service(service) else {
+        let known: Vec<&str> = product.services.iter().map(|s| s.key.as_str()).collect();
+        return fail(
+            codes::SERVICE_UNKNOWN,
+            format!(
+                "unknown service {service:?}; {} meters: {}",
+                product.name,
+                known.join(", ")
+            ),
+        );
     };
     let Some(quantity) = quantity.as_i64().filter(|q| *q >= 0) else {
         return fail(
@@ -411,7 +393,8 @@ pub fn check_event(
     };
     Ok(CheckedEvent {
         id: id.to_owned(),
-        service,
+        service: def.key.clone(),
+        gauge: def.gauge,
         quantity,
         month: month_of(at, zone),
         occurred_at,
@@ -420,10 +403,10 @@ pub fn check_event(
 
 /// A projection of a month's final value from what it has so far: counters
 /// grow at their average daily rate; a gauge stays at its highest reading.
-pub fn project(service: Service, usage: u64, month: &Month, now: OffsetDateTime, zone: &Zone) -> u64 {
+pub fn project(gauge: bool, usage: u64, month: &Month, now: OffsetDateTime, zone: &Zone) -> u64 {
     let first = month.first_day();
     let local = zone.date_of(now);
-    if service.is_gauge() || month_of(now, zone) != *month {
+    if gauge || month_of(now, zone) != *month {
         return usage;
     }
     let days = time::util::days_in_month(first.month(), first.year());
@@ -479,7 +462,7 @@ mod tests {
                 && Micros::parse("1e3").is_err()
         );
         let p = Policy {
-            service: Service::Storage,
+            service: ServiceKey::parse("storage").unwrap(),
             base: 100,
             per_user: 10,
             unit_size: 50,
@@ -498,33 +481,15 @@ mod tests {
     fn projection_scales_counters_not_gauges() {
         let now = datetime!(2026-11-10 12:00 UTC);
         assert_eq!(
-            project(
-                Service::ChatSessions,
-                100,
-                &Month::parse("2026-11").unwrap(),
-                now,
-                &Zone::utc()
-            ),
+            project(false, 100, &Month::parse("2026-11").unwrap(), now, &Zone::utc()),
             300
         );
         assert_eq!(
-            project(
-                Service::Storage,
-                100,
-                &Month::parse("2026-11").unwrap(),
-                now,
-                &Zone::utc()
-            ),
+            project(true, 100, &Month::parse("2026-11").unwrap(), now, &Zone::utc()),
             100
         );
         assert_eq!(
-            project(
-                Service::ChatSessions,
-                100,
-                &Month::parse("2026-10").unwrap(),
-                now,
-                &Zone::utc()
-            ),
+            project(false, 100, &Month::parse("2026-10").unwrap(), now, &Zone::utc()),
             100,
             "a past month is final"
         );

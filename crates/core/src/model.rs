@@ -9,6 +9,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::error::ParseError;
 use crate::names::{LicenseCount, ModuleName, OwnerName, SerialNumber};
+use crate::product::Product;
 
 /// How a module is counted (the vendor's `type` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -327,6 +328,18 @@ pub struct Owner {
     /// licenses verify unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_offline_days: Option<u32>,
+    /// The vendor's product: its login licenses, site license, metered
+    /// services and texts. Absent from the signed bytes in a license of the
+    /// first format, which means the CRM's rules ([`Product::crm`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<Product>,
+}
+
+impl Owner {
+    /// The product this owner's license describes, or the CRM's.
+    pub fn product(&self) -> &Product {
+        Product::of(self.product.as_ref())
+    }
 }
 
 #[cfg(test)]
@@ -372,9 +385,6 @@ mod tests {
         assert!(ModuleType::from_code(4).is_err());
     }
 }
-
-/// The site license that bounds the number of satellite databases.
-pub const SATELLITE_MODULE: &str = "satellite";
 
 /// The global dates of one owner.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

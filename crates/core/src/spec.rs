@@ -9,11 +9,15 @@ use crate::document::LicenseContent;
 use crate::error::LicenseError;
 use crate::model::{DeploymentType, ExtraFlags, ExtraInfo, ModuleLicense, ModuleSet, ModuleType, Owner};
 use crate::names::{LicenseCount, ModuleName, OwnerName, SerialNumber};
+use crate::product::{Product, METERED_PREFIX};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SpecFile {
     owner: OwnerSpec,
+    /// The vendor's product; none: the CRM's rules (a license of the first
+    /// format).
+    product: Option<Product>,
     #[serde(default, rename = "module")]
     modules: Vec<ModuleSpec>,
 }
@@ -97,6 +101,7 @@ pub fn parse_spec(text: &str, issued_at: OffsetDateTime) -> Result<LicenseConten
         next_check_date: date(o.next_check_date, "next_check_date")?,
         admin_warning_date: date(o.admin_warning_date, "admin_warning_date")?,
         max_offline_days: o.max_offline_days,
+        product: spec.product,
     };
     if owner.max_offline_days == Some(0) {
         return Err(LicenseError::InvalidSpec(
@@ -158,6 +163,27 @@ pub fn parse_spec(text: &str, issued_at: OffsetDateTime) -> Result<LicenseConten
             unrestricted: m.unrestricted,
             prerequisite: m.prerequisite,
         });
+    }
+    // A metering row must be one of the product's services and its policy
+    // must read; a license of the first format keeps verifying with rows
+    // the CRM does not meter, but the issuer no longer signs new ones.
+    let product = owner.product();
+    for m in &modules {
+        if !m.name.as_str().starts_with(METERED_PREFIX) {
+            continue;
+        }
+        match crate::metering::Policy::from_module(m, product) {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(LicenseError::InvalidSpec(format!("{}: {e}", m.name))),
+            None => {
+                return Err(LicenseError::InvalidSpec(format!(
+                    "{} is a metering row, but {} has no service {}; add it to [[product.services]]",
+                    m.name,
+                    product.name,
+                    m.name.as_str()[METERED_PREFIX.len()..].replace('-', "_")
+                )))
+            }
+        }
     }
     LicenseContent::new(owner, modules)
 }

@@ -119,6 +119,11 @@ impl Store {
             version,
             // license_status puts the primary owner first.
             primary: 0,
+            login: status
+                .owners
+                .first()
+                .and_then(|o| o.product.as_ref())
+                .map(|p| p.login.clone()),
             latest_seen: status
                 .latest_seen
                 .as_deref()

@@ -225,7 +225,7 @@ impl Store {
             .collect()
         };
         // Site licenses are held by sites, not users.
-        let site_use = crate::license::site_usage(&mut tx).await?;
+        let site_use = crate::license::site_usage(&mut tx, license.owner().product().sites.as_ref()).await?;
         let site_rows: Vec<(i64, String)> = sqlx::query_as(&format!(
             "SELECT id, module_name FROM module_license WHERE owner_id = $1 AND module_type = {}",
             lisens_core::ModuleType::Site.code()

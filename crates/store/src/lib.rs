@@ -39,7 +39,6 @@ pub use events::{EventFilter, NewEvent, SystemEvent, JOB_HEARTBEAT_STALE_SECS};
 pub use issuer_db::{Customer, HistoryEntry, IssuerStore, Reissued};
 pub use issuer_link::{IssuerCheck, IssuerLink};
 pub use license::{DemoStatus, LicenseStatus, ModuleStatus, OwnerStatus, UserCounts};
-pub use lisens_core::model::SATELLITE_MODULE;
 pub use pending::{LicenseReport, PendingSummary};
 pub use sessions::{Session, SESSION_HOURS};
 pub use sites::Site;

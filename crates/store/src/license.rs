@@ -125,6 +125,12 @@ impl Store {
         self.read_status(true).await
     }
 
+    /// The primary owner's product (the CRM's before any license), from the
+    /// license rows kept for a second.
+    pub async fn product(&self) -> Result<lisens_core::Product, StoreError> {
+        Ok(self.verified_rows(false).await?.product().clone())
+    }
+
     /// The rows and their verdicts without counting holders (in_use is 0
     /// everywhere): for callers that count under their own locks.
     pub(crate) async fn license_rows(&self) -> Result<LicenseStatus, StoreError> {
@@ -187,7 +193,11 @@ impl Store {
             HashMap::new()
         };
         let site_use = if counts {
-            site_usage(&mut tx).await?
+            // The primary owner is the first row; its product names the
+            // license that counts satellites.
+            let primary = owners.first().and_then(|o| parse_owner(o).ok());
+            let product = lisens_core::Product::of(primary.as_ref().and_then(|r| r.owner.product.as_ref()));
+            site_usage(&mut tx, product.sites.as_ref()).await?
         } else {
             HashMap::new()
         };
@@ -291,7 +301,14 @@ impl Store {
             n
         };
         Ok(UserCounts {
-            licensed_user_web: valid_total("user").min(valid_total("web")),
+            licensed_logins: owners
+                .first()
+                .map_or_else(|| lisens_core::Product::crm(), OwnerStatus::product)
+                .login
+                .iter()
+                .map(|m| valid_total(m.as_str()))
+                .min()
+                .unwrap_or(0),
             plans_in_use: owners
                 .iter()
                 .flat_map(|o| &o.modules)
@@ -427,6 +444,11 @@ impl Store {
             })
             .unwrap_or_default();
         OwnerStatus {
+            product_name: record.as_ref().map_or_else(
+                || lisens_core::Product::crm().name.clone(),
+                |r| r.owner.product().name.clone(),
+            ),
+            product: record.as_ref().and_then(|r| r.owner.product.clone()),
             max_offline_days: record.as_ref().and_then(|r| r.owner.max_offline_days),
             last_statement: last_statement.map(crate::stamp::encode),
             offline_expiration: record
@@ -542,9 +564,11 @@ async fn check_modules(
 }
 
 /// How many sites use each site license: satellites count against the
-/// `satellite` license, features against their own.
+/// product's site license (`sites`; the CRM's is `satellite`), features
+/// against their own.
 pub(crate) async fn site_usage(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    sites: Option<&lisens_core::ModuleName>,
 ) -> Result<HashMap<String, i64>, StoreError> {
     let mut out: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
         "SELECT module_name, COUNT(*) FROM site_module GROUP BY module_name",
@@ -556,6 +580,8 @@ pub(crate) async fn site_usage(
     let (satellites,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM site WHERE kind = 'satellite'")
         .fetch_one(&mut **tx)
         .await?;
-    out.insert(lisens_core::model::SATELLITE_MODULE.to_owned(), satellites);
+    if let Some(sites) = sites {
+        out.insert(sites.to_string(), satellites);
+    }
     Ok(out)
 }

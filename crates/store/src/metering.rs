@@ -6,8 +6,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use lisens_core::codes;
-use lisens_core::metering::{check_event, month_of, CheckedEvent, EventError, Policy, Service, Zone};
+use lisens_core::metering::{check_event, month_of, CheckedEvent, EventError, EventRules, Policy, Zone};
 use lisens_core::Month;
+use lisens_core::ServiceKey;
 use serde::{Deserialize, Serialize};
 
 use crate::license::LicenseStatus;
@@ -39,17 +40,18 @@ pub struct IngestResult {
 
 pub use lisens_core::metering::{ServiceUsage, UsageReport};
 
-/// The metering policies in the verified license (rows that failed their
-/// signature check give none).
-pub fn policies(status: &LicenseStatus) -> HashMap<Service, Policy> {
+/// The metering policies in the verified license for the primary owner's
+/// product's services (rows that failed their signature check give none).
+pub fn policies(status: &LicenseStatus) -> HashMap<ServiceKey, Policy> {
+    let product = status.product();
     status
         .owners
         .iter()
         .flat_map(|o| &o.modules)
         .filter(|m| m.effective())
         .filter_map(|m| m.parsed.as_ref())
-        .filter_map(|m| Policy::from_module(m)?.ok())
-        .map(|p| (p.service, p))
+        .filter_map(|m| Policy::from_module(m, product)?.ok())
+        .map(|p| (p.service.clone(), p))
         .collect()
 }
 
@@ -71,19 +73,19 @@ impl Store {
     pub async fn ingest(&self, batch: &[UsageEvent], zone: &Zone) -> Result<IngestResult, StoreError> {
         batch_size(batch.len())?;
         let installed = self.installed_at().await?;
-        let now = crate::clock::now();
+        // The services are the product's: read from the license rows kept
+        // for a second, so a batch does not re-verify the license.
+        let rows = self.verified_rows(false).await?;
+        let rules = EventRules {
+            now: crate::clock::now(),
+            installed,
+            zone,
+            product: rows.product(),
+        };
         let mut errors = Vec::new();
         let mut checked = Vec::with_capacity(batch.len());
         for (index, e) in batch.iter().enumerate() {
-            match check_event(
-                &e.id,
-                &e.service,
-                &e.quantity,
-                &e.occurred_at,
-                now,
-                installed,
-                zone,
-            ) {
+            match check_event(&e.id, &e.service, &e.quantity, &e.occurred_at, &rules) {
                 Ok(c) => checked.push(c),
                 Err(EventError { code, detail }) => errors.push(ItemError {
                     index,
@@ -141,19 +143,21 @@ impl Store {
             q.fetch_all(&mut *tx).await?.into_iter().map(|(id,)| id).collect();
         // A batch may carry the same id twice: the first copy counts.
         let mut seen = std::collections::HashSet::new();
-        let mut totals: BTreeMap<(Service, Month), i64> = BTreeMap::new();
+        let mut totals: BTreeMap<(&str, &Month), (bool, i64)> = BTreeMap::new();
         for c in checked {
             if inserted.contains(&c.id) && seen.insert(c.id.as_str()) {
-                let slot = totals.entry((c.service, c.month.clone())).or_insert(0);
-                *slot = if c.service.is_gauge() {
-                    (*slot).max(c.quantity)
+                let slot = totals
+                    .entry((c.service.as_str(), &c.month))
+                    .or_insert((c.gauge, 0));
+                slot.1 = if c.gauge {
+                    slot.1.max(c.quantity)
                 } else {
-                    *slot + c.quantity
+                    slot.1 + c.quantity
                 };
             }
         }
-        for ((service, month), value) in &totals {
-            let merge = if service.is_gauge() {
+        for ((service, month), (gauge, value)) in &totals {
+            let merge = if *gauge {
                 "CASE WHEN excluded.value > metering_month.value THEN excluded.value ELSE metering_month.value END"
             } else {
                 "metering_month.value + excluded.value"
@@ -162,7 +166,7 @@ impl Store {
                 "INSERT INTO metering_month (service, month, value) VALUES ($1, $2, $3) \
                  ON CONFLICT (service, month) DO UPDATE SET value = {merge}"
             ))
-            .bind(service.as_str())
+            .bind(*service)
             .bind(month.as_str())
             .bind(value)
             .execute(&mut *tx)
@@ -185,7 +189,7 @@ impl Store {
         #[derive(Serialize)]
         struct Row<'a> {
             id: &'a str,
-            service: &'static str,
+            service: &'a str,
             quantity: i64,
             occurred_at: &'a str,
             month: &'a str,
@@ -201,23 +205,32 @@ impl Store {
             })
             .collect();
         let rows = serde_json::to_string(&rows).expect("strings and numbers serialise");
-        let gauge = Service::Storage.as_str();
-        let sql = format!(
-            "WITH src AS (SELECT * FROM json_to_recordset(CAST($1 AS json)) \
+        // The batch's gauge services (keys are a-z 0-9 _, checked), as a
+        // JSON array: a gauge keeps its highest reading, a counter sums.
+        let mut gauges: Vec<&str> = checked
+            .iter()
+            .filter(|c| c.gauge)
+            .map(|c| c.service.as_str())
+            .collect();
+        gauges.sort_unstable();
+        gauges.dedup();
+        let gauges = serde_json::to_string(&gauges).expect("strings serialise");
+        let sql = "WITH src AS (SELECT * FROM json_to_recordset(CAST($1 AS json)) \
              AS x(id text, service text, quantity bigint, occurred_at text, month text)), \
+             g AS (SELECT json_array_elements_text(CAST($3 AS json)) AS service), \
              ins AS (INSERT INTO metering_event (id, service, quantity, occurred_at, month, received_at) \
              SELECT id, service, quantity, occurred_at, month, CAST($2 AS text) FROM src \
              ON CONFLICT (id) DO NOTHING RETURNING service, month, quantity), \
-             agg AS (SELECT service, month, CAST(CASE WHEN service = '{gauge}' THEN MAX(quantity) ELSE SUM(quantity) END AS BIGINT) AS value \
+             agg AS (SELECT service, month, CAST(CASE WHEN service IN (SELECT service FROM g) THEN MAX(quantity) ELSE SUM(quantity) END AS BIGINT) AS value \
              FROM ins GROUP BY service, month), \
              upd AS (INSERT INTO metering_month (service, month, value) SELECT service, month, value FROM agg \
-             ON CONFLICT (service, month) DO UPDATE SET value = CASE WHEN metering_month.service = '{gauge}' \
+             ON CONFLICT (service, month) DO UPDATE SET value = CASE WHEN metering_month.service IN (SELECT service FROM g) \
              THEN GREATEST(metering_month.value, excluded.value) ELSE metering_month.value + excluded.value END RETURNING 1) \
-             SELECT CAST(COUNT(*) AS BIGINT) FROM ins"
-        );
-        let (accepted,): (i64,) = sqlx::query_as(&sql)
+             SELECT CAST(COUNT(*) AS BIGINT) FROM ins";
+        let (accepted,): (i64,) = sqlx::query_as(sql)
             .bind(rows)
             .bind(received)
+            .bind(gauges)
             .fetch_one(&self.pool)
             .await?;
         let accepted = accepted as usize;
@@ -242,7 +255,8 @@ impl Store {
         .bind(status.users.active_users)
         .execute(&self.pool)
         .await?;
-        self.raise_threshold_alerts(&status, &Service::ALL, month.as_str())
+        let services: Vec<ServiceKey> = status.product().services.iter().map(|s| s.key.clone()).collect();
+        self.raise_threshold_alerts(&status, &services, month.as_str())
             .await
     }
 
@@ -267,12 +281,18 @@ impl Store {
             users.map(|(n,)| n),
             current.then_some(status.users.active_users),
         );
-        let totals: HashMap<Service, u64> = totals
+        let totals: HashMap<String, u64> = totals
             .into_iter()
-            .filter_map(|(s, v)| Some((Service::parse(&s).ok()?, u64::try_from(v).unwrap_or(0))))
+            .map(|(s, v)| (s, u64::try_from(v).unwrap_or(0)))
             .collect();
         Ok(lisens_core::metering::report(
-            month, billable, &totals, &policies, now, zone,
+            month,
+            billable,
+            &totals,
+            &policies,
+            status.product(),
+            now,
+            zone,
         ))
     }
 
@@ -301,7 +321,7 @@ impl Store {
     async fn raise_threshold_alerts(
         &self,
         status: &LicenseStatus,
-        changed: &[Service],
+        changed: &[ServiceKey],
         month: &str,
     ) -> Result<(), StoreError> {
         if changed.is_empty() {

@@ -35,6 +35,7 @@ pub(crate) struct OwnerRow {
     pub(crate) key_id: String,
     pub(crate) signature: String,
     pub(crate) max_offline_days: Option<i64>,
+    pub(crate) product: Option<String>,
 }
 
 #[derive(FromRow)]
@@ -58,7 +59,7 @@ pub(crate) struct ModuleRow {
 
 pub(crate) const OWNER_COLUMNS: &str = "id, owner_name, owner_description, company_name, serial_number, \
     deployment_type, license_version, license_url, issued_at, expiration, grace_to, maintenance_to, \
-    next_check_date, admin_warning_date, module_count, modules_digest, key_id, signature, max_offline_days";
+    next_check_date, admin_warning_date, module_count, modules_digest, key_id, signature, max_offline_days, product";
 
 pub(crate) const MODULE_COLUMNS: &str =
     "id, owner_id, module_name, module_description, module_version, tooltip, \
@@ -123,6 +124,12 @@ pub(crate) fn parse_owner(o: &OwnerRow) -> Result<OwnerRecord, String> {
             .map(u32::try_from)
             .transpose()
             .map_err(|e| bad("max_offline_days", &e))?,
+        product: o
+            .product
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| bad("product", &e))?,
     };
     Ok(OwnerRecord {
         key_id: KeyId::parse(&o.key_id).map_err(|e| bad("key_id", &e))?,
@@ -174,7 +181,7 @@ pub(crate) async fn write_module_row(
     Ok(())
 }
 
-/// The owner record's columns after the first (`$2` to `$19`, in the order
+/// The owner record's columns after the first (`$2` to `$20`, in the order
 /// of [`OWNER_RECORD_COLUMNS`]), bound to a query whose `$1` is already
 /// bound: one writer for the insert and the update.
 fn bind_owner_record<'q>(
@@ -203,11 +210,15 @@ fn bind_owner_record<'q>(
         .bind(B64.encode(license.owner_signature()))
         .bind(now)
         .bind(owner.max_offline_days.map(i64::from))
+        .bind(owner.product.as_ref().map(|p| {
+            // The exact bytes signed in the owner record.
+            serde_json::to_string(p).expect("a product serialises")
+        }))
 }
 
 /// The owner record's columns after `owner_name`, as `bind_owner_record`
 /// binds them.
-const OWNER_RECORD_COLUMNS: [&str; 18] = [
+const OWNER_RECORD_COLUMNS: [&str; 19] = [
     "owner_description",
     "company_name",
     "serial_number",
@@ -226,6 +237,7 @@ const OWNER_RECORD_COLUMNS: [&str; 18] = [
     "signature",
     "loaded_at",
     "max_offline_days",
+    "product",
 ];
 
 /// Stores a newly loaded license's owner record; its id.

@@ -5,7 +5,6 @@
 //! counts hold under concurrency too.
 
 use lisens_core::assign::AssignError;
-use lisens_core::model::SATELLITE_MODULE;
 use lisens_core::{ModuleName, ModuleType, SiteName};
 use serde::Serialize;
 
@@ -71,7 +70,12 @@ impl Store {
         status.ensure_writable()?;
         let mut tx = self.begin_write().await?;
         if satellite {
-            let module = ModuleName::parse(SATELLITE_MODULE).expect("valid name");
+            let Some(module) = status.product().sites.clone() else {
+                return Err(StoreError::Invalid(format!(
+                    "{} has no satellite sites",
+                    status.product().name
+                )));
+            };
             let (id, count, signature) = site_license(&status, &module)?;
             lock_site_license(self, &mut tx, id, count, &signature).await?;
             let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM site WHERE kind = 'satellite'")
@@ -124,12 +128,12 @@ impl Store {
     /// Enables a site-counted feature on a site, within the feature's count.
     pub async fn enable_site_module(&self, site: &str, module: &str) -> Result<(), StoreError> {
         let module = ModuleName::parse(module).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        if module.as_str() == SATELLITE_MODULE {
-            return Err(StoreError::Invalid(
-                "satellites are counted by adding satellite sites".into(),
-            ));
-        }
         let status = self.license_status().await?;
+        if status.product().sites.as_ref() == Some(&module) {
+            return Err(StoreError::Invalid(format!(
+                "{module} is counted by adding satellite sites"
+            )));
+        }
         status.ensure_writable()?;
         let (id, count, signature) = site_license(&status, &module)?;
         let mut tx = self.begin_write().await?;

@@ -53,8 +53,9 @@ pub struct DemoStatus {
 /// customers are billed for.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct UserCounts {
-    /// The capacity: the smaller of the valid `user` and `web` counts.
-    pub licensed_user_web: i64,
+    /// The capacity: the smallest valid count among the product's login
+    /// licenses (the CRM: `user` and `web`).
+    pub licensed_logins: i64,
     /// Assigned plans, summed over the plan modules.
     pub plans_in_use: i64,
     /// Active users holding at least one valid plan.
@@ -62,6 +63,13 @@ pub struct UserCounts {
 }
 
 impl LicenseStatus {
+    /// The primary owner's product (the CRM's before any license).
+    pub fn product(&self) -> &lisens_core::Product {
+        self.owners
+            .first()
+            .map_or_else(|| lisens_core::Product::crm(), OwnerStatus::product)
+    }
+
     /// Every valid module row by name, the first valid one when several share a name.
     pub fn module(&self, name: &str) -> Option<(&OwnerStatus, &ModuleStatus)> {
         let mut fallback = None;
@@ -106,6 +114,18 @@ pub struct OwnerStatus {
     /// The dates that count (signed dates, shortened by the offline limit).
     #[serde(skip)]
     pub dates: lisens_core::access::OwnerDates,
+    /// The product the owner's license describes (its name, for status).
+    pub product_name: String,
+    /// The signed product; None in a license of the first format.
+    #[serde(skip)]
+    pub product: Option<lisens_core::Product>,
+}
+
+impl OwnerStatus {
+    /// The product this owner's license describes, or the CRM's.
+    pub fn product(&self) -> &lisens_core::Product {
+        lisens_core::Product::of(self.product.as_ref())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]

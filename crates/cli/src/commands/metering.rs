@@ -55,8 +55,14 @@ pub(crate) async fn metering(
         }
         MeteringCommand::Import { file } => {
             let text = read_text(&file)?;
-            let (installed, now) = (store.installed_at().await?, time::OffsetDateTime::now_utc());
-            let rows = || lisens_core::import::usage_rows(&text, now, installed, &zone);
+            let product = store.product().await?;
+            let rules = lisens_core::metering::EventRules {
+                now: time::OffsetDateTime::now_utc(),
+                installed: store.installed_at().await?,
+                zone: &zone,
+                product: &product,
+            };
+            let rows = || lisens_core::import::usage_rows(&text, rules);
             // The whole file is checked first: a bad line stores nothing.
             let mut total = 0u64;
             for row in rows() {

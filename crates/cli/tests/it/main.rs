@@ -13,6 +13,7 @@ mod scaleout;
 mod soak;
 mod trust;
 mod users;
+mod your_product;
 
 use std::path::Path;
 use std::process::{Command, Output};

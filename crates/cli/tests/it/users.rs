@@ -90,7 +90,7 @@ fn an_operator_adds_users_assigns_plans_and_checks_access() {
     let status: Value = serde_json::from_str(&ok(&lisens(&["license", "status", "--json"], &db))).unwrap();
     assert_eq!(status["users"]["plans_in_use"], 1);
     assert_eq!(status["users"]["active_users"], 1);
-    assert_eq!(status["users"]["licensed_user_web"], 53);
+    assert_eq!(status["users"]["licensed_logins"], 53);
 
     ok(&lisens(&["user", "deactivate", "anna"], &db));
     let out = lisens(&["license", "check", "anna"], &db);

@@ -60,6 +60,15 @@ fn the_scim_and_csv_seeds_are_accepted_so_the_fuzzer_starts_from_valid_input() {
     let now = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
     let installed = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(19_000);
     let zone = lisens_core::metering::Zone::parse("Europe/Oslo").unwrap();
-    let rows: Result<Vec<_>, _> = lisens_core::import::usage_rows(&usage, now, installed, &zone).collect();
+    let rows: Result<Vec<_>, _> = lisens_core::import::usage_rows(
+        &usage,
+        lisens_core::metering::EventRules {
+            now,
+            installed,
+            zone: &zone,
+            product: lisens_core::Product::crm(),
+        },
+    )
+    .collect();
     assert_eq!(rows.unwrap().len(), 2);
 }

@@ -64,6 +64,7 @@ proptest! {
             next_check_date: None,
             admin_warning_date: None,
             max_offline_days: None,
+            product: None,
         };
         let content = LicenseContent::new(owner, modules).unwrap();
         let k = crate::key(3);
@@ -163,7 +164,8 @@ mod assignment {
 }
 
 mod metering {
-    use lisens_core::metering::{overage, Micros, Policy, Service};
+    use lisens_core::metering::{overage, Micros, Policy};
+    use lisens_core::ServiceKey;
     use proptest::prelude::*;
 
     proptest! {
@@ -172,7 +174,7 @@ mod metering {
             base in 0u64..1u64 << 40, per_user in 0u64..1u64 << 20, users in 0u64..100_000,
             usage in 0u64..1u64 << 50, unit in 1u64..1_000_000, price in 0i128..10_000_000,
         ) {
-            let p = Policy { service: Service::ChatSessions, base, per_user, unit_size: unit, unit_price: Some(Micros(price)), currency: Some("EUR".into()) };
+            let p = Policy { service: ServiceKey::parse("chat_sessions").unwrap(), base, per_user, unit_size: unit, unit_price: Some(Micros(price)), currency: Some("EUR".into()) };
             let t = p.threshold(users);
             prop_assert!(p.threshold(users + 1) >= t);
             prop_assert_eq!(t, base + per_user * users);

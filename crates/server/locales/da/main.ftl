@@ -126,11 +126,6 @@ month = Måned
 show = Vis
 not-in-license = ikke i licensen
 last-12-months = Seneste 12 måneder
-svc-storage = Brugt lagerplads
-svc-mailing_emails = E-mails sendt via Udsendelser
-svc-customer_centre_logins = Logon på kundecenter
-svc-chat_sessions = Indledte chatsessioner
-svc-form_submissions = Formularindsendelser
 
 # Sentences for error codes shown to a person (error-CODE).
 error-LOGIN_CSRF_FAILED = Loginformularen er udløbet, eller din browser afviste dens cookie: genindlæs siden, og log ind igen.

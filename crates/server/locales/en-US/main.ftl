@@ -126,11 +126,6 @@ month = Month
 show = Show
 not-in-license = not in the license
 last-12-months = Last 12 months
-svc-storage = Storage used
-svc-mailing_emails = E-mails sent through Mailings
-svc-customer_centre_logins = Customer Centre logins
-svc-chat_sessions = Chat sessions started
-svc-form_submissions = Form submissions
 
 # Sentences for error codes shown to a person (error-CODE).
 error-LOGIN_CSRF_FAILED = The login form has expired or your browser refused its cookie: reload the page and log in again.

@@ -126,11 +126,6 @@ month = Måned
 show = Vis
 not-in-license = ikke i lisensen
 last-12-months = Siste 12 måneder
-svc-storage = Brukt lagringsplass
-svc-mailing_emails = E-post sendt via Utsendelser
-svc-customer_centre_logins = Innlogginger i kundesenteret
-svc-chat_sessions = Startede chatøkter
-svc-form_submissions = Innsendte skjemaer
 
 # Sentences for error codes shown to a person (error-CODE).
 error-LOGIN_CSRF_FAILED = Innloggingsskjemaet har utløpt, eller nettleseren avviste informasjonskapselen: last inn siden på nytt og logg inn igjen.

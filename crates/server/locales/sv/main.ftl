@@ -126,11 +126,6 @@ month = Månad
 show = Visa
 not-in-license = inte i licensen
 last-12-months = Senaste 12 månaderna
-svc-storage = Använt förvaringsutrymme
-svc-mailing_emails = E-postmeddelanden som har skickats via Utskick
-svc-customer_centre_logins = Inloggningar i kundcentret
-svc-chat_sessions = Startade chattsessioner
-svc-form_submissions = Formulärinlämningar
 
 # Sentences for error codes shown to a person (error-CODE).
 error-LOGIN_CSRF_FAILED = Inloggningsformuläret har gått ut eller så avvisade webbläsaren dess cookie: ladda om sidan och logga in igen.

@@ -74,11 +74,19 @@ pub struct LicensesQuery {
 
 fn groups(t: &Tr, o: &OwnerStatus) -> Vec<Group> {
     let visible: Vec<&ModuleStatus> = o.modules.iter().filter(|m| !m.hidden).collect();
+    // Each license by the name its product gives it in the reader's language.
+    let product = o.product();
     let pick = |f: &dyn Fn(&ModuleStatus) -> bool| {
         visible
             .iter()
             .filter(|m| f(m))
-            .map(|m| (*m).clone())
+            .map(|m| {
+                let mut m = (*m).clone();
+                if let Some(text) = product.text(t.code, &m.name) {
+                    m.description = text.name.clone();
+                }
+                m
+            })
             .collect::<Vec<_>>()
     };
     [

@@ -110,14 +110,22 @@ pub async fn metering(
         Ok(h) => h,
         Err(e) => return store_error(&u, e),
     };
+    let product = match state.store.product().await {
+        Ok(p) => p,
+        Err(e) => return store_error(&u, e),
+    };
     let services = report
         .services
         .iter()
         .map(|s| {
-            let label = u.t.t(&format!("svc-{}", s.service));
-            // Storage is counted in bytes and read in GB.
+            // The product names its services in each language.
+            let label = product.service(&s.service).map_or_else(
+                || s.service.clone(),
+                |d| product.service_name(d, u.t.code).to_owned(),
+            );
+            // Bytes are read in GB.
             let amount = |v: u64| {
-                if s.service == lisens_core::metering::Service::Storage.as_str() {
+                if s.unit == "bytes" {
                     u.t.bytes(v)
                 } else {
                     u.t.num(&i64::try_from(v).unwrap_or(i64::MAX))

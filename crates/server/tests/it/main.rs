@@ -126,22 +126,27 @@ hidden = true
 "#;
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(true).await
+    spawn_app_with(Some(SEED_SPEC)).await
+}
+
+/// An installation with the license `spec` signed by the vendor's key (seed 5).
+pub async fn spawn_app_licensed(spec: &str) -> TestApp {
+    spawn_app_with(Some(spec)).await
 }
 
 /// A new installation: no license loaded yet, the vendor's key (seed 5)
 /// pinned as `serve --public-key` pins it.
 pub async fn spawn_unlicensed_app() -> TestApp {
-    spawn_app_with(false).await
+    spawn_app_with(None).await
 }
 
-async fn spawn_app_with(licensed: bool) -> TestApp {
+async fn spawn_app_with(spec: Option<&str>) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("lisens.db").display());
     let key = SigningKey::from_seed([5; 32]);
     let mut store = Store::open(&url).await.unwrap();
-    if licensed {
-        let content = parse_spec(SEED_SPEC, time::OffsetDateTime::now_utc()).unwrap();
+    if let Some(spec) = spec {
+        let content = parse_spec(spec, time::OffsetDateTime::now_utc()).unwrap();
         let license = VerifiedLicense::verify(&content.sign(&key), &[key.public().clone()]).unwrap();
         store.load_license(&license, key.public()).await.unwrap();
     } else {

@@ -676,3 +676,93 @@ async fn storage_is_shown_in_gb() {
     );
     assert!(!html.contains("5\u{a0}905\u{a0}580\u{a0}032"), "{html}");
 }
+
+/// A second product, Acme Books (`examples/acme-books.toml`): its plan
+/// holder logs in by its own login license, its metered service is on the
+/// dashboard under its own names in Swedish and English against its own
+/// threshold, its licenses carry its words, and no screen speaks of the
+/// CRM's licenses or services.
+#[tokio::test]
+async fn acme_books_speaks_its_own_words_on_every_screen() {
+    let app = crate::spawn_app_licensed(include_str!("../../../../examples/acme-books.toml")).await;
+    user_with_password(&app, "anna", true).await;
+    app.store.assign("anna", "books-pro").await.unwrap();
+    let check = app.token(lisens_store::TokenScope::Check).await;
+    app.refresh().await;
+    let ask = |q: &'static str| {
+        app.client
+            .get(app.url(&format!("/api/v1/license/check?{q}")))
+            .bearer_auth(&check)
+            .send()
+    };
+    let granted = |v: serde_json::Value| {
+        assert_eq!(v["granted"], true, "{v}");
+        true
+    };
+    assert!(granted(ask("user=anna").await.unwrap().json().await.unwrap()));
+    assert!(granted(
+        ask("user=anna&module=payroll")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    ));
+    app.store
+        .ingest(
+            &[lisens_store::metering::UsageEvent {
+                id: "inv-1".into(),
+                service: "invoices_sent".into(),
+                quantity: 620u64.into(),
+                occurred_at: time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap(),
+            }],
+            &lisens_core::metering::Zone::utc(),
+        )
+        .await
+        .unwrap();
+    let crm_words = [
+        "SuperOffice",
+        "förvaringsutrymme",
+        "Utskick",
+        "kundcentret",
+        "storage",
+        "mailing",
+        "satellite",
+    ];
+    for (lang, service, plan) in [
+        ("sv", "Skickade fakturor", "Acme Books Pro"),
+        ("en", "Invoices sent", "Acme Books Pro"),
+    ] {
+        let c = browser(lang);
+        let r = log_in(&app, &c, "anna").await;
+        assert_eq!(r.status(), 200);
+        let licenses = r.text().await.unwrap();
+        let metering = page(&app, &c, "/metering").await;
+        // 500 included and 50 per billable user (anna): 620 of 550.
+        assert!(
+            metering.contains(service) && metering.contains("620"),
+            "{metering}"
+        );
+        assert!(
+            metering.contains("550"),
+            "the threshold grows with users: {metering}"
+        );
+        assert!(licenses.contains(plan), "{licenses}");
+        if lang == "sv" {
+            assert!(
+                licenses.contains("API-åtkomst"),
+                "the product's Swedish name: {licenses}"
+            );
+        }
+        for page_html in [&licenses, &metering, &page(&app, &c, "/licenses/status").await] {
+            for w in crm_words {
+                assert!(
+                    !page_html.contains(w),
+                    "{lang}: {w:?} on an Acme screen:\n{page_html}"
+                );
+            }
+        }
+    }
+}

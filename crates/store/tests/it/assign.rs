@@ -108,7 +108,7 @@ async fn a_plan_for_a_third_user_is_refused_and_nothing_changes() {
         );
         assert_eq!(after.users.plans_in_use, 2);
         assert_eq!(after.users.active_users, 2);
-        assert_eq!(after.users.licensed_user_web, 10);
+        assert_eq!(after.users.licensed_logins, 10);
         db.finish().await;
     }
 }
