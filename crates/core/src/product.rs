@@ -333,3 +333,77 @@ mod tests {
         assert!(Lang::parse("nb").is_ok() && ServiceKey::parse("invoices_sent").is_ok());
     }
 }
+
+#[cfg(test)]
+mod rules {
+    use crate::spec::parse_spec;
+
+    const ACME: &str = include_str!("../../../examples/acme-books.toml");
+
+    fn issue(spec: &str) -> Result<crate::LicenseContent, String> {
+        parse_spec(spec, time::OffsetDateTime::UNIX_EPOCH).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_acme_product_is_signed_and_read_back() {
+        let content = issue(ACME).unwrap();
+        let p = content.owner().product.as_ref().unwrap();
+        assert_eq!(p.name, "Acme Books");
+        assert_eq!(p.login[0].as_str(), "books-user");
+        assert_eq!(p.text("sv", "api-access").unwrap().name, "API-åtkomst");
+        let key = crate::SigningKey::from_seed([3; 32]);
+        let verified = crate::VerifiedLicense::verify(&content.sign(&key), &[key.public().clone()]).unwrap();
+        assert_eq!(verified.owner().product(), p);
+    }
+
+    #[test]
+    fn a_product_that_breaks_its_rules_is_not_signed() {
+        for (from, to, why) in [
+            ("login = [\"books-user\"]", "login = []", "at least one"),
+            (
+                "login = [\"books-user\"]",
+                "login = [\"inventory\"]",
+                "not in the license",
+            ),
+            (
+                "login = [\"books-user\"]",
+                "login = [\"books-pro\"]",
+                "not a user license",
+            ),
+            (
+                "login = [\"books-user\"]",
+                "login = [\"api-access\"]",
+                "not a user license",
+            ),
+            (
+                "sites = \"branch-office\"",
+                "sites = \"books-user\"",
+                "not a site license",
+            ),
+            (
+                "key = \"invoices_sent\"",
+                "key = \"invoices\"",
+                "no service invoices_sent",
+            ),
+            ("names = { en = \"Invoices sent\", ", "names = { ", "English"),
+            ("base=500;", "", "lacks base="),
+            ("name = \"Acme Books\"", "name = \"\"", "product name"),
+            ("unit = \"count\"", "unit = \"pieces\"", "unknown variant"),
+        ] {
+            let spec = ACME.replacen(from, to, 1);
+            assert_ne!(spec, ACME, "{from}");
+            let err = issue(&spec).unwrap_err();
+            assert!(err.contains(why), "{to}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_new_license_of_the_first_format_meters_only_what_the_crm_meters() {
+        let spec = "[owner]\nname = \"V\"\ncompany_name = \"C\"\nserial = \"S-1\"\nlicense_version = 1\n\n\
+                    [[module]]\nname = \"user\"\ntype = \"user\"\ncount = 1\n\n\
+                    [[module]]\nname = \"metered-invoices-sent\"\ntype = \"system\"\nextra_info = \"base=1\"\n";
+        let err = issue(spec).unwrap_err();
+        assert!(err.contains("no service invoices_sent"), "{err}");
+        assert!(issue(&spec.replace("invoices-sent", "chat-sessions")).is_ok());
+    }
+}

@@ -282,3 +282,35 @@ async fn reading_status_again_does_not_verify_unchanged_rows() {
         db.finish().await;
     }
 }
+
+/// The product section is signed with the owner record: dropping it (to
+/// fall back to another product's rules) or editing its login licenses
+/// makes the owner invalid, on both backends; put back, it verifies again.
+#[tokio::test]
+async fn the_product_column_cannot_be_edited_or_dropped() {
+    const ACME: &str = include_str!("../../../../examples/acme-books.toml");
+    for db in backends().await {
+        let k = key(1);
+        db.store
+            .load_license(&signed(ACME, &k), &public(&k))
+            .await
+            .unwrap();
+        let s = db.store.license_status().await.unwrap();
+        assert!(s.owners[0].valid && s.owners[0].product_name == "Acme Books");
+        assert_eq!(s.users.licensed_logins, 20, "{}: books-user's count", db.name);
+        db.exec("CREATE TABLE saved AS SELECT product FROM module_owner")
+            .await;
+        for edit in [
+            "UPDATE module_owner SET product = NULL",
+            "UPDATE module_owner SET product = REPLACE(product, '\"login\":[\"books-user\"]', '\"login\":[\"ledger\"]')",
+        ] {
+            db.exec(edit).await;
+            let s = db.store.license_status().await.unwrap();
+            assert!(!s.owners[0].valid, "{}: {edit}", db.name);
+            assert_eq!(s.users.licensed_logins, 0, "{}: {edit}", db.name);
+            db.exec("UPDATE module_owner SET product = (SELECT product FROM saved)").await;
+            assert!(db.store.license_status().await.unwrap().owners[0].valid, "{}", db.name);
+        }
+        db.finish().await;
+    }
+}
