@@ -290,11 +290,21 @@ pub(crate) enum IssuerCommand {
     /// Customers: add, list, show.
     #[command(subcommand)]
     Customer(CustomerCommand),
-    /// Set a module's count for a customer (0 removes it); signs a new license version.
+    /// Set a module's count for a customer (0 removes it; a module the
+    /// license lacks is added with --type); signs a new license version.
     Set {
         serial: String,
         module: String,
         count: u32,
+        /// For a module the license does not hold yet: system, site or user.
+        #[arg(long = "type", value_parser = ["system", "site", "user"])]
+        module_type: Option<String>,
+        /// For a module the license does not hold yet: its name on screen.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Sign even an expired license or plans beyond their modules' counts.
+        #[arg(long)]
+        force: bool,
         /// The issuer's private key file [setting: issuer_key, LISENS_ISSUER_KEY].
         #[arg(long)]
         key: Option<PathBuf>,
@@ -314,6 +324,9 @@ pub(crate) enum IssuerCommand {
         next_check_date: Option<String>,
         #[arg(long)]
         admin_warning_date: Option<String>,
+        /// Sign even an expired license or plans beyond their modules' counts.
+        #[arg(long)]
+        force: bool,
         /// The issuer's private key file [setting: issuer_key, LISENS_ISSUER_KEY].
         #[arg(long)]
         key: Option<PathBuf>,
@@ -356,6 +369,9 @@ pub(crate) enum IssuerCommand {
         /// Where to write the license file.
         #[arg(long)]
         out: PathBuf,
+        /// Sign even an expired license or plans beyond their modules' counts.
+        #[arg(long)]
+        force: bool,
     },
     /// Sign, with the current key, that a new key signs an owner's licenses
     /// too: installations trust it with `license trust-key --statement FILE`.
@@ -393,7 +409,9 @@ pub(crate) struct IssuerDb {
 
 #[derive(Subcommand)]
 pub(crate) enum CustomerCommand {
-    /// Add a customer with the template license; prints its installation secret once.
+    /// Add a customer with the license a spec describes (its serial and
+    /// company set from the flags), signed as version 1; prints its
+    /// installation secret once.
     Add {
         #[arg(long)]
         serial: String,
@@ -401,9 +419,12 @@ pub(crate) enum CustomerCommand {
         company: String,
         #[arg(long, default_value = "")]
         contact: String,
-        /// The license spec to start from (default: the demo license).
+        /// The license spec to start from, e.g. examples/acme-books.toml.
+        #[arg(long, alias = "template")]
+        spec: PathBuf,
+        /// Sign even an expired license or plans beyond their modules' counts.
         #[arg(long)]
-        template: Option<PathBuf>,
+        force: bool,
         /// The issuer's private key file [setting: issuer_key, LISENS_ISSUER_KEY].
         #[arg(long)]
         key: Option<PathBuf>,
@@ -413,6 +434,24 @@ pub(crate) enum CustomerCommand {
     List {
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        db: IssuerDb,
+    },
+    /// Replace a customer's spec (its serial and company kept) as the next
+    /// license version: prints what changes, and signs it with --yes.
+    Spec {
+        serial: String,
+        #[arg(long)]
+        spec: PathBuf,
+        /// Sign it; without, only print what would change.
+        #[arg(long)]
+        yes: bool,
+        /// Sign even an expired license or plans beyond their modules' counts.
+        #[arg(long)]
+        force: bool,
+        /// The issuer's private key file [setting: issuer_key, LISENS_ISSUER_KEY].
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[command(flatten)]
         db: IssuerDb,
     },

@@ -42,7 +42,7 @@ pub async fn run(args: DemoArgs, config: &crate::config::Config) -> Outcome {
         .with_pinned_keys(vec![key.public().clone()]);
 
     if store.license_status().await?.owners.is_empty() {
-        let document = lisens_issuer::issue(DEMO_SPEC, &key)?;
+        let document = lisens_issuer::issue(DEMO_SPEC, &key, false)?;
         write_atomically(&dir.join("demo-license.lic"), &document)?;
         let license = VerifiedLicense::verify(&document, &[key.public().clone()])?;
         store.load_license(&license, key.public()).await?;

@@ -445,3 +445,49 @@ pub fn usage(r: &lisens_store::metering::UsageReport, as_json: bool) {
         );
     }
 }
+
+/// What a new spec changes in a customer's license, one line per change.
+pub fn spec_change(current: &VerifiedLicense, next: &lisens_core::LicenseContent) {
+    let (old, new) = (current.owner(), next.owner());
+    println!(
+        "{}: license v{} -> v{}",
+        new.serial, old.license_version, new.license_version
+    );
+    let diff = lisens_core::activation::diff(current.modules(), &Default::default(), next);
+    for c in &diff.changes {
+        let line = match (c.total, c.new_total) {
+            (0, n) => format!("added, {n}"),
+            (t, 0) => format!("removed (was {t})"),
+            (t, n) if t == n => "changed (same count)".to_owned(),
+            (t, n) => format!("{t} -> {n}"),
+        };
+        println!("  {:<24} {line}", c.name);
+    }
+    let date = |d: Option<time::Date>| d.map_or_else(|| "-".to_owned(), |d| d.to_string());
+    for (field, a, b) in [
+        ("expiration", old.expiration, new.expiration),
+        ("grace_to", old.grace_to, new.grace_to),
+        ("maintenance_to", old.maintenance_to, new.maintenance_to),
+        ("next_check_date", old.next_check_date, new.next_check_date),
+        (
+            "admin_warning_date",
+            old.admin_warning_date,
+            new.admin_warning_date,
+        ),
+    ] {
+        if a != b {
+            println!("  {field:<24} {} -> {}", date(a), date(b));
+        }
+    }
+    if old.product != new.product {
+        println!(
+            "  {:<24} {} -> {} (its rules or words change)",
+            "product",
+            old.product().name,
+            new.product().name
+        );
+    }
+    if diff.changes.is_empty() && old.expiration == new.expiration && old.product == new.product {
+        println!("  (no module, date or product changes)");
+    }
+}

@@ -111,7 +111,9 @@ impl LicenseContent {
         let o = &owner;
         if let (Some(exp), Some(grace)) = (o.expiration, o.grace_to) {
             if grace < exp {
-                return bad("grace_to must not be before expiration".into());
+                return bad(format!(
+                    "grace_to ({grace}) must not be before expiration ({exp}): move grace_to too"
+                ));
             }
         }
         if o.grace_to.is_some() && o.expiration.is_none() {
@@ -119,7 +121,9 @@ impl LicenseContent {
         }
         if let (Some(exp), Some(warn)) = (o.expiration, o.admin_warning_date) {
             if warn > exp {
-                return bad("admin_warning_date must not be after expiration".into());
+                return bad(format!(
+                    "admin_warning_date ({warn}) must not be after expiration ({exp}): move admin_warning_date too"
+                ));
             }
         }
         if let Some(product) = &owner.product {

@@ -201,3 +201,73 @@ fn toml_date(d: toml::value::Datetime, field: &str) -> Result<Date, LicenseError
         ))),
     }
 }
+
+/// What an issuer should not sign without being told to (`--force`): a
+/// license that has already expired on `today`, and a plan with more
+/// licenses than a module it grants (its holders beyond that module's count
+/// could not be given the plan). One sentence per finding.
+pub fn issue_warnings(content: &LicenseContent, today: Date) -> Vec<String> {
+    let mut out = Vec::new();
+    let owner = content.owner();
+    if let Some(exp) = owner.expiration.filter(|e| *e < today) {
+        out.push(format!(
+            "the license expired on {exp}, before today ({today}): give a later --expiration"
+        ));
+    }
+    // Per plan: one person may hold several plans that grant the same
+    // module and still needs one of it, so plans' counts do not add up.
+    let modules = content.modules();
+    for plan in modules.iter().filter(|m| m.is_plan()) {
+        for name in plan.extra_info.set().into_iter().flat_map(|s| s.iter()) {
+            let Some(granted) = modules.iter().find(|m| &m.name == name) else {
+                continue;
+            };
+            if plan.count > granted.count {
+                out.push(format!(
+                    "the plan {} ({}) grants {name}, of which the license has {}: at most {} of its holders can be given it",
+                    plan.name,
+                    plan.count.get(),
+                    granted.count.get(),
+                    granted.count.get()
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod warnings {
+    use super::*;
+
+    #[test]
+    fn expired_licenses_and_plans_beyond_their_modules_are_named() {
+        let acme = include_str!("../../../examples/acme-books.toml");
+        let today = time::macros::date!(2026 - 11 - 30);
+        let ok = parse_spec(acme, OffsetDateTime::UNIX_EPOCH).unwrap();
+        assert!(issue_warnings(&ok, today).is_empty());
+        let demo = parse_spec(
+            include_str!("../../../examples/demo-license.toml"),
+            OffsetDateTime::UNIX_EPOCH,
+        )
+        .unwrap();
+        assert!(
+            issue_warnings(&demo, today).is_empty(),
+            "{:?}",
+            issue_warnings(&demo, today)
+        );
+        let more = acme.replacen(
+            "count = 5\nextra_flags = \"plan\"",
+            "count = 30\nextra_flags = \"plan\"",
+            1,
+        );
+        let w = issue_warnings(&parse_spec(&more, OffsetDateTime::UNIX_EPOCH).unwrap(), today);
+        assert!(
+            w.iter()
+                .any(|w| w.contains("the plan books-pro (30) grants payroll, of which the license has 5")),
+            "{w:?}"
+        );
+        let w = issue_warnings(&ok, time::macros::date!(2029 - 01 - 01));
+        assert!(w[0].contains("expired on 2028-12-31"), "{w:?}");
+    }
+}

@@ -354,7 +354,7 @@ async fn set_count(
     };
     match state
         .issuer
-        .set_count(&serial, &f.module, count, "vendor admin")
+        .set_count(&serial, &f.module, count, None, "vendor admin")
         .await
     {
         Ok(c) => Redirect::to(&format!("/admin/customers/{}", c.serial_number)).into_response(),

@@ -99,10 +99,25 @@ pub fn read_public_key(path: &Path) -> Result<PublicKey, IssuerError> {
     })
 }
 
-/// Signs the license a spec describes, issued now.
-pub fn issue(spec: &str, key: &SigningKey) -> Result<String, IssuerError> {
-    let content = parse_spec(spec, time::OffsetDateTime::now_utc())?;
-    Ok(content.sign(key))
+/// Signs the license a spec describes, issued now; without `force`, not a
+/// license that has expired or plans beyond their modules' counts.
+pub fn issue(spec: &str, key: &SigningKey, force: bool) -> Result<String, IssuerError> {
+    Ok(content(spec, force)?.sign(key))
+}
+
+/// The license a spec describes, issued now, checked as [`issue`] checks it.
+pub fn content(spec: &str, force: bool) -> Result<lisens_core::LicenseContent, IssuerError> {
+    let now = time::OffsetDateTime::now_utc();
+    let content = parse_spec(spec, now)?;
+    let warnings = lisens_core::spec::issue_warnings(&content, now.date());
+    if !warnings.is_empty() && !force {
+        return Err(LicenseError::InvalidSpec(format!(
+            "not signed: {}; sign it anyway with --force",
+            warnings.join("; ")
+        ))
+        .into());
+    }
+    Ok(content)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! every change with a higher license version, and the answers installations
 //! get when they ask for their license.
 
-use lisens_core::{spec::parse_spec, SigningKey, VerifiedLicense};
+use lisens_core::{SigningKey, VerifiedLicense};
 use lisens_store::{Customer, IssuerStore, StoreError};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,15 @@ use crate::IssuerError;
 pub struct Issuer {
     pub db: IssuerStore,
     key: SigningKey,
+    /// Sign also what [`lisens_core::spec::issue_warnings`] warns about.
+    force: bool,
+}
+
+/// A module the vendor adds to a customer's license with `issuer set`.
+#[derive(Debug, Clone)]
+pub struct NewModule {
+    pub module_type: lisens_core::ModuleType,
+    pub description: String,
 }
 
 /// What an installation sends when it asks for its license.
@@ -85,14 +94,39 @@ fn owner_table(t: &mut toml::Table) -> Result<&mut toml::Table, IssuerError> {
         .ok_or_else(|| lisens_core::LicenseError::InvalidSpec("the spec has no [owner]".into()).into())
 }
 
+/// Puts the spec `new` in place of `t`, keeping the customer's serial and
+/// company name.
+fn keep_customer(t: &mut toml::Table, mut new: toml::Table) -> Result<(), IssuerError> {
+    let old_owner = owner_table(t)?.clone();
+    let owner = owner_table(&mut new)?;
+    for keep in ["serial", "company_name"] {
+        if let Some(v) = old_owner.get(keep) {
+            owner.insert(keep.into(), v.clone());
+        }
+    }
+    *t = new;
+    Ok(())
+}
+
 impl Issuer {
     pub fn new(db: IssuerStore, key: SigningKey) -> Self {
-        Self { db, key }
+        Self {
+            db,
+            key,
+            force: false,
+        }
+    }
+
+    /// Signs also an expired license or plans beyond their modules' counts
+    /// (`--force`).
+    pub fn forcing(mut self, force: bool) -> Self {
+        self.force = force;
+        self
     }
 
     /// Signs a spec text; returns (document, version).
     fn sign(&self, spec: &str) -> Result<(String, i64), IssuerError> {
-        let content = parse_spec(spec, time::OffsetDateTime::now_utc())?;
+        let content = crate::content(spec, self.force)?;
         let version = i64::from(content.owner().license_version);
         Ok((content.sign(&self.key), version))
     }
@@ -167,12 +201,15 @@ impl Issuer {
         Ok(self.db.customer(serial).await?)
     }
 
-    /// Sets a module's count; 0 removes the module from the license.
+    /// Sets a module's count; 0 removes the module from the license. A
+    /// module the license does not hold yet is added when `new` says what
+    /// it is (its type and description).
     pub async fn set_count(
         &self,
         serial: &str,
         module: &str,
         count: u32,
+        new: Option<NewModule>,
         actor: &str,
     ) -> Result<Customer, IssuerError> {
         let what = format!("{module} count set to {count}");
@@ -181,12 +218,41 @@ impl Issuer {
                 .get_mut("module")
                 .and_then(toml::Value::as_array_mut)
                 .ok_or_else(|| lisens_core::LicenseError::InvalidSpec("the spec has no [[module]]".into()))?;
-            let pos = modules
+            let found = modules
                 .iter()
-                .position(|m| m.get("name").and_then(|n| n.as_str()) == Some(module))
-                .ok_or_else(|| {
-                    lisens_core::LicenseError::InvalidSpec(format!("no module {module} in the license"))
-                })?;
+                .position(|m| m.get("name").and_then(|n| n.as_str()) == Some(module));
+            let pos = match (found, new) {
+                (Some(pos), _) => pos,
+                (None, _) if count == 0 => {
+                    return Err(lisens_core::LicenseError::InvalidSpec(format!(
+                        "no module {module} in the license to remove"
+                    ))
+                    .into())
+                }
+                (None, None) => {
+                    return Err(lisens_core::LicenseError::InvalidSpec(format!(
+                        "no module {module} in the license: to add it, give its --type (system, site or user)"
+                    ))
+                    .into())
+                }
+                (None, Some(new)) => {
+                    let mut m = toml::Table::new();
+                    m.insert("name".into(), module.into());
+                    m.insert("description".into(), new.description.into());
+                    m.insert("type".into(), new.module_type.as_str().into());
+                    // After the last row's sort order, whether the spec
+                    // gives them or leaves them to their defaults.
+                    let last = modules
+                        .iter()
+                        .filter_map(|m| m.get("sort_order").and_then(toml::Value::as_integer))
+                        .max();
+                    if let Some(last) = last {
+                        m.insert("sort_order".into(), (last + 10).into());
+                    }
+                    modules.push(toml::Value::Table(m));
+                    modules.len() - 1
+                }
+            };
             if count == 0 {
                 modules.remove(pos);
             } else if let Some(m) = modules[pos].as_table_mut() {
@@ -237,19 +303,24 @@ impl Issuer {
     /// Replaces a customer's spec (keeping serial and company), re-signed.
     pub async fn replace_spec(&self, serial: &str, spec: &str, actor: &str) -> Result<Customer, IssuerError> {
         let new = spec_table(spec)?;
-        self.reissue(serial, actor, "spec replaced", |t| {
-            let mut new = new;
-            let old_owner = owner_table(t)?.clone();
-            let owner = owner_table(&mut new)?;
-            for keep in ["serial", "company_name"] {
-                if let Some(v) = old_owner.get(keep) {
-                    owner.insert(keep.into(), v.clone());
-                }
-            }
-            *t = new;
-            Ok(())
-        })
-        .await
+        self.reissue(serial, actor, "spec replaced", |t| keep_customer(t, new))
+            .await
+    }
+
+    /// What [`Issuer::replace_spec`] would sign, checked but not signed:
+    /// the customer's current license and the new one.
+    pub async fn preview_spec(
+        &self,
+        serial: &str,
+        spec: &str,
+    ) -> Result<(VerifiedLicense, lisens_core::LicenseContent), IssuerError> {
+        let customer = self.db.customer(serial).await?;
+        let current = self.verify(&customer.document)?;
+        let mut t = spec_table(&customer.spec)?;
+        keep_customer(&mut t, spec_table(spec)?)?;
+        owner_table(&mut t)?.insert("license_version".into(), (customer.license_version + 1).into());
+        let text = toml::to_string(&t).map_err(|e| lisens_core::LicenseError::InvalidSpec(e.to_string()))?;
+        Ok((current, crate::content(&text, self.force)?))
     }
 
     pub async fn set_company(

@@ -59,12 +59,28 @@ pub(crate) async fn issuer(cmd: IssuerCommand, config: &config::Config) -> Outco
             serial,
             module,
             count,
+            module_type,
+            description,
+            force,
             key,
             db,
         } => {
+            let new = module_type
+                .map(|t| -> Result<_, Failure> {
+                    Ok(lisens_issuer::service::NewModule {
+                        module_type: match t.as_str() {
+                            "system" => lisens_core::ModuleType::System,
+                            "site" => lisens_core::ModuleType::Site,
+                            _ => lisens_core::ModuleType::User,
+                        },
+                        description,
+                    })
+                })
+                .transpose()?;
             let c = open_issuer(&db, key, config)
                 .await?
-                .set_count(&serial, &module, count, "cli")
+                .forcing(force)
+                .set_count(&serial, &module, count, new, "cli")
                 .await?;
             println!(
                 "{serial}: {module} set to {count}; license v{} signed",
@@ -79,6 +95,7 @@ pub(crate) async fn issuer(cmd: IssuerCommand, config: &config::Config) -> Outco
             maintenance_to,
             next_check_date,
             admin_warning_date,
+            force,
             key,
             db,
         } => {
@@ -98,6 +115,7 @@ pub(crate) async fn issuer(cmd: IssuerCommand, config: &config::Config) -> Outco
             }
             let c = open_issuer(&db, key, config)
                 .await?
+                .forcing(force)
                 .set_dates(&serial, &dates, "cli")
                 .await?;
             println!("{serial}: dates set; license v{} signed", c.license_version);
@@ -172,10 +190,15 @@ pub(crate) async fn issuer(cmd: IssuerCommand, config: &config::Config) -> Outco
             );
             Ok(())
         }
-        IssuerCommand::Issue { key, spec, out } => {
+        IssuerCommand::Issue {
+            key,
+            spec,
+            out,
+            force,
+        } => {
             let key = lisens_issuer::read_signing_key(&key)?;
             let spec_text = read_text(&spec)?;
-            let document = lisens_issuer::issue(&spec_text, &key)?;
+            let document = lisens_issuer::issue(&spec_text, &key, force)?;
             write_atomically(&out, &document)?;
             let license = VerifiedLicense::verify(&document, &[key.public().clone()])?;
             println!("wrote {}: {}", out.display(), output::summary(&license));
@@ -210,15 +233,13 @@ async fn customer(cmd: CustomerCommand, config: &config::Config) -> Outcome {
             serial,
             company,
             contact,
-            template,
+            spec,
+            force,
             key,
             db,
         } => {
-            let template = match template {
-                Some(p) => read_text(&p)?,
-                None => demo::DEMO_SPEC.to_owned(),
-            };
-            let issuer = open_issuer(&db, key, config).await?;
+            let template = read_text(&spec)?;
+            let issuer = open_issuer(&db, key, config).await?.forcing(force);
             let secret = issuer
                 .add_customer(&serial, &company, &contact, &template, "cli")
                 .await?;
@@ -234,6 +255,26 @@ async fn customer(cmd: CustomerCommand, config: &config::Config) -> Outcome {
                 .customers()
                 .await?;
             output::customers(&customers, json);
+            Ok(())
+        }
+        CustomerCommand::Spec {
+            serial,
+            spec,
+            yes,
+            force,
+            key,
+            db,
+        } => {
+            let text = read_text(&spec)?;
+            let issuer = open_issuer(&db, key, config).await?.forcing(force);
+            let (current, next) = issuer.preview_spec(&serial, &text).await?;
+            output::spec_change(&current, &next);
+            if !yes {
+                println!("nothing signed: run again with --yes to sign it");
+                return Ok(());
+            }
+            let c = issuer.replace_spec(&serial, &text, "cli").await?;
+            println!("{serial}: license v{} signed", c.license_version);
             Ok(())
         }
         CustomerCommand::ResetRegistration { serial, db } => {

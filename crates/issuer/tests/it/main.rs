@@ -155,10 +155,34 @@ async fn vendor_pages_need_the_admin_password_and_a_csrf_token() {
     );
 
     let csrf = app.state.csrf.to_string();
+    // More Sales Essentials than the pocket-crm-cal it grants (30): not
+    // signed, and the page says why.
     let form = [
         ("csrf", csrf.as_str()),
         ("module", "sales-essentials"),
         ("count", "40"),
+    ];
+    let r = app
+        .client
+        .post(format!("{}/admin/customers/S-2/count", app.url))
+        .basic_auth("admin", Some("vendor-pw-123"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("grants pocket-crm-cal, of which the license has 30"),
+        "{page}"
+    );
+    assert_eq!(
+        app.state.issuer.db.customer("S-2").await.unwrap().license_version,
+        1
+    );
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("module", "sales-essentials"),
+        ("count", "25"),
     ];
     let r = app
         .client
@@ -180,7 +204,7 @@ async fn vendor_pages_need_the_admin_password_and_a_csrf_token() {
             .unwrap()
             .count
             .get(),
-        40
+        25
     );
 
     let form = [

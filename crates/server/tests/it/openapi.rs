@@ -1076,8 +1076,14 @@ async fn spawn_issuer() -> String {
         .add_customer("S-2", "Seed AB", "", SEED_SPEC, "test")
         .await
         .unwrap();
-    issuer.set_count("S-2", "essentials", 4, "test").await.unwrap();
-    issuer.set_count("S-2", "essentials", 5, "test").await.unwrap();
+    issuer
+        .set_count("S-2", "essentials", 4, None, "test")
+        .await
+        .unwrap();
+    issuer
+        .set_count("S-2", "essentials", 5, None, "test")
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let router = app(IssuerState::new(issuer, SEED_SPEC.to_owned()));
