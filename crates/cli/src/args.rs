@@ -510,6 +510,13 @@ pub(crate) enum LicenseCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The latest checks with the issuer (by `serve` and `check-now`), newest first.
+    Checks {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a license file's signatures; prints a summary.
     Verify {
         file: PathBuf,

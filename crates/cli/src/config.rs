@@ -66,6 +66,12 @@ pub const SETTINGS: &[Setting] = &[
         about: "how often serve looks whether the issuer is due",
     },
     Setting {
+        key: "issuer_check_interval_secs",
+        env: "LISENS_ISSUER_CHECK_INTERVAL_SECS",
+        default: "900",
+        about: "how often serve asks a registered installation's issuer for news (a conditional request: usually an empty 304)",
+    },
+    Setting {
         key: "time_zone",
         env: "LISENS_TIME_ZONE",
         default: "UTC",
@@ -157,6 +163,8 @@ pub struct Config {
     pub log: String,
     pub log_format: LogFormat,
     pub issuer_poll: Duration,
+    /// How often a connected installation asks its issuer.
+    pub issuer_check_interval: Duration,
     pub issuer_database: String,
     pub clock_offset_secs: i64,
     pub issuer_key: Option<PathBuf>,
@@ -295,6 +303,7 @@ pub fn load(config_flag: Option<&Path>) -> Result<Loaded, Failure> {
         }
     };
     let issuer_poll = Duration::from_secs(whole("issuer_poll_secs", &mut check));
+    let issuer_check_interval = Duration::from_secs(whole("issuer_check_interval_secs", &mut check));
     let retention = whole("metering_retention_days", &mut check);
     let max_in_flight = whole("max_in_flight", &mut check);
     let request_timeout = Duration::from_secs(whole("request_timeout_secs", &mut check));
@@ -368,6 +377,7 @@ pub fn load(config_flag: Option<&Path>) -> Result<Loaded, Failure> {
         log,
         log_format,
         issuer_poll,
+        issuer_check_interval,
         issuer_database,
         clock_offset_secs,
         issuer_key,

@@ -25,7 +25,28 @@ use commands::serve::Db;
 use failure::{report, Outcome};
 use files::read_public_keys;
 
+/// `lisens ... | head`: when the reader goes away, printing fails with a
+/// broken pipe, which `println!` turns into a panic. The output was wanted
+/// only this far, so end quietly, as a command killed by SIGPIPE would,
+/// instead of printing a panic; every other panic keeps its report.
+fn quiet_on_broken_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if text.starts_with("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
+}
+
 pub fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let args: Vec<String> = match std::env::args_os().map(|a| a.into_string()).collect() {
         Ok(args) => args,
         Err(bad) => {

@@ -491,3 +491,72 @@ pub fn spec_change(current: &VerifiedLicense, next: &lisens_core::LicenseContent
         println!("  (no module, date or product changes)");
     }
 }
+
+/// What the issuer said to `lisens license check-now`, as sentences.
+pub fn check_outcome(o: &lisens_server::issuer_client::CheckOutcome) {
+    let said = match o.status.as_str() {
+        "Ok" | lisens_server::issuer_client::NOT_MODIFIED => "the issuer has nothing new",
+        "NewLicenseAvailable" => "the issuer sent a new license",
+        "NewCompanyNameAvailable" => "the issuer sent a new license under a new company name",
+        "NewSerialAvailable" => "the issuer has a new serial number for this installation",
+        "Message" => "the issuer has a message",
+        "ProblemWithLicense" => "the issuer reports a problem with this installation's license",
+        other => other,
+    };
+    println!(
+        "{said}{}",
+        o.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+    );
+    if let Some(url) = &o.url {
+        println!("  more: {url}");
+    }
+    if let Some(r) = &o.received {
+        taken(r);
+    }
+}
+
+/// What became of a license the issuer sent, as a sentence (and its changes).
+pub fn taken(received: &Received) {
+    match received {
+        Received::Loaded => println!("the license was loaded"),
+        Received::Unchanged => println!("it is the license already active"),
+        Received::Activated { diff: d } => {
+            println!("New license activated");
+            diff(d);
+        }
+        Received::Pending { diff: d } => {
+            println!(
+                "Activate new license: it waits for an administrator (`lisens license pending`, `lisens license activate`)"
+            );
+            diff(d);
+        }
+    }
+}
+
+/// The latest checks with the issuer, newest first.
+pub fn issuer_checks(checks: &[lisens_store::IssuerCheck], as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(checks).expect("checks serialise")
+        );
+        return;
+    }
+    if checks.is_empty() {
+        println!("the issuer has not been asked yet");
+    }
+    for c in checks {
+        let ok = c.ok.0;
+        println!(
+            "{}  {:<8} {}{}",
+            c.at,
+            if ok { "answered" } else { "FAILED" },
+            c.status,
+            if c.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", c.message)
+            }
+        );
+    }
+}

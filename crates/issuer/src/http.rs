@@ -93,8 +93,12 @@ async fn healthz(State(state): State<IssuerState>) -> Response {
     }
 }
 
+/// An installation asks for its license. With the entity tag of its last
+/// answer in `If-None-Match` and nothing new since, the answer is an empty
+/// `304 Not Modified`: the usual answer to a connected installation's poll.
 async fn fetch(
     State(state): State<IssuerState>,
+    headers: HeaderMap,
     body: Result<Json<FetchRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Ok(Json(req)) = body else {
@@ -105,7 +109,19 @@ async fn fetch(
         );
     };
     match state.issuer.fetch(&req).await {
-        Ok(Some(answer)) => Json(answer).into_response(),
+        Ok(Some(answer)) => {
+            let etag = answer.etag();
+            let asked = headers
+                .get(header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+            let tag = [(header::ETAG, etag)];
+            if asked {
+                (StatusCode::NOT_MODIFIED, tag).into_response()
+            } else {
+                (tag, Json(answer)).into_response()
+            }
+        }
         Ok(None) => problem(
             StatusCode::UNAUTHORIZED,
             codes::ISSUER_AUTH_FAILED,

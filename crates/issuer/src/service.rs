@@ -59,6 +59,27 @@ pub struct FetchAnswer {
     pub statement: Option<String>,
 }
 
+impl FetchAnswer {
+    /// The answer's entity tag: the same for as long as the issuer has
+    /// nothing new to say (status, version, message, link, license), so an
+    /// installation that asks with it in `If-None-Match` gets an empty 304.
+    /// The statement, signed afresh on every answer, is not part of it.
+    pub fn etag(&self) -> String {
+        use sha2::Digest as _;
+        let what = serde_json::to_vec(&(
+            self.status,
+            self.license_version,
+            &self.message,
+            &self.url,
+            &self.license,
+        ))
+        .expect("an answer serialises");
+        let digest = sha2::Sha256::digest(&what);
+        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        format!("\"{}-{hex}\"", self.license_version)
+    }
+}
+
 /// Registration of a demo installation with the serial and owner (company)
 /// name the vendor gave on purchase.
 #[derive(Debug, Clone, Serialize, Deserialize)]

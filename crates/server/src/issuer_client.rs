@@ -91,7 +91,14 @@ pub struct CheckOutcome {
     pub url: Option<String>,
     /// What happened to a license the issuer sent, if it sent one.
     pub received: Option<Received>,
+    /// The answer's entity tag: asked with it, the issuer answers `304` for
+    /// as long as it has nothing new.
+    pub etag: Option<String>,
 }
+
+/// The status of a `304 Not Modified` answer: nothing new since the answer
+/// whose entity tag was sent.
+pub const NOT_MODIFIED: &str = "NotModified";
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -103,14 +110,22 @@ fn client() -> reqwest::Client {
 
 /// POSTs JSON with up to three attempts (0.5 s, 1 s backoff) on network errors
 /// and 5xx answers. A 4xx answer is final.
-async fn post<T: Serialize>(url: &str, body: &T) -> Result<reqwest::Response, CheckError> {
+async fn post<T: Serialize>(
+    url: &str,
+    body: &T,
+    if_none_match: Option<&str>,
+) -> Result<reqwest::Response, CheckError> {
     let http = client();
     let mut last = String::new();
     for attempt in 0..3u32 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt - 1))).await;
         }
-        match http.post(url).json(body).send().await {
+        let mut request = http.post(url).json(body);
+        if let Some(tag) = if_none_match {
+            request = request.header(reqwest::header::IF_NONE_MATCH, tag);
+        }
+        match request.send().await {
             Ok(r) if r.status().is_server_error() => last = format!("HTTP {}", r.status()),
             Ok(r) if r.status().is_client_error() => {
                 let p: Problem = r.json().await.unwrap_or(Problem {
@@ -136,7 +151,13 @@ const ISSUER: Actor<'static> = Actor {
 
 /// Asks the issuer once (with retries) and takes in what it sends.
 pub async fn check_now(store: &Store) -> Result<CheckOutcome, CheckError> {
-    let result = check(store).await;
+    check_now_if(store, None).await
+}
+
+/// As [`check_now`]; with `etag` (of the last answer) the issuer answers an
+/// empty 304 when it has nothing new.
+pub async fn check_now_if(store: &Store, etag: Option<&str>) -> Result<CheckOutcome, CheckError> {
+    let result = check(store, etag).await;
     let (ok, status, message) = match &result {
         Ok(o) => (true, o.status.clone(), o.message.clone().unwrap_or_default()),
         Err(CheckError::NotConfigured) => return result,
@@ -192,7 +213,7 @@ pub async fn check_now(store: &Store) -> Result<CheckOutcome, CheckError> {
     result
 }
 
-async fn check(store: &Store) -> Result<CheckOutcome, CheckError> {
+async fn check(store: &Store, etag: Option<&str>) -> Result<CheckOutcome, CheckError> {
     let link = store.issuer_link().await?.ok_or(CheckError::NotConfigured)?;
     let status = store.license_status().await?;
     let owner = status.owners.iter().find(|o| o.serial == link.serial_number);
@@ -202,8 +223,22 @@ async fn check(store: &Store) -> Result<CheckOutcome, CheckError> {
         license_version: owner.map_or(0, |o| o.license_version),
         company_name: owner.map(|o| o.company_name.as_str()),
     };
-    let answer: FetchAnswer = post(&format!("{}/api/v1/license", link.issuer_url), &req)
-        .await?
+    let response = post(&format!("{}/api/v1/license", link.issuer_url), &req, etag).await?;
+    let etag = response
+        .headers()
+        .get(reqwest::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if response.status() == reqwest::StatusCode::NOT_MODIFIED {
+        return Ok(CheckOutcome {
+            status: NOT_MODIFIED.into(),
+            message: None,
+            url: None,
+            received: None,
+            etag,
+        });
+    }
+    let answer: FetchAnswer = response
         .json()
         .await
         .map_err(|e| CheckError::Unreachable(link.issuer_url.clone(), format!("bad answer: {e}")))?;
@@ -223,6 +258,7 @@ async fn check(store: &Store) -> Result<CheckOutcome, CheckError> {
         message: answer.message,
         url: answer.url,
         received,
+        etag,
     })
 }
 
@@ -256,7 +292,7 @@ pub async fn register(
 ) -> Result<Received, CheckError> {
     let url = issuer_url.trim_end_matches('/');
     let body = serde_json::json!({"serial": serial, "company_name": company_name});
-    let answer: RegisterAnswer = post(&format!("{url}/api/v1/register"), &body)
+    let answer: RegisterAnswer = post(&format!("{url}/api/v1/register"), &body, None)
         .await?
         .json()
         .await
@@ -286,51 +322,97 @@ async fn keep_statement(store: &Store, statement: Option<&str>) {
     }
 }
 
-/// Checks in the background: when an administrator asked ("check now"), when
-/// the license's nextCheckDate has come (at most every six hours), or when no
-/// license of the registered serial is loaded yet.
-pub fn spawn_poller(store: Arc<Store>, every: Duration) -> tokio::task::JoinHandle<()> {
+/// How the poller asks the issuer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    No,
+    /// The check interval has passed: ask with the last answer's entity tag
+    /// (usually an empty 304).
+    Conditional,
+    /// An administrator asked, the license's nextCheckDate has come, or no
+    /// license of the serial is loaded yet: ask for the whole answer.
+    Full,
+}
+
+/// A full answer at least this often, for the issuer's signed statement
+/// (its time keeps the offline limit and the clock check fed).
+const FULL_EVERY: time::Duration = time::Duration::hours(6);
+
+/// Checks in the background, looking every `tick` whether the issuer is due:
+/// every `interval` (default 15 minutes) with the last answer's entity tag,
+/// so a vendor's change reaches a connected installation within one
+/// interval while the usual answer is an empty 304; in full when an
+/// administrator asked ("check now"), when the license's nextCheckDate has
+/// come, at least every six hours, or while no license of the registered
+/// serial is loaded.
+pub fn spawn_poller(store: Arc<Store>, tick: Duration, interval: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks = tokio::time::interval(tick);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut etag: Option<String> = None;
+        let mut full_at: Option<time::OffsetDateTime> = None;
         loop {
-            tick.tick().await;
-            match due(&store).await {
-                Ok(true) => match check_now(&store).await {
-                    Ok(o) => tracing::info!("issuer check: {}", o.status),
-                    Err(e) => tracing::warn!("issuer check failed: {e}"),
-                },
-                Ok(false) => {}
-                Err(e) => tracing::warn!("issuer poller: {e}"),
+            ticks.tick().await;
+            let due = match due(&store, interval).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!("issuer poller: {e}");
+                    continue;
+                }
+            };
+            let now = time::OffsetDateTime::now_utc();
+            let conditional =
+                due == Due::Conditional && full_at.is_some_and(|at| now - at < FULL_EVERY) && etag.is_some();
+            if due == Due::No {
+                continue;
+            }
+            match check_now_if(&store, etag.as_deref().filter(|_| conditional)).await {
+                Ok(o) => {
+                    tracing::info!("issuer check: {}", o.status);
+                    if o.status != NOT_MODIFIED {
+                        full_at = Some(now);
+                    }
+                    etag = o.etag;
+                }
+                Err(e) => tracing::warn!("issuer check failed: {e}"),
             }
         }
     })
 }
 
-async fn due(store: &Store) -> Result<bool, StoreError> {
+async fn due(store: &Store, interval: Duration) -> Result<Due, StoreError> {
     let Some(link) = store.issuer_link().await? else {
-        return Ok(false);
+        return Ok(Due::No);
     };
     if link.check_requested != 0 {
-        return Ok(true);
+        return Ok(Due::Full);
     }
     let last = store.issuer_checks(1).await?;
     let last_at = last.first().and_then(|c| {
         time::OffsetDateTime::parse(&c.at, &time::format_description::well_known::Rfc3339).ok()
     });
-    let older_than = |d: time::Duration| last_at.is_none_or(|at| time::OffsetDateTime::now_utc() - at > d);
+    let older_than = |d: time::Duration| last_at.is_none_or(|at| time::OffsetDateTime::now_utc() - at >= d);
     let status = store.license_status().await?;
     let Some(owner) = status.owners.iter().find(|o| o.serial == link.serial_number) else {
         // No license of this serial yet: ask, but not more than every five minutes.
-        return Ok(older_than(time::Duration::minutes(5)));
+        return Ok(if older_than(time::Duration::minutes(5)) {
+            Due::Full
+        } else {
+            Due::No
+        });
     };
     let today = time::OffsetDateTime::now_utc().date();
     let next = owner
         .next_check_date
         .as_deref()
         .and_then(|d| time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).ok());
-    if next.is_none_or(|n| n > today) {
-        return Ok(false);
+    if next.is_some_and(|n| n <= today) && older_than(FULL_EVERY) {
+        return Ok(Due::Full);
     }
-    Ok(older_than(time::Duration::hours(6)))
+    let interval = time::Duration::try_from(interval).unwrap_or(FULL_EVERY);
+    Ok(if older_than(interval) {
+        Due::Conditional
+    } else {
+        Due::No
+    })
 }

@@ -75,6 +75,11 @@ impl Store {
         sqlx::query("UPDATE issuer_link SET check_requested = 0 WHERE id = 1")
             .execute(&mut *tx)
             .await?;
+        // A connected installation asks every 15 minutes: keep the latest
+        // thousand checks (ten days), not every one since it was installed.
+        sqlx::query("DELETE FROM issuer_check WHERE id <= (SELECT MAX(id) FROM issuer_check) - 1000")
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use lisens_core::access::Decision;
 use lisens_core::codes;
 use lisens_core::{ModuleName, UnverifiedLicense, VerifiedLicense};
-use lisens_store::{AccessView, Actor, Received};
+use lisens_store::{AccessView, Actor};
 
 use crate::args::LicenseCommand;
 use crate::commands::serve::Db;
@@ -89,10 +89,7 @@ pub(crate) async fn license(database: &Db, cmd: LicenseCommand) -> Outcome {
             .await
             .map_err(|e| Failure::new(e.code(), e.to_string()))?;
             println!("registered serial {serial} with {issuer}");
-            match received {
-                Received::Loaded => println!("license loaded"),
-                other => println!("{other:?}"),
-            }
+            output::taken(&received);
             Ok(())
         }
         LicenseCommand::TrustKey {
@@ -134,15 +131,13 @@ pub(crate) async fn license(database: &Db, cmd: LicenseCommand) -> Outcome {
                     serde_json::to_string_pretty(&outcome).expect("outcome serialises")
                 );
             } else {
-                println!(
-                    "issuer answered {}{}",
-                    outcome.status,
-                    outcome.message.map(|m| format!(": {m}")).unwrap_or_default()
-                );
-                if let Some(received) = &outcome.received {
-                    println!("{received:?}");
-                }
+                output::check_outcome(&outcome);
             }
+            Ok(())
+        }
+        LicenseCommand::Checks { limit, json } => {
+            let store = database.open().await?;
+            output::issuer_checks(&store.issuer_checks(limit).await?, json);
             Ok(())
         }
         LicenseCommand::Pending { json } => {

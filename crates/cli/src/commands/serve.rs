@@ -64,7 +64,7 @@ pub(crate) async fn serve_store(
         .map_err(|e| Failure::new(codes::LISTEN_FAILED, e.to_string()))?;
     let store = Arc::new(store);
     let state = lisens_server::AppState::new(store.clone(), config.server.clone()).await?;
-    lisens_server::issuer_client::spawn_poller(store, config.issuer_poll);
+    lisens_server::issuer_client::spawn_poller(store, config.issuer_poll, config.issuer_check_interval);
     announce(addr);
     lisens_server::serve(listener, state, lisens_server::shutdown_signal())
         .await

@@ -218,7 +218,7 @@ fn the_installation_follows_its_issuer_and_survives_it_being_down() {
     });
     let out = ok(&lisens_env(&["license", "check-now"], &env));
     assert!(
-        out.contains("NewLicenseAvailable") && out.contains("Pending"),
+        out.contains("the issuer sent a new license") && out.contains("Activate new license"),
         "{out}"
     );
     let pending: Value =
@@ -270,6 +270,93 @@ fn the_installation_follows_its_issuer_and_survives_it_being_down() {
     .unwrap();
     assert_eq!(shown["customer"]["license_version"], 3);
     assert_eq!(shown["history"].as_array().unwrap().len(), 4, "{shown}");
+}
+
+/// A connected installation asks its issuer every interval with the entity
+/// tag of the last answer: the usual answer is an empty 304, and a vendor's
+/// change is active within one interval, long before nextCheckDate (Acme's
+/// is a year away).
+#[test]
+fn a_vendors_change_reaches_a_connected_installation_within_one_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let install_db = sqlite_url(d);
+    let issuer_db = format!("sqlite://{}", d.join("issuer.db").display());
+    let key_path = d.join("issuer.key");
+    let ienv = [
+        ("LISENS_ISSUER_DATABASE_URL", issuer_db.as_str()),
+        ("LISENS_ISSUER_KEY", p(&key_path)),
+    ];
+    ok(&lisens_env(&["issuer", "keygen", "--dir", p(d)], &[]));
+    let acme = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/acme-books.toml");
+    ok(&lisens_env(
+        &[
+            "issuer",
+            "customer",
+            "add",
+            "--serial",
+            "ACME-1",
+            "--company",
+            "Fjord AB",
+            "--spec",
+            acme,
+        ],
+        &ienv,
+    ));
+    let (_issuer, issuer_url) = start(
+        &["issuer", "serve", "--listen", "127.0.0.1:0"],
+        &ienv,
+        "listening",
+    );
+    let env = [
+        ("LISENS_DATABASE_URL", install_db.as_str()),
+        ("LISENS_ISSUER_POLL_SECS", "1"),
+        ("LISENS_ISSUER_CHECK_INTERVAL_SECS", "2"),
+    ];
+    ok(&lisens_env(
+        &[
+            "license",
+            "register",
+            "--issuer",
+            &issuer_url,
+            "--serial",
+            "ACME-1",
+            "--owner",
+            "Fjord AB",
+            "--public-key",
+            p(&d.join("issuer.pub")),
+        ],
+        &env,
+    ));
+    let (_server, _) = start(&["serve", "--listen", "127.0.0.1:0"], &env, "listening");
+    wait_for("an empty 304 from the issuer", || {
+        ok(&lisens_env(&["license", "checks"], &env)).contains("NotModified")
+    });
+    assert_eq!(module_total(&status(&install_db), "books-basic"), 15);
+    ok(&lisens_env(
+        &["issuer", "set", "ACME-1", "books-basic", "12"],
+        &ienv,
+    ));
+    let changed = Instant::now();
+    wait_for("the vendor's change", || {
+        module_total(&status(&install_db), "books-basic") == 12
+    });
+    // One interval (2 s) and one look (1 s), with room for a slow machine.
+    assert!(
+        changed.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        changed.elapsed()
+    );
+    let checks: Value =
+        serde_json::from_str(&ok(&lisens_env(&["license", "checks", "--json"], &env))).unwrap();
+    assert!(
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["status"] == "NewLicenseAvailable"),
+        "{checks}"
+    );
 }
 
 /// The issuer faces the internet: it is served through the installation's

@@ -338,3 +338,31 @@ fn the_container_image_runs_a_real_command_with_valid_settings() {
     let out = ok(&bare(&["config", "check"], &envs));
     assert!(out.contains("0.0.0.0:8080"), "{out}");
 }
+
+/// `lisens ... | head`: a reader that goes away ends the command quietly
+/// (exit 0, nothing on standard error), never with a panic report.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(dir.path());
+    ok(&lisens(&["license", "status"], &db));
+    for args in [
+        &["config", "check"][..],
+        &["license", "status", "--json"],
+        &["user", "list"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lisens"))
+            .args(args)
+            .env("LISENS_DATABASE_URL", &db)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader is gone before the command prints its first line.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}

@@ -103,6 +103,55 @@ async fn an_installation_gets_its_license_only_with_its_secret() {
     assert_eq!(r.status(), 400);
 }
 
+/// Asked with the entity tag of its last answer, an installation gets an
+/// empty 304 while nothing changed, and the whole answer once the vendor
+/// changes its license or message; a wrong secret is never a 304.
+#[tokio::test]
+async fn an_unchanged_answer_is_an_empty_304() {
+    let app = spawn().await;
+    let secret = app
+        .state
+        .issuer
+        .add_customer("S-5", "Acme", "", TEMPLATE, "test")
+        .await
+        .unwrap();
+    let ask = |secret: String, etag: Option<String>| {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/license", app.url);
+        async move {
+            let mut r = client
+                .post(url)
+                .json(&json!({"serial": "S-5", "secret": secret, "license_version": 1}));
+            if let Some(tag) = etag {
+                r = r.header("if-none-match", tag);
+            }
+            let r = r.send().await.unwrap();
+            let tag = r.headers().get("etag").map(|v| v.to_str().unwrap().to_owned());
+            (r.status().as_u16(), tag, r.text().await.unwrap())
+        }
+    };
+    let (status, tag, body) = ask(secret.clone(), None).await;
+    assert!(status == 200 && body.contains("\"Ok\""), "{body}");
+    let tag = tag.expect("an entity tag");
+    let (status, again, body) = ask(secret.clone(), Some(tag.clone())).await;
+    assert_eq!(
+        (status, again.as_deref(), body.as_str()),
+        (304, Some(tag.as_str()), "")
+    );
+    let (status, _, _) = ask("wrong".into(), Some(tag.clone())).await;
+    assert_eq!(status, 401);
+    app.state
+        .issuer
+        .set_count("S-5", "sales-essentials", 25, None, "test")
+        .await
+        .unwrap();
+    let (status, _, body) = ask(secret, Some(tag)).await;
+    assert!(
+        status == 200 && body.contains("NewLicenseAvailable"),
+        "{status} {body}"
+    );
+}
+
 #[tokio::test]
 async fn vendor_pages_need_the_admin_password_and_a_csrf_token() {
     let app = spawn().await;
