@@ -399,6 +399,7 @@ impl Store {
                     id: r.id,
                     name: r.module_name.clone(),
                     description: r.module_description.clone(),
+                    tooltip: r.tooltip.clone(),
                     version: r.module_version,
                     module_type: ModuleType::from_code(r.module_type)
                         .map(|t| t.as_str().to_owned())

@@ -126,6 +126,22 @@ impl OwnerStatus {
     pub fn product(&self) -> &lisens_core::Product {
         lisens_core::Product::of(self.product.as_ref())
     }
+
+    /// A module row as a reader of `lang` sees it: the product's name for it
+    /// in that language as `description`, and its description (else its
+    /// tooltip) as `tooltip`; the row's own (English) words otherwise.
+    pub fn in_language(&self, m: &ModuleStatus, lang: &str) -> ModuleStatus {
+        let mut m = m.clone();
+        if let Some(text) = self.product().text(lang, &m.name) {
+            m.description = text.name.clone();
+            m.tooltip = if text.description.is_empty() {
+                text.tooltip.clone()
+            } else {
+                text.description.clone()
+            };
+        }
+        m
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -134,6 +150,8 @@ pub struct ModuleStatus {
     pub id: i64,
     pub name: String,
     pub description: String,
+    /// A sentence about the license (the row's tooltip).
+    pub tooltip: String,
     pub version: i64,
     #[serde(rename = "type")]
     pub module_type: String,

@@ -74,19 +74,12 @@ pub struct LicensesQuery {
 
 fn groups(t: &Tr, o: &OwnerStatus) -> Vec<Group> {
     let visible: Vec<&ModuleStatus> = o.modules.iter().filter(|m| !m.hidden).collect();
-    // Each license by the name its product gives it in the reader's language.
-    let product = o.product();
+    // Each license in the words its product gives it in the reader's language.
     let pick = |f: &dyn Fn(&ModuleStatus) -> bool| {
         visible
             .iter()
             .filter(|m| f(m))
-            .map(|m| {
-                let mut m = (*m).clone();
-                if let Some(text) = product.text(t.code, &m.name) {
-                    m.description = text.name.clone();
-                }
-                m
-            })
+            .map(|m| o.in_language(m, t.code))
             .collect::<Vec<_>>()
     };
     [
@@ -363,9 +356,10 @@ pub async fn module(
         Ok(s) => s,
         Err(e) => return store_error(&u, e),
     };
-    let Some((_, m)) = status.module(&name) else {
+    let Some((owner, m)) = status.module(&name) else {
         return page_status(StatusCode::NOT_FOUND, &u, u.t.t("not-found"), name);
     };
+    let m = owner.in_language(m, u.t.code);
     let mut holders = match state.store.module_holders(&name, offset, PAGE + 1).await {
         Ok(h) => h,
         Err(e) => return store_error(&u, e),
@@ -376,7 +370,7 @@ pub async fn module(
     let f = frame(&u, None, None);
     render(&ModulePage {
         f,
-        m: m.clone(),
+        m,
         type_label,
         holders,
         offset,

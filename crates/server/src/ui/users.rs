@@ -17,13 +17,18 @@ use crate::AppState;
 
 struct Column {
     name: String,
-    description: String,
+    /// The license's name in the reader's language.
+    label: String,
+    /// A sentence about it, as a tooltip.
+    about: String,
     in_use: i64,
     total: i64,
 }
 
 struct Cell {
     module: String,
+    /// The license's name in the reader's language.
+    label: String,
     held: bool,
 }
 
@@ -59,18 +64,24 @@ async fn users_page(u: &UiUser, state: &AppState, q: UsersQuery, matrix: bool) -
         (Err(e), _) | (_, Err(e)) => return store_error(u, e),
     };
     // Plans first, then the other visible user licenses.
-    let mut mods: Vec<&ModuleStatus> = status
+    let mut mods: Vec<ModuleStatus> = status
         .owners
         .iter()
-        .flat_map(|o| &o.modules)
-        .filter(|m| m.module_type == "user" && !m.hidden)
+        .flat_map(|o| o.modules.iter().map(move |m| (o, m)))
+        .filter(|(_, m)| m.module_type == "user" && !m.hidden)
+        .map(|(o, m)| o.in_language(m, u.t.code))
         .collect();
     mods.sort_by_key(|m| !m.plan);
     let columns: Vec<Column> = mods
-        .iter()
+        .into_iter()
         .map(|m| Column {
-            name: m.name.clone(),
-            description: m.description.clone(),
+            label: if m.description.is_empty() {
+                m.name.clone()
+            } else {
+                m.description
+            },
+            name: m.name,
+            about: m.tooltip,
             in_use: m.in_use,
             total: m.total,
         })
@@ -88,13 +99,19 @@ async fn users_page(u: &UiUser, state: &AppState, q: UsersQuery, matrix: bool) -
             summary: held
                 .iter()
                 .filter(|h| h.direct)
-                .map(|h| h.module.clone())
+                .map(|h| {
+                    columns
+                        .iter()
+                        .find(|c| c.name == h.module)
+                        .map_or_else(|| h.module.clone(), |c| c.label.clone())
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
             cells: columns
                 .iter()
                 .map(|c| Cell {
                     module: c.name.clone(),
+                    label: c.label.clone(),
                     held: held.iter().any(|h| h.module == c.name),
                 })
                 .collect(),
