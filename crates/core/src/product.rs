@@ -316,6 +316,23 @@ mod tests {
             "English when a language is missing"
         );
         assert_eq!(storage.key.module_name(), "metered-storage");
+        // The help pages' description of each license, per language.
+        assert_eq!(
+            crm.text("sv", "server").unwrap().description,
+            "Krävs för att använda SuperOffice CRM."
+        );
+        assert_eq!(
+            crm.text("da", "quote-management").unwrap().name,
+            "Håndtering af salgstilbud"
+        );
+        assert!(crm.text("en", "server").is_none(), "English is the rows' own");
+        // The CRM's rules hold for the CRM's demo license, as a vendor's must.
+        let demo = crate::spec::parse_spec(
+            include_str!("../../../examples/demo-license.toml"),
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
+        .unwrap();
+        crm.check(demo.modules()).unwrap();
         assert_eq!(
             ServiceKey::parse("mailing_emails").unwrap().module_name(),
             "metered-mailing-emails"

@@ -153,6 +153,7 @@ async fn the_screens_speak_swedish_danish_and_norwegian() {
             && html.contains("Användarplaner")
     );
     assert!(html.contains("lang=\"sv\""));
+
     // The help pages' words for the system messages' columns, and the
     // messages by name, not by key.
     app.store
