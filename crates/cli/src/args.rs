@@ -281,7 +281,8 @@ pub(crate) enum IssuerCommand {
         /// The issuer's private key file [setting: issuer_key, LISENS_ISSUER_KEY].
         #[arg(long)]
         key: Option<PathBuf>,
-        /// The license spec new customers start from (default: the demo license).
+        /// The license spec that customers added on the admin pages start from
+        /// (without it, add them with `issuer customer add --spec`).
         #[arg(long)]
         template: Option<PathBuf>,
         #[command(flatten)]

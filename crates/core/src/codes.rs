@@ -101,6 +101,7 @@ codes! {
     ISSUER_AUTH_FAILED => "(the issuer) a wrong serial number or installation secret",
     REGISTRATION_FAILED => "(the issuer) the serial number and owner do not belong together",
     SERIAL_UNKNOWN => "(the issuer) no customer with that serial number",
+    TEMPLATE_MISSING => "(the issuer) customers are added on the admin pages only when the issuer was started with a license spec (`--template`)",
     // Files, database, configuration and the command line.
     FILE_NOT_FOUND => "a file named does not exist",
     FILE_UNREADABLE => "a file cannot be read",

@@ -24,7 +24,9 @@ use lisens_core::codes;
 pub struct IssuerState {
     pub issuer: Arc<Issuer>,
     /// The license spec new customers start from.
-    pub template: Arc<String>,
+    /// None: customers are added with `lisens issuer customer add --spec`,
+    /// not on the admin pages (no license is given silently).
+    pub template: Option<Arc<String>>,
     /// Per-process CSRF token for the admin forms.
     pub csrf: Arc<String>,
     /// The admin's Basic credentials, checked and remembered.
@@ -32,11 +34,11 @@ pub struct IssuerState {
 }
 
 impl IssuerState {
-    pub fn new(issuer: Issuer, template: String) -> Self {
+    pub fn new(issuer: Issuer, template: Option<String>) -> Self {
         let csrf: [u8; 16] = rand::random();
         Self {
             issuer: Arc::new(issuer),
-            template: Arc::new(template),
+            template: template.map(Arc::new),
             csrf: Arc::new(csrf.iter().map(|b| format!("{b:02x}")).collect()),
             admin: Arc::default(),
         }
@@ -323,9 +325,17 @@ async fn add_customer(_: VendorAdmin, State(state): State<IssuerState>, Form(f):
             "the form is stale: reload the page",
         );
     }
+    let Some(template) = &state.template else {
+        return problem(
+            StatusCode::CONFLICT,
+            codes::TEMPLATE_MISSING,
+            "no license spec to start new customers from: start the issuer with `--template FILE`, \
+             or add the customer with `lisens issuer customer add --spec FILE`",
+        );
+    };
     match state
         .issuer
-        .add_customer(&f.serial, &f.company, &f.contact, &state.template, "vendor admin")
+        .add_customer(&f.serial, &f.company, &f.contact, template, "vendor admin")
         .await
     {
         Ok(secret) => {

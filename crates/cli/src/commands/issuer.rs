@@ -11,7 +11,7 @@ use lisens_core::VerifiedLicense;
 use crate::args::{CustomerCommand, IssuerCommand, IssuerDb};
 use crate::failure::{Failure, Outcome};
 use crate::files::{read_password, read_text, write_atomically};
-use crate::{config, demo, output};
+use crate::{config, output};
 
 /// `lisens issuer ...`: the vendor's keys, signing, customers and the issuer server.
 pub(crate) async fn issuer(cmd: IssuerCommand, config: &config::Config) -> Outcome {
@@ -33,10 +33,7 @@ pub(crate) async fn issuer(cmd: IssuerCommand, config: &config::Config) -> Outco
             db,
         } => {
             let issuer = open_issuer(&db, key, config).await?;
-            let template = match template {
-                Some(p) => read_text(&p)?,
-                None => demo::DEMO_SPEC.to_owned(),
-            };
+            let template = template.map(|p| read_text(&p)).transpose()?;
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .map_err(|e| Failure::new(codes::LISTEN_FAILED, format!("cannot listen on {listen}: {e}")))?;

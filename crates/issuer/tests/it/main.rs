@@ -18,6 +18,10 @@ struct App {
 }
 
 async fn spawn() -> App {
+    spawn_with(Some(TEMPLATE)).await
+}
+
+async fn spawn_with(template: Option<&str>) -> App {
     let dir = tempfile::tempdir().unwrap();
     let db = IssuerStore::open(&format!("sqlite://{}", dir.path().join("issuer.db").display()))
         .await
@@ -27,7 +31,7 @@ async fn spawn() -> App {
         .unwrap();
     let state = IssuerState::new(
         Issuer::new(db, SigningKey::from_seed([9; 32])),
-        TEMPLATE.to_owned(),
+        template.map(str::to_owned),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -318,4 +322,31 @@ async fn registration_works_once_until_the_vendor_resets_it() {
         .await
         .unwrap();
     assert_eq!(register().await.unwrap().status(), 200);
+}
+
+/// Started without a license spec, the issuer's admin pages add no customer
+/// (they would have to give it some license silently): the vendor is told
+/// how to add one, and nothing is stored.
+#[tokio::test]
+async fn without_a_template_the_admin_pages_add_no_customer() {
+    let app = spawn_with(None).await;
+    let csrf = app.state.csrf.to_string();
+    let r = app
+        .client
+        .post(format!("{}/admin/customers", app.url))
+        .basic_auth("admin", Some("vendor-pw-123"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("serial", "S-9"),
+            ("company", "Nine AB"),
+            ("contact", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "TEMPLATE_MISSING");
+    assert!(body["detail"].as_str().unwrap().contains("--spec"), "{body}");
+    assert!(app.state.issuer.db.customers().await.unwrap().is_empty());
 }

@@ -1086,7 +1086,7 @@ async fn spawn_issuer() -> String {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let router = app(IssuerState::new(issuer, SEED_SPEC.to_owned()));
+    let router = app(IssuerState::new(issuer, Some(SEED_SPEC.to_owned())));
     tokio::spawn(async move { axum::serve(listener, router).await });
     url
 }
