@@ -560,3 +560,21 @@ pub fn issuer_checks(checks: &[lisens_store::IssuerCheck], as_json: bool) {
         );
     }
 }
+
+/// Why a check was denied, as a sentence.
+pub fn denial(d: &lisens_core::access::Denial) -> String {
+    use lisens_core::access::Denial;
+    match d {
+        Denial::UnknownUser => "no user of that login".into(),
+        Denial::UserInactive => "the user is deactivated".into(),
+        Denial::NoLoginRights => "the user has no login rights".into(),
+        Denial::MissingLicense(m) => format!("{m} is not licensed for this"),
+        Denial::LicenseExpired => "the license has expired".into(),
+        Denial::NotUserLicense(m) => format!("{m} is not a user license"),
+        Denial::NotSystemLicense(m) => format!("{m} is not a system license"),
+        Denial::DemoExpired => "the demo period is over: register the installation or load a license".into(),
+        Denial::NoLoginEvent => "a No Login event is active: only administrators may log in".into(),
+        Denial::ClockSetBack => "the clock is behind the latest time this installation has seen".into(),
+        Denial::UnknownOwner => "no license of that owner is loaded".into(),
+    }
+}

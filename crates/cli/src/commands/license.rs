@@ -271,7 +271,7 @@ pub(crate) async fn license(database: &Db, cmd: LicenseCommand) -> Outcome {
                     Ok(())
                 }
                 Decision::Denied(d) => {
-                    println!("denied {}", d.code());
+                    println!("denied {} ({})", d.code(), output::denial(&d));
                     Err(Failure::silent())
                 }
             }

@@ -195,7 +195,9 @@ impl Site {
                 "{text} {}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            Err(text.trim_start_matches("denied ").to_owned())
+            // `denied CODE (why)`: the code.
+            let code = text.trim_start_matches("denied ");
+            Err(code.split(" (").next().unwrap_or(code).to_owned())
         }
     }
 

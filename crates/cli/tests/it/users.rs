@@ -76,7 +76,7 @@ fn an_operator_adds_users_assigns_plans_and_checks_access() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "denied MISSING_LICENSE:web"
+        "denied MISSING_LICENSE:web (web is not licensed for this)"
     );
     ok(&lisens(&["license", "check", "anna", "chat-cal"], &db));
     ok(&lisens(&["license", "check", "--system", "saint"], &db));
@@ -96,7 +96,7 @@ fn an_operator_adds_users_assigns_plans_and_checks_access() {
     let out = lisens(&["license", "check", "anna"], &db);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "denied USER_INACTIVE"
+        "denied USER_INACTIVE (the user is deactivated)"
     );
     let users: Value = serde_json::from_str(&ok(&lisens(&["user", "list", "--json"], &db))).unwrap();
     assert_eq!(users[0]["login_name"], "anna");
@@ -235,7 +235,7 @@ fn sites_and_assignment_windows_from_the_command_line() {
     let out = lisens(&["license", "check", "anna"], &db);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "denied MISSING_LICENSE:user"
+        "denied MISSING_LICENSE:user (user is not licensed for this)"
     );
     let bad = lisens(
         &["license", "assign", "anna", "user", "--valid-to", "tomorrow"],
