@@ -264,17 +264,23 @@ pub fn diff(diff: &LicenseDiff) {
 }
 
 pub fn received(received: &Received, license: &VerifiedLicense) {
+    received_as(received, &summary(license));
+}
+
+/// What became of a license (`what`: its summary, or "the license"), as a
+/// sentence, and its changes.
+fn received_as(received: &Received, what: &str) {
     match received {
-        Received::Loaded => println!("loaded {}", summary(license)),
-        Received::Unchanged => println!("unchanged: {} is already active", summary(license)),
+        Received::Loaded => println!("loaded {what}"),
+        Received::Unchanged => println!("unchanged: {what} is already active"),
         Received::Activated { diff: d } => {
-            println!("New license activated: {}", summary(license));
+            println!("New license activated: {what}");
             diff(d);
         }
         Received::Pending { diff: d } => {
             println!(
-                "Activate new license: {} is pending; an administrator must activate it",
-                summary(license)
+                "Activate new license: {what} is pending; an administrator must activate it \
+                 (`lisens license pending`, `lisens license activate`)"
             );
             diff(d);
         }
@@ -517,20 +523,7 @@ pub fn check_outcome(o: &lisens_server::issuer_client::CheckOutcome) {
 
 /// What became of a license the issuer sent, as a sentence (and its changes).
 pub fn taken(received: &Received) {
-    match received {
-        Received::Loaded => println!("the license was loaded"),
-        Received::Unchanged => println!("it is the license already active"),
-        Received::Activated { diff: d } => {
-            println!("New license activated");
-            diff(d);
-        }
-        Received::Pending { diff: d } => {
-            println!(
-                "Activate new license: it waits for an administrator (`lisens license pending`, `lisens license activate`)"
-            );
-            diff(d);
-        }
-    }
+    received_as(received, "the license");
 }
 
 /// The latest checks with the issuer, newest first.
