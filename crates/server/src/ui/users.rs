@@ -53,6 +53,10 @@ struct UsersPage<'a> {
 pub struct UsersQuery {
     module: Option<String>,
     error: Option<String>,
+    /// With `error`: the user and license the refused change was about,
+    /// looked up here (only a known login and license name give words).
+    user: Option<String>,
+    license: Option<String>,
 }
 
 async fn users_page(u: &UiUser, state: &AppState, q: UsersQuery, matrix: bool) -> Response {
@@ -118,6 +122,26 @@ async fn users_page(u: &UiUser, state: &AppState, q: UsersQuery, matrix: bool) -
         });
     }
     let (_, error) = carried(&u.t, None, q.error.as_deref());
+    // "Refused (Frida Berg / Marketing Premium): ...": the names come from
+    // the installation, never the URL's words.
+    let who = q
+        .user
+        .as_deref()
+        .and_then(|l| users.iter().find(|a| a.login_name == l))
+        .map(|a| a.full_name.clone());
+    let what = q
+        .license
+        .as_deref()
+        .and_then(|m| columns.iter().find(|c| c.name == m))
+        .map(|c| c.label.clone());
+    let about: Vec<String> = who.into_iter().chain(what).collect();
+    let error = match error {
+        Some(e) if !about.is_empty() => {
+            let refused = u.t.t("refused");
+            Some(e.replacen(&refused, &format!("{refused} ({})", about.join(" / ")), 1))
+        }
+        e => e,
+    };
     let f = frame(u, None, error);
     render(&UsersPage {
         f,
@@ -174,7 +198,14 @@ pub async fn toggle(
     };
     match result {
         Ok(()) => Redirect::to("/users/licenses").into_response(),
-        Err(e) => refused("/users/licenses", e.code()),
+        Err(e) => refused(
+            &format!(
+                "/users/licenses?user={}&license={}",
+                super::urlencode(&f.login),
+                super::urlencode(&f.module)
+            ),
+            e.code(),
+        ),
     }
 }
 
@@ -193,17 +224,21 @@ pub async fn me(u: UiUser, State(state): State<AppState>) -> Response {
         (Ok(h), Ok(s)) => (h, s),
         (Err(e), _) | (_, Err(e)) => return store_error(&u, e),
     };
-    // Hidden licenses (those a plan grants, `user`, `web`) are not shown.
-    let hidden: std::collections::HashSet<&str> = status
-        .owners
-        .iter()
-        .flat_map(|o| &o.modules)
-        .filter(|m| m.hidden)
-        .map(|m| m.name.as_str())
-        .collect();
+    // Hidden licenses (those a plan grants, `user`, `web`) are not shown;
+    // the others by their names in the reader's language.
     let holdings = holdings
         .into_iter()
-        .filter(|h| !hidden.contains(h.module.as_str()))
+        .filter_map(|mut h| {
+            let (owner, m) = status.module(&h.module)?;
+            if m.hidden {
+                return None;
+            }
+            let m = owner.in_language(m, u.t.code);
+            if !m.description.is_empty() {
+                h.module = m.description;
+            }
+            Some(h)
+        })
         .collect();
     let f = frame(&u, None, None);
     render(&MePage { f, holdings })

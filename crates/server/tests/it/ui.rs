@@ -237,8 +237,22 @@ async fn the_user_licenses_matrix_assigns_and_shows_refusals() {
         .unwrap();
     let html = r.text().await.unwrap();
     assert!(
-        html.contains("Refused: All licenses of this kind are in use"),
-        "the refusal is shown with its reason: {html}"
+        html.contains("Refused (cy / essentials): All licenses of this kind are in use"),
+        "the refusal names the person and the license, with its reason: {html}"
+    );
+    // The names come from the installation: words made up in a link do not
+    // reach the page.
+    let forged = page(
+        &app,
+        &c,
+        "/users/licenses?error=LICENSE_OVERCOMMITTED&user=Call+support&license=%3Cb%3Efree%3C%2Fb%3E",
+    )
+    .await;
+    assert!(
+        forged.contains("Refused: All licenses")
+            && !forged.contains("Call support")
+            && !forged.contains("free</b>"),
+        "{forged}"
     );
     assert!(!html.contains("LICENSE_OVERCOMMITTED"), "no code on the page");
     assert!(html.contains("2/2"), "the in-use count changed");
