@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use lisens_core::codes;
 use serde::Deserialize;
 
-use super::{bad_csrf, csrf_ok, page_status, render, store_error, CsrfForm, UiUser};
+use super::{bad_csrf, csrf_ok, refusal_page, render, store_error, CsrfForm, UiUser};
 use crate::auth::{constant_time_eq, session_of};
 use crate::i18n::{choose, Tr, LANGUAGES};
 use crate::session::{clear_cookie, log_in, session_cookie};
@@ -185,12 +185,7 @@ pub async fn set_language(
         return bad_csrf(&u);
     }
     if !LANGUAGES.iter().any(|(c, _, _)| *c == f.language) {
-        return page_status(
-            StatusCode::BAD_REQUEST,
-            &u,
-            codes::INVALID_INPUT.into(),
-            "unknown language".into(),
-        );
+        return refusal_page(StatusCode::BAD_REQUEST, &u, codes::INVALID_INPUT);
     }
     if let Err(e) = state
         .store

@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::{frame, page_status, render, store_error, Frame, UiAdmin};
+use super::{frame, refusal_page, render, store_error, Frame, UiAdmin};
 use crate::i18n::Tr;
 use crate::AppState;
 
@@ -95,7 +95,7 @@ pub async fn metering(
     let month = q.ok().and_then(|Query(q)| q.month).filter(|m| !m.is_empty());
     let report = match crate::metering_api::report(&state, month).await {
         Ok(r) => r,
-        Err(e) => return page_status(e.status, &u, e.code, e.detail),
+        Err(e) => return refusal_page(e.status, &u, &e.code),
     };
     // The report's month is a valid Month (report() parsed it); a year back.
     let mut months: Vec<lisens_core::Month> = lisens_core::Month::parse(&report.month).into_iter().collect();

@@ -155,17 +155,38 @@ struct MessagePage<'a> {
     f: Frame<'a>,
     title: String,
     body: String,
+    /// The stable code of a refusal, shown small for support.
+    code: Option<String>,
 }
 
 fn page_status(status: StatusCode, u: &UiUser, title: String, body: String) -> Response {
     let f = frame(u, None, None);
-    let page = MessagePage { f, title, body };
+    let page = MessagePage {
+        f,
+        title,
+        body,
+        code: None,
+    };
+    (status, render(&page)).into_response()
+}
+
+/// A refusal as a page: "Refused" and the code's sentence in the reader's
+/// language (the general one for a code without its own), the code small.
+fn refusal_page(status: StatusCode, u: &UiUser, code: &str) -> Response {
+    let body = u.t.error_naming(code).unwrap_or_else(|| u.t.t("error-general"));
+    let f = frame(u, None, None);
+    let page = MessagePage {
+        f,
+        title: u.t.t("refused"),
+        body,
+        code: Some(code.to_owned()),
+    };
     (status, render(&page)).into_response()
 }
 
 fn store_error(u: &UiUser, e: StoreError) -> Response {
     let status = crate::error::ApiError::from(e);
-    page_status(status.status, u, status.code, status.detail)
+    refusal_page(status.status, u, &status.code)
 }
 
 fn csrf_ok(u: &UiUser, sent: &str) -> bool {
@@ -173,12 +194,7 @@ fn csrf_ok(u: &UiUser, sent: &str) -> bool {
 }
 
 fn bad_csrf(u: &UiUser) -> Response {
-    page_status(
-        StatusCode::FORBIDDEN,
-        u,
-        codes::CSRF_FAILED.into(),
-        "The form is stale: reload the page.".into(),
-    )
+    refusal_page(StatusCode::FORBIDDEN, u, codes::CSRF_FAILED)
 }
 
 #[derive(Deserialize)]

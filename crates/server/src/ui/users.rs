@@ -11,7 +11,7 @@ use lisens_store::{Holding, ModuleStatus};
 use serde::Deserialize;
 
 use super::{
-    bad_csrf, carried, csrf_ok, frame, page_status, refused, render, store_error, Frame, UiAdmin, UiUser,
+    bad_csrf, carried, csrf_ok, frame, refusal_page, refused, render, store_error, Frame, UiAdmin, UiUser,
 };
 use crate::AppState;
 
@@ -187,14 +187,7 @@ pub async fn toggle(
     let result = match f.action.as_str() {
         "assign" => state.store.assign(&f.login, &f.module).await,
         "unassign" => state.store.unassign(&f.login, &f.module).await,
-        _ => {
-            return page_status(
-                StatusCode::BAD_REQUEST,
-                &u,
-                codes::INVALID_INPUT.into(),
-                "action".into(),
-            )
-        }
+        _ => return refusal_page(StatusCode::BAD_REQUEST, &u, codes::INVALID_INPUT),
     };
     match result {
         Ok(()) => Redirect::to("/users/licenses").into_response(),

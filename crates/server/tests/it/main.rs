@@ -15,6 +15,7 @@ mod metrics;
 mod openapi;
 mod scim;
 mod ui;
+mod words;
 
 use std::sync::Arc;
 

@@ -781,3 +781,31 @@ async fn acme_books_speaks_its_own_words_on_every_screen() {
         }
     }
 }
+
+/// A refusal page speaks the reader's language: "Nekad" and the code's
+/// Swedish sentence, the code only small for support, no English.
+#[tokio::test]
+async fn a_refusal_page_reads_as_a_sentence_in_the_readers_language() {
+    let app = spawn_app().await;
+    user_with_password(&app, "admin", true).await;
+    let c = browser("sv");
+    log_in(&app, &c, "admin").await;
+    let r = c
+        .post(app.url("/language"))
+        .form(&[("csrf", "stale"), ("language", "da")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let html = r.text().await.unwrap();
+    let sentence = lisens_server::i18n::Tr::new("sv").error("CSRF_FAILED").unwrap();
+    assert!(
+        html.contains("<h1>Nekad</h1>") && html.contains(&sentence),
+        "{html}"
+    );
+    assert!(
+        html.contains("<span class=\"tag\"") && html.contains(">CSRF_FAILED</span>"),
+        "{html}"
+    );
+    assert!(!html.contains("The form is stale"), "{html}");
+}
