@@ -89,6 +89,7 @@ codes! {
     METRICS_FAILED => "the metrics could not be written",
     // System events and metering.
     EVENT_ID_INVALID => "a usage event id that is empty or too long",
+    EVENT_ENDS_ITSELF => "a system message that ends by itself once its cause is gone (a pending license, a tampered license) cannot be ended by hand",
     SERVICE_UNKNOWN => "no metered service of that name",
     QUANTITY_INVALID => "a usage quantity that is not a whole number from 1 up",
     TIME_INVALID => "a time that is not RFC 3339",

@@ -46,6 +46,13 @@ impl EventKey {
         Self::parse_admin(s).unwrap_or_else(|_| EventKey::System(s.to_owned()))
     }
 
+    /// Whether a person may end it. A pending license's message ends when
+    /// the license is activated, a tampered license's when its rows are
+    /// right again: ending them by hand would hide what is still true.
+    pub fn ends_by_hand(&self) -> bool {
+        !matches!(self, EventKey::System(k) if k == "license-pending" || k == "license-integrity")
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             EventKey::NoLogin => "no-login",

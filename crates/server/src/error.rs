@@ -163,6 +163,7 @@ impl From<StoreError> for ApiError {
             | StoreError::Assign(_)
             | StoreError::ReadOnly
             | StoreError::LastAdministrator(_)
+            | StoreError::EndsItself(_)
             | StoreError::MaintenanceExpired { .. } => StatusCode::CONFLICT,
             StoreError::BadUrl(_)
             | StoreError::Invalid(_)

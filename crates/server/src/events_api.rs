@@ -157,7 +157,8 @@ fn finished() -> String {
     request_body(content = Option<EndBody>, description = "Optional; the default status is finished"),
     responses(
         (status = 204, description = "Ended"),
-        crate::error::BadInput, crate::error::AuthProblems, crate::error::NotFound, crate::error::BodyTooLarge
+        crate::error::BadInput, crate::error::AuthProblems, crate::error::NotFound, crate::error::BodyTooLarge,
+        crate::error::Refused
     )
 )]
 pub async fn end(
@@ -177,7 +178,7 @@ pub async fn end(
             .status
     };
     let status = EventStatus::parse(&status).map_err(bad)?;
-    state.store.end_event(id, status).await?;
+    state.store.end_event_by_hand(id, status).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -31,6 +31,13 @@ pub struct SystemEvent {
     pub progress: Option<i64>,
 }
 
+impl SystemEvent {
+    /// Whether a person may end it (see [`Store::end_event_by_hand`]).
+    pub fn ends_by_hand(&self) -> bool {
+        lisens_core::events::EventKey::from_stored(&self.key).ends_by_hand()
+    }
+}
+
 /// An event to add.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -178,6 +185,24 @@ impl Store {
     }
 
     /// Ends an active event (finished, or failed for a job).
+    /// Ends an active event as a person asked (an administrator, the
+    /// command line): refused for a message that ends by itself
+    /// ([`EventKey::ends_by_hand`](lisens_core::events::EventKey::ends_by_hand)).
+    pub async fn end_event_by_hand(&self, id: i64, status: EventStatus) -> Result<(), StoreError> {
+        let key: Option<(String,)> =
+            sqlx::query_as("SELECT event_key FROM system_event WHERE id = $1 AND status = 'active'")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some((key,)) = key else {
+            return Err(StoreError::NotFound(format!("no active event {id}")));
+        };
+        if !lisens_core::events::EventKey::from_stored(&key).ends_by_hand() {
+            return Err(StoreError::EndsItself(key));
+        }
+        self.end_event(id, status).await
+    }
+
     pub async fn end_event(&self, id: i64, status: EventStatus) -> Result<(), StoreError> {
         if status == EventStatus::Active {
             return Err(StoreError::Invalid("an event ends as finished or failed".into()));

@@ -83,6 +83,9 @@ pub enum StoreError {
     Invalid(String),
     #[error("no issuer is configured: register the installation first")]
     IssuerNotConfigured,
+    /// A system message that ends by itself when its cause is gone.
+    #[error("the message {0:?} ends by itself once its cause is gone")]
+    EndsItself(String),
     #[error("no user {0:?}")]
     UnknownUser(String),
     /// Something else named by id that is not there (an event, a module).
@@ -176,6 +179,7 @@ impl StoreError {
             StoreError::Duplicate(_) => codes::ALREADY_EXISTS,
             StoreError::Invalid(_) => codes::INVALID_INPUT,
             StoreError::IssuerNotConfigured => codes::ISSUER_NOT_CONFIGURED,
+            StoreError::EndsItself(_) => codes::EVENT_ENDS_ITSELF,
             StoreError::UnknownUser(_) => codes::USER_UNKNOWN,
             StoreError::NotFound(_) => codes::NOT_FOUND,
             StoreError::Assign(e) => e.code(),

@@ -46,7 +46,7 @@ pub(crate) async fn events(database: &Db, cmd: EventsCommand) -> Outcome {
             output::events(&store.events(&filter, 0, limit).await?, json);
         }
         EventsCommand::End { id } => {
-            store.end_event(id, EventStatus::Finished).await?;
+            store.end_event_by_hand(id, EventStatus::Finished).await?;
             println!("event {id} ended");
         }
     }

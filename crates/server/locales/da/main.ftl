@@ -235,3 +235,4 @@ error-LISTEN_FAILED = Serveren kan ikke lytte på denne adresse. Kontrollér, at
 error-RUNTIME_ERROR = Kommandoen kunne ikke starte. Prøv igen; hvis det bliver ved med at mislykkes, så kontakt din administrator.
 error-USAGE = Ukendt kommando eller tilvalg, eller en værdi af forkert slags. Hver kommando forklarer sig selv med --help.
 error-ARGUMENT_NOT_UTF8 = Et argument på kommandolinjen er ikke læsbar tekst: skriv det igen, eller kopier det fra en kilde i UTF-8.
+error-EVENT_ENDS_ITSELF = Denne meddelelse afsluttes af sig selv, når årsagen er væk: aktivér eller fjern den ventende licens, eller ret licensen, så afsluttes den.

@@ -235,3 +235,4 @@ error-LISTEN_FAILED = The server cannot listen on this address. Check that no ot
 error-RUNTIME_ERROR = The command could not start. Try again; if it keeps failing, ask your administrator.
 error-USAGE = Unknown command or option, or a value of the wrong kind. Every command explains itself with --help.
 error-ARGUMENT_NOT_UTF8 = An argument on the command line is not readable text: type it again, or copy it from a UTF-8 source.
+error-EVENT_ENDS_ITSELF = This message ends by itself once its cause is gone: activate or remove the pending license, or put the license right, and it ends.

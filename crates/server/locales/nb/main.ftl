@@ -235,3 +235,4 @@ error-LISTEN_FAILED = Serveren kan ikke lytte på denne adressen. Kontroller at 
 error-RUNTIME_ERROR = Kommandoen kunne ikke starte. Prøv igjen; hvis det fortsetter å mislykkes, kontakt administratoren din.
 error-USAGE = Ukjent kommando eller valg, eller en verdi av feil type. Hver kommando forklarer seg selv med --help.
 error-ARGUMENT_NOT_UTF8 = Et argument på kommandolinjen er ikke lesbar tekst: skriv det på nytt, eller kopier det fra en kilde i UTF-8.
+error-EVENT_ENDS_ITSELF = Denne meldingen avsluttes av seg selv når årsaken er borte: aktiver eller fjern den ventende lisensen, eller rett lisensen, så avsluttes den.

@@ -235,3 +235,4 @@ error-LISTEN_FAILED = Servern kan inte lyssna på den här adressen. Kontrollera
 error-RUNTIME_ERROR = Kommandot kunde inte starta. Försök igen; om det fortsätter att misslyckas, kontakta din administratör.
 error-USAGE = Okänt kommando eller alternativ, eller ett värde av fel slag. Varje kommando förklarar sig självt med --help.
 error-ARGUMENT_NOT_UTF8 = Ett argument på kommandoraden är inte läsbar text: skriv det igen, eller kopiera det från en källa i UTF-8.
+error-EVENT_ENDS_ITSELF = Det här meddelandet avslutas av sig självt när orsaken är borta: aktivera eller ta bort den väntande licensen, eller rätta licensen, så avslutas det.

@@ -300,7 +300,7 @@ pub async fn end_event(
     }
     if let Err(e) = state
         .store
-        .end_event(id, lisens_core::events::EventStatus::Finished)
+        .end_event_by_hand(id, lisens_core::events::EventStatus::Finished)
         .await
     {
         return store_error(&u, e);

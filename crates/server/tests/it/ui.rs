@@ -156,7 +156,8 @@ async fn the_screens_speak_swedish_danish_and_norwegian() {
 
     // The help pages' words for the system messages' columns, and the
     // messages by name, not by key.
-    app.store
+    let pending = app
+        .store
         .raise_event("license-pending", "SuperOffice v2: pending", "", true)
         .await
         .unwrap();
@@ -174,6 +175,12 @@ async fn the_screens_speak_swedish_danish_and_norwegian() {
         "{status}"
     );
     assert!(!status.contains(">license-pending<"), "{status}");
+    // The pending license's message ends when the license is activated:
+    // it has no End button.
+    assert!(
+        !status.contains(&format!("/licenses/events/{pending}/end")),
+        "{status}"
+    );
     let token = csrf(&html);
     let r = c
         .post(app.url("/language"))

@@ -113,3 +113,44 @@ async fn a_job_whose_process_died_is_marked_failed() {
         db.finish().await;
     }
 }
+
+/// A pending license's message ends when the license is activated, not by
+/// hand (EVENT_ENDS_ITSELF), on both backends; an administrator's own
+/// message ends by hand.
+#[tokio::test]
+async fn a_message_that_ends_itself_cannot_be_ended_by_hand() {
+    for db in backends().await {
+        let s = &db.store;
+        let pending = s
+            .raise_event("license-pending", "SuperOffice v2: pending", "", true)
+            .await
+            .unwrap();
+        let err = s
+            .end_event_by_hand(pending, EventStatus::Finished)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "EVENT_ENDS_ITSELF", "{}", db.name);
+        let listed = s
+            .events(
+                &EventFilter {
+                    status: Some(EventStatus::Active),
+                    ..Default::default()
+                },
+                0,
+                10,
+            )
+            .await
+            .unwrap();
+        assert!(
+            listed.iter().any(|e| e.id == pending && !e.ends_by_hand()),
+            "{}",
+            db.name
+        );
+        let motd = s
+            .add_event(&event(EventKey::MessageOfTheDay, EventScope::System, None))
+            .await
+            .unwrap();
+        s.end_event_by_hand(motd, EventStatus::Finished).await.unwrap();
+        db.finish().await;
+    }
+}
