@@ -76,6 +76,16 @@ impl Tr {
         LOCALES.try_lookup_with_args(&self.lang, &format!("error-{base}"), &args)
     }
 
+    /// A negative change as words ("2 fewer"), so a minus sign needs no
+    /// explaining.
+    pub fn fewer(&self, change: &i64) -> String {
+        let args = std::collections::HashMap::from([(
+            std::borrow::Cow::Borrowed("count"),
+            fluent_templates::fluent_bundle::FluentValue::from(self.num(&change.saturating_abs())),
+        )]);
+        LOCALES.lookup_with_args(&self.lang, "fewer", &args)
+    }
+
     /// A size in bytes as a reader reads it: GB (1024³ bytes) with at most
     /// one decimal, below 1 GB in whole MB, in this language's number format.
     pub fn bytes(&self, n: u64) -> String {

@@ -62,6 +62,8 @@ struct LicensesPage<'a> {
     status_owners: Vec<OwnerStatus>,
     events: Vec<lisens_store::SystemEvent>,
     description: Option<String>,
+    /// The chosen message is an activation: the licenses it changed.
+    changes: Option<Vec<ChangeRow>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -94,31 +96,38 @@ fn groups(t: &Tr, o: &OwnerStatus) -> Vec<Group> {
     .collect()
 }
 
-/// An activation's description is its diff (JSON): shown as one line per
-/// changed license, in the reader's language; any other description as it is.
-fn changes_or_text(t: &Tr, description: &str) -> String {
-    let Ok(diff) = serde_json::from_str::<lisens_core::activation::LicenseDiff>(description) else {
-        return description.to_owned();
-    };
-    diff.changes
-        .iter()
-        .map(|c| {
-            format!(
-                "{}: {} {} → {}, {} {}",
-                if c.description.is_empty() {
-                    c.name.as_str()
+/// One changed license of an activation, as the description table shows it.
+struct ChangeRow {
+    license: String,
+    before: String,
+    now: String,
+    change: String,
+}
+
+/// An activation's description is its diff (JSON): a table of the changed
+/// licenses (name, before, now, change in words) in the reader's
+/// language; None for any other description, which is shown as it is.
+fn change_rows(t: &Tr, description: &str) -> Option<Vec<ChangeRow>> {
+    let diff = serde_json::from_str::<lisens_core::activation::LicenseDiff>(description).ok()?;
+    Some(
+        diff.changes
+            .iter()
+            .map(|c| ChangeRow {
+                license: if c.description.is_empty() {
+                    c.name.to_string()
                 } else {
-                    &c.description
+                    c.description.clone()
                 },
-                t.t("total"),
-                t.num(&c.total),
-                t.num(&c.new_total),
-                t.t("in-use"),
-                t.num(&c.in_use),
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+                before: t.num(&c.total),
+                now: t.num(&c.new_total),
+                change: if c.added < 0 {
+                    t.fewer(&c.added)
+                } else {
+                    format!("+{}", t.num(&c.added))
+                },
+            })
+            .collect(),
+    )
 }
 
 fn warnings(t: &Tr, o: &OwnerStatus, clock_set_back: bool) -> Vec<String> {
@@ -199,19 +208,22 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
         ),
         None => (false, false, String::new()),
     };
-    let description = q
-        .event
-        .and_then(|id| system_events.iter().find(|e| e.id == id))
-        .map(|e| {
-            format!(
-                "{} ({}, {})\n{}\n{}",
-                u.t.event_name(&e.key),
-                u.t.t(&format!("scope-{}", e.scope)),
-                e.activated_by,
-                e.message,
-                changes_or_text(&u.t, &e.description)
-            )
-        });
+    let chosen = q.event.and_then(|id| system_events.iter().find(|e| e.id == id));
+    let changes = chosen.and_then(|e| change_rows(&u.t, &e.description));
+    let description = chosen.map(|e| {
+        let head = format!(
+            "{} ({}, {})\n{}",
+            u.t.event_name(&e.key),
+            u.t.t(&format!("scope-{}", e.scope)),
+            e.activated_by,
+            e.message,
+        );
+        if changes.is_some() || e.description.is_empty() {
+            head
+        } else {
+            format!("{head}\n{}", e.description)
+        }
+    });
     // "New license activated" opens the changes it made.
     let activated_event = system_events
         .iter()
@@ -243,6 +255,7 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
         status_owners: status.owners.clone(),
         events: system_events,
         description,
+        changes,
     })
 }
 
@@ -450,6 +463,8 @@ struct ExcessPage<'a> {
     f: Frame<'a>,
     owner: String,
     module: String,
+    /// The license's name in the reader's language.
+    label: String,
     in_use: i64,
     available: i64,
     to_remove: i64,
@@ -469,11 +484,20 @@ async fn excess_page(u: &UiUser, state: &AppState, module: &str, error: Option<S
         Ok(h) => h,
         Err(e) => return store_error(u, e),
     };
+    let label = match state.store.license_status().await {
+        Ok(status) => status
+            .module(module)
+            .map(|(o, m)| o.in_language(m, u.t.code).description)
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| c.description.clone()),
+        Err(e) => return store_error(u, e),
+    };
     let f = frame(u, None, error);
     render(&ExcessPage {
         f,
         owner: pending.owner_name.clone(),
         module: module.to_owned(),
+        label,
         in_use: c.in_use,
         available: c.new_total,
         to_remove: (c.in_use - c.new_total).max(0),
@@ -504,14 +528,23 @@ pub async fn excess_submit(
         .map(str::to_owned)
         .collect();
     if users.is_empty() {
-        return excess_page(&u, &state, &module, Some(u.t.t("to-remove"))).await;
+        return excess_page(&u, &state, &module, Some(u.t.t("remove-excess-none-ticked"))).await;
     }
     let actor = Actor {
         name: &u.session.user.login_name,
         automatic: false,
     };
     if let Err(e) = state.store.remove_excess(&module, &users, actor).await {
-        return excess_page(&u, &state, &module, Some(format!("{}: {e}", e.code()))).await;
+        let sentence =
+            u.t.error_naming(e.code())
+                .unwrap_or_else(|| u.t.t("error-general"));
+        return excess_page(
+            &u,
+            &state,
+            &module,
+            Some(format!("{}: {sentence}", u.t.t("refused"))),
+        )
+        .await;
     }
     Redirect::to("/licenses/activate").into_response()
 }

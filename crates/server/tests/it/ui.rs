@@ -312,6 +312,7 @@ async fn activation_dialog_red_module_remove_excess_then_activate() {
         "red, with text"
     );
     assert!(html.contains("id=\"activate\" disabled"), "Activate is disabled");
+    assert!(html.contains(">1 fewer<"), "a negative change in words: {html}");
 
     let excess = c
         .get(app.url("/licenses/remove-excess/essentials"))
@@ -322,6 +323,24 @@ async fn activation_dialog_red_module_remove_excess_then_activate() {
         .await
         .unwrap();
     assert!(excess.contains("id=\"to-remove\">1<"), "one to remove");
+    assert!(
+        excess.contains("id=\"remove-cancel\""),
+        "the dialog has Cancel: {excess}"
+    );
+    // OK with nobody ticked says what to do.
+    let none = c
+        .post(app.url("/licenses/remove-excess/essentials"))
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        none.contains("Tick the users whose license is to be removed"),
+        "{none}"
+    );
     let r = c
         .post(app.url("/licenses/remove-excess/essentials"))
         .form(&[("csrf", token.as_str()), ("user:bo", "on")])
@@ -659,7 +678,11 @@ async fn a_new_installation_is_licensed_from_the_licenses_page() {
         pane.contains("Ny licens aktiverad (Hela systemet, admin)"),
         "the administrator, not system: {pane}"
     );
-    assert!(pane.contains("Totalt 2 → 5"), "the change in words: {pane}");
+    assert!(
+        pane.contains("<th scope=\"col\" class=\"num\">Tidigare</th>")
+            && pane.contains("<td>essentials</td><td class=\"num\">2</td><td class=\"num\">5</td><td class=\"num\">+3</td>"),
+        "the changed licenses as a table: {pane}"
+    );
     assert!(!pane.contains("\"new_total\""), "no JSON: {pane}");
 }
 
