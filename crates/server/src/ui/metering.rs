@@ -41,7 +41,8 @@ pub struct MonthQuery {
 }
 
 /// A 12-month bar chart as inline SVG: readable without JavaScript, each bar
-/// with its own title, the threshold as a line.
+/// with its own title, the threshold as a line; it shrinks to the screen
+/// (all twelve months stay visible on a phone).
 fn chart(
     t: &Tr,
     label: &str,
@@ -59,10 +60,9 @@ fn chart(
         .max(1);
     let width = months.len() as u64 * (w + gap);
     let mut svg = format!(
-        "<svg role=\"img\" aria-label=\"{} - {}\" width=\"{width}\" height=\"{}\" viewBox=\"0 0 {width} {}\" xmlns=\"http://www.w3.org/2000/svg\">",
+        "<svg role=\"img\" aria-label=\"{} - {}\" width=\"100%\" style=\"max-width:{width}px;height:auto\" viewBox=\"0 0 {width} {}\" xmlns=\"http://www.w3.org/2000/svg\">",
         askama::filters::escape(label, askama::filters::Html).map(|e| e.to_string()).unwrap_or_default(),
         t.t("last-12-months"),
-        h + 20,
         h + 20
     );
     for (i, (month, v)) in months.iter().enumerate() {

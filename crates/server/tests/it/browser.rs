@@ -39,6 +39,12 @@ fn tool(var: &str, name: &str) -> Option<String> {
 }
 
 async fn browser() -> Option<Browser> {
+    browser_sized(None).await
+}
+
+/// A browser that emulates a phone `width` CSS pixels wide (Chromium's
+/// device emulation: a desktop window cannot be made that narrow).
+async fn browser_sized(width: Option<u32>) -> Option<Browser> {
     let Some(driver_path) = tool("LISENS_CHROMEDRIVER", "chromedriver") else {
         eprintln!("NOTE: no chromedriver; skipping a browser test");
         return None;
@@ -59,15 +65,17 @@ async fn browser() -> Option<Browser> {
         .expect("start chromedriver");
     let profile = tempfile::tempdir().unwrap();
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())]
-        }),
-    );
+    let mut options = serde_json::json!({
+        "binary": chromium,
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,900", format!("--user-data-dir={}", profile.path().display())]
+    });
+    if let Some(width) = width {
+        options["mobileEmulation"] =
+            serde_json::json!({"deviceMetrics": {"width": width, "height": 844, "pixelRatio": 2.0}});
+    }
+    caps.insert("goog:chromeOptions".into(), options);
     let mut last = None;
     for _ in 0..50 {
         match ClientBuilder::rustls()
@@ -332,5 +340,69 @@ async fn a_non_administrator_is_refused_the_license_pages() {
     b.client.goto(&app.url("/licenses")).await.unwrap();
     page_with(&b, "Only administrators manage licenses").await;
     shot(&b.client, "non-admin-refused").await;
+    b.client.clone().close().await.unwrap();
+}
+
+/// On a phone 390 px wide, in Swedish, no screen of the help pages scrolls
+/// sideways (wide tables scroll inside their own box, the page does not).
+#[tokio::test]
+async fn every_screen_fits_a_phone_390_px_wide_in_swedish() {
+    let Some(b) = browser_sized(Some(390)).await else {
+        return;
+    };
+    let app = spawn_app().await;
+    user(&app, "admin", true).await;
+    app.store.set_language("admin", Some("sv")).await.unwrap();
+    for u in ["anna", "bo"] {
+        user(&app, u, false).await;
+        app.store.assign(u, "essentials").await.unwrap();
+    }
+    app.store
+        .ingest(
+            &[lisens_store::metering::UsageEvent {
+                id: "m1".into(),
+                service: "storage".into(),
+                quantity: 5_905_580_032u64.into(),
+                occurred_at: time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap(),
+            }],
+            &lisens_core::metering::Zone::utc(),
+        )
+        .await
+        .unwrap();
+    app.refresh().await;
+    log_in(&b, &app, "admin").await;
+    page_with(&b, "Licenser").await;
+    for (path, name) in [
+        ("/licenses", "phone-licenses"),
+        ("/licenses/status", "phone-status"),
+        ("/licenses/modules/essentials", "phone-module"),
+        ("/users/licenses", "phone-user-licenses"),
+        ("/users", "phone-users"),
+        ("/metering", "phone-metering"),
+        ("/me", "phone-me"),
+    ] {
+        b.client.goto(&app.url(path)).await.unwrap();
+        find(&b, Locator::Css("main h1")).await;
+        let widths = b
+            .client
+            .execute(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (scroll, client) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+        shot(&b.client, name).await;
+        assert!(
+            client <= 400,
+            "{path}: the page is {client} px wide, not a phone's"
+        );
+        assert!(
+            scroll <= client,
+            "{path} scrolls sideways: {scroll} px of content in {client} px"
+        );
+    }
     b.client.clone().close().await.unwrap();
 }

@@ -720,6 +720,10 @@ async fn storage_is_shown_in_gb() {
         "{html}"
     );
     assert!(!html.contains("5\u{a0}905\u{a0}580\u{a0}032"), "{html}");
+    assert!(
+        html.contains("<input type=\"month\" name=\"month\""),
+        "a month picker: {html}"
+    );
 }
 
 /// A second product, Acme Books (`examples/acme-books.toml`): its plan
