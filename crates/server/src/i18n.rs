@@ -62,6 +62,45 @@ impl Tr {
             .unwrap_or_else(|| key.to_owned())
     }
 
+    /// What a system message says, in this language: its key's sentence
+    /// (`msg-KEY`) with the arguments the system stored (a metered service
+    /// by the product's name for it, "system" as the system's word), else
+    /// the stored text (an administrator's own message, or a key this
+    /// version has no sentence for).
+    pub fn event_message(&self, e: &lisens_store::SystemEvent, product: &lisens_core::Product) -> String {
+        let Some(args) = e.arguments() else {
+            return e.message.clone();
+        };
+        let args: std::collections::HashMap<std::borrow::Cow<'static, str>, _> = args
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match k.as_str() {
+                    "service" => product
+                        .service(&v)
+                        .map_or(v.clone(), |d| product.service_name(d, self.code).to_owned()),
+                    "by" => self.who(&v),
+                    _ => v,
+                };
+                (
+                    std::borrow::Cow::Owned(k),
+                    fluent_templates::fluent_bundle::FluentValue::from(v),
+                )
+            })
+            .collect();
+        LOCALES
+            .try_lookup_with_args(&self.lang, &format!("msg-{}", e.key), &args)
+            .unwrap_or_else(|| e.message.clone())
+    }
+
+    /// Who did something: a person's login, or the system in this language.
+    pub fn who(&self, by: &str) -> String {
+        if by == "system" {
+            self.t("by-system")
+        } else {
+            by.to_owned()
+        }
+    }
+
     /// The sentence for a code that names something (`MISSING_LICENSE:web`):
     /// `error-MISSING_LICENSE` with `{ $name }` set to what it names. A code
     /// without a name is [`Tr::error`].

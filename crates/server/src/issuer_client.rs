@@ -202,11 +202,13 @@ pub async fn check_now_if(store: &Store, etag: Option<&str>) -> Result<CheckOutc
     {
         // One active message while the issuer stays away; it ends when it answers.
         store
-            .raise_event(
+            .raise_event_by(
                 "issuer-unreachable",
                 "the license check with the issuer failed",
+                Some(&[]),
                 &message,
                 true,
+                "system",
             )
             .await?;
     }

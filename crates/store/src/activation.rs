@@ -422,9 +422,11 @@ impl Store {
         // Done by the system (the issuer poller, an automatic activation),
         // or by the person named.
         let by = if actor.automatic { "system" } else { actor.name };
+        let what = format!("{owner}{version}");
         self.raise_event_by(
             &format!("license-{}", kind.replace('_', "-")),
             &message,
+            Some(&[("what", what.as_str()), ("by", by)]),
             &description,
             kind == "pending",
             by,

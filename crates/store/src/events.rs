@@ -29,9 +29,19 @@ pub struct SystemEvent {
     pub eta: Option<String>,
     pub finished_at: Option<String>,
     pub progress: Option<i64>,
+    /// What a system message says, as arguments of its key's sentence in
+    /// the reader's language (a JSON object of strings); None for an
+    /// administrator's own text.
+    #[serde(skip)]
+    pub args: Option<String>,
 }
 
 impl SystemEvent {
+    /// The arguments of a system message's sentence.
+    pub fn arguments(&self) -> Option<std::collections::BTreeMap<String, String>> {
+        serde_json::from_str(self.args.as_deref()?).ok()
+    }
+
     /// Whether a person may end it (see [`Store::end_event_by_hand`]).
     pub fn ends_by_hand(&self) -> bool {
         lisens_core::events::EventKey::from_stored(&self.key).ends_by_hand()
@@ -60,10 +70,16 @@ pub struct EventFilter {
 }
 
 const COLUMNS: &str = "id, event_key, scope, target, status, message, description, kind, activated_at, \
-    activated_by, eta, finished_at, progress";
+    activated_by, eta, finished_at, progress, args";
 
 impl Store {
-    async fn insert_event(&self, e: &NewEvent, kind: &str, status: EventStatus) -> Result<i64, StoreError> {
+    async fn insert_event(
+        &self,
+        e: &NewEvent,
+        kind: &str,
+        status: EventStatus,
+        args: Option<&[(&str, &str)]>,
+    ) -> Result<i64, StoreError> {
         if e.scope.needs_target() != e.target.is_some() {
             return Err(StoreError::Invalid(format!(
                 "a {} event {} a target",
@@ -93,8 +109,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO system_event (event_key, scope, target, status, message, description, kind, activated_at, \
-                          activated_by, eta, finished_at, progress, heartbeat_at, runner) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+                          activated_by, eta, finished_at, progress, heartbeat_at, runner, args) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
         )
         .bind(e.key.as_str())
         .bind(e.scope.as_str())
@@ -109,6 +125,10 @@ impl Store {
         .bind(finished)
         .bind((kind == "job").then_some(0i64))        .bind(heartbeat)
         .bind((kind == "job").then(this_process))
+        .bind(args.map(|a| {
+            let map: std::collections::BTreeMap<&str, &str> = a.iter().copied().collect();
+            serde_json::to_string(&map).expect("strings serialise")
+        }))
         .fetch_one(&mut *tx)
         .await?;
         self.bump_version(&mut tx).await?;
@@ -123,7 +143,7 @@ impl Store {
                 "system events are raised by the system".into(),
             ));
         }
-        self.insert_event(e, "admin", EventStatus::Active).await
+        self.insert_event(e, "admin", EventStatus::Active, None).await
     }
 
     /// The system records something that happened (finished at once) or is
@@ -135,16 +155,20 @@ impl Store {
         description: &str,
         active: bool,
     ) -> Result<i64, StoreError> {
-        self.raise_event_by(key, message, description, active, "system")
+        self.raise_event_by(key, message, None, description, active, "system")
             .await
     }
 
     /// As [`Store::raise_event`], for something a person did (`by`: their
-    /// login name, shown as "Activated by").
+    /// login name, shown as "Activated by"), and with `args`: what the
+    /// message says as arguments of its key's sentence, so each reader sees
+    /// it in their language (`message` is the English text, for the API
+    /// and the log).
     pub async fn raise_event_by(
         &self,
         key: &str,
         message: &str,
+        args: Option<&[(&str, &str)]>,
         description: &str,
         active: bool,
         by: &str,
@@ -163,7 +187,7 @@ impl Store {
         } else {
             EventStatus::Finished
         };
-        self.insert_event(&e, "system", status).await
+        self.insert_event(&e, "system", status, args).await
     }
 
     /// Ends every active system event with this key (e.g. when the issuer answers again).
@@ -289,7 +313,7 @@ impl Store {
             eta,
             activated_by: by.to_owned(),
         };
-        self.insert_event(&e, "job", EventStatus::Active).await
+        self.insert_event(&e, "job", EventStatus::Active, None).await
     }
 
     /// Reports progress (0-100); also the job's heartbeat.

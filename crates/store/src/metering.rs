@@ -365,8 +365,16 @@ impl Store {
                 if fresh.rows_affected() == 1 {
                     let message = format!("{} reached {level}% of its threshold in {month}", s.0);
                     let detail = format!("usage {} of {} included", s.1, s.2);
-                    self.raise_event("metering-threshold", &message, &detail, false)
-                        .await?;
+                    let level = level.to_string();
+                    self.raise_event_by(
+                        "metering-threshold",
+                        &message,
+                        Some(&[("service", s.0), ("level", &level), ("month", month)]),
+                        &detail,
+                        false,
+                        "system",
+                    )
+                    .await?;
                 }
             }
         }

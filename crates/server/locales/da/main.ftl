@@ -241,3 +241,13 @@ error-RUNTIME_ERROR = Kommandoen kunne ikke starte. Prøv igen; hvis det bliver 
 error-USAGE = Ukendt kommando eller tilvalg, eller en værdi af forkert slags. Hver kommando forklarer sig selv med --help.
 error-ARGUMENT_NOT_UTF8 = Et argument på kommandolinjen er ikke læsbar tekst: skriv det igen, eller kopier det fra en kilde i UTF-8.
 error-EVENT_ENDS_ITSELF = Denne meddelelse afsluttes af sig selv, når årsagen er væk: aktivér eller fjern den ventende licens, eller ret licensen, så afsluttes den.
+
+## What the system's own messages say (their arguments stored with them)
+by-system = systemet
+msg-license-loaded = { $what }: indlæst af { $by }
+msg-license-activated = { $what }: aktiveret af { $by }
+msg-license-pending = { $what }: venter på, at en administrator aktiverer den
+msg-license-rejected = { $what }: afvist
+msg-license-excess-removed = { $what }: overskydende licenser fjernet af { $by }
+msg-metering-threshold = { $service } har nået { $level } % af tærsklen i { $month }
+msg-issuer-unreachable = Licenskontrollen hos licenstjenesten mislykkedes.

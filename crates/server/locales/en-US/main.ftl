@@ -241,3 +241,13 @@ error-RUNTIME_ERROR = The command could not start. Try again; if it keeps failin
 error-USAGE = Unknown command or option, or a value of the wrong kind. Every command explains itself with --help.
 error-ARGUMENT_NOT_UTF8 = An argument on the command line is not readable text: type it again, or copy it from a UTF-8 source.
 error-EVENT_ENDS_ITSELF = This message ends by itself once its cause is gone: activate or remove the pending license, or put the license right, and it ends.
+
+## What the system's own messages say (their arguments stored with them)
+by-system = the system
+msg-license-loaded = { $what }: loaded by { $by }
+msg-license-activated = { $what }: activated by { $by }
+msg-license-pending = { $what }: waits for an administrator to activate it
+msg-license-rejected = { $what }: refused
+msg-license-excess-removed = { $what }: excess licenses removed by { $by }
+msg-metering-threshold = { $service } reached { $level } % of its threshold in { $month }
+msg-issuer-unreachable = The license check with the issuer failed.

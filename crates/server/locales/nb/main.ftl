@@ -241,3 +241,13 @@ error-RUNTIME_ERROR = Kommandoen kunne ikke starte. Prøv igjen; hvis det fortse
 error-USAGE = Ukjent kommando eller valg, eller en verdi av feil type. Hver kommando forklarer seg selv med --help.
 error-ARGUMENT_NOT_UTF8 = Et argument på kommandolinjen er ikke lesbar tekst: skriv det på nytt, eller kopier det fra en kilde i UTF-8.
 error-EVENT_ENDS_ITSELF = Denne meldingen avsluttes av seg selv når årsaken er borte: aktiver eller fjern den ventende lisensen, eller rett lisensen, så avsluttes den.
+
+## What the system's own messages say (their arguments stored with them)
+by-system = systemet
+msg-license-loaded = { $what }: lest inn av { $by }
+msg-license-activated = { $what }: aktivert av { $by }
+msg-license-pending = { $what }: venter på at en administrator aktiverer den
+msg-license-rejected = { $what }: avvist
+msg-license-excess-removed = { $what }: overskytende lisenser fjernet av { $by }
+msg-metering-threshold = { $service } har nådd { $level } % av terskelen i { $month }
+msg-issuer-unreachable = Lisenskontrollen hos lisenstjenesten mislyktes.

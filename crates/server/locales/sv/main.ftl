@@ -241,3 +241,13 @@ error-RUNTIME_ERROR = Kommandot kunde inte starta. Försök igen; om det fortsä
 error-USAGE = Okänt kommando eller alternativ, eller ett värde av fel slag. Varje kommando förklarar sig självt med --help.
 error-ARGUMENT_NOT_UTF8 = Ett argument på kommandoraden är inte läsbar text: skriv det igen, eller kopiera det från en källa i UTF-8.
 error-EVENT_ENDS_ITSELF = Det här meddelandet avslutas av sig självt när orsaken är borta: aktivera eller ta bort den väntande licensen, eller rätta licensen, så avslutas det.
+
+## What the system's own messages say (their arguments stored with them)
+by-system = systemet
+msg-license-loaded = { $what }: inläst av { $by }
+msg-license-activated = { $what }: aktiverad av { $by }
+msg-license-pending = { $what }: väntar på att en administratör aktiverar den
+msg-license-rejected = { $what }: nekad
+msg-license-excess-removed = { $what }: överflödiga licenser borttagna av { $by }
+msg-metering-threshold = { $service } har nått { $level } % av tröskeln i { $month }
+msg-issuer-unreachable = Licenskontrollen hos licenstjänsten misslyckades.

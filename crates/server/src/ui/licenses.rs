@@ -187,11 +187,20 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
         .cloned();
     let pending_owners = state.store.pending_owners().await.unwrap_or_default();
     let events = state.store.license_events(50).await.unwrap_or_default();
-    let system_events = state
+    // Each message as the reader reads it: the system's in their language,
+    // who did it by name ("the system" in their words).
+    let system_events: Vec<lisens_store::SystemEvent> = state
         .store
         .events(&Default::default(), 0, 100)
         .await
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut e| {
+            e.message = u.t.event_message(&e, status.product());
+            e.activated_by = u.t.who(&e.activated_by);
+            e
+        })
+        .collect();
     let (pending, activated, buy_url) = match &owner {
         Some(o) => (
             pending_owners.contains(&o.owner_name),

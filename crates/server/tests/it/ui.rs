@@ -684,6 +684,9 @@ async fn a_new_installation_is_licensed_from_the_licenses_page() {
         "the changed licenses as a table: {pane}"
     );
     assert!(!pane.contains("\"new_total\""), "no JSON: {pane}");
+    // The system's own message in Swedish, not the stored English text.
+    assert!(pane.contains("SuperOffice v2: aktiverad av admin"), "{pane}");
+    assert!(!pane.contains("activated by"), "{pane}");
 }
 
 /// Storage is read in GB on the metering dashboard, not in bytes.
@@ -771,6 +774,14 @@ async fn acme_books_speaks_its_own_words_on_every_screen() {
         )
         .await
         .unwrap();
+    app.store
+        .check_thresholds(&lisens_core::metering::Zone::utc())
+        .await
+        .unwrap();
+    let month = lisens_core::metering::month_of(
+        time::OffsetDateTime::now_utc(),
+        &lisens_core::metering::Zone::utc(),
+    );
     let crm_words = [
         "SuperOffice",
         "förvaringsutrymme",
@@ -805,7 +816,38 @@ async fn acme_books_speaks_its_own_words_on_every_screen() {
                 "the product's Swedish name: {licenses}"
             );
         }
-        for page_html in [&licenses, &metering, &page(&app, &c, "/licenses/status").await] {
+        let pro = page(&app, &c, "/licenses/modules/books-pro").await;
+        if lang == "sv" {
+            assert!(
+                pro.contains("Bokföring, huvudbok och lön för en användare"),
+                "{pro}"
+            );
+        } else {
+            assert!(
+                pro.contains("Bookkeeping, ledger and payroll for one user"),
+                "{pro}"
+            );
+        }
+        // The matrix heads its columns with the plans' names, not their codes.
+        let users = page(&app, &c, "/users/licenses").await;
+        assert!(users.contains(">Acme Books Pro<br>"), "{users}");
+        // Her own page: the plan by its name; what it grants is hidden.
+        let me = page(&app, &c, "/me").await;
+        assert!(me.contains("<td>Acme Books Pro</td>"), "{me}");
+        assert!(
+            !me.contains("books-user") && !me.contains("payroll") && !me.contains("books-pro"),
+            "{me}"
+        );
+        // The threshold message in the reader's words, the service by its name.
+        let status_page = page(&app, &c, "/licenses/status").await;
+        let reached = if lang == "sv" {
+            format!("Skickade fakturor har nått 100 % av tröskeln i {month}")
+        } else {
+            format!("Invoices sent reached 100 % of its threshold in {month}")
+        };
+        assert!(status_page.contains(&reached), "{status_page}");
+        assert!(!status_page.contains("invoices_sent"), "{status_page}");
+        for page_html in [&licenses, &metering, &pro, &users, &me, &status_page] {
             for w in crm_words {
                 assert!(
                     !page_html.contains(w),
