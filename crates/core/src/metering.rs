@@ -274,6 +274,27 @@ impl Zone {
         &self.name
     }
 
+    /// The local date and time (to the second) of an instant in this zone;
+    /// outside jiff's range, UTC's.
+    pub fn local(&self, t: OffsetDateTime) -> time::PrimitiveDateTime {
+        let local = jiff::Timestamp::from_second(t.unix_timestamp())
+            .map(|ts| self.tz.to_datetime(ts))
+            .ok()
+            .and_then(|d| {
+                let time = time::Time::from_hms(
+                    u8::try_from(d.hour()).ok()?,
+                    u8::try_from(d.minute()).ok()?,
+                    u8::try_from(d.second()).ok()?,
+                )
+                .ok()?;
+                Some(time::PrimitiveDateTime::new(self.date_of(t), time))
+            });
+        local.unwrap_or_else(|| {
+            let utc = t.to_offset(UtcOffset::UTC);
+            time::PrimitiveDateTime::new(utc.date(), utc.time())
+        })
+    }
+
     /// The local calendar date of an instant in this zone.
     pub fn date_of(&self, t: OffsetDateTime) -> Date {
         let local = jiff::Timestamp::from_second(t.unix_timestamp())

@@ -115,6 +115,54 @@ impl Tr {
         LOCALES.try_lookup_with_args(&self.lang, &format!("error-{base}"), &args)
     }
 
+    /// A moment as the reader reads it: the local date and time in the
+    /// installation's time zone, in this language's format (CLDR data,
+    /// ICU4X): "30 nov. 2026 06:49:18" in Swedish, "Nov 30, 2026, 6:49:18 AM"
+    /// in English.
+    pub fn when(&self, t: time::OffsetDateTime, zone: &lisens_core::metering::Zone) -> String {
+        let local = zone.local(t);
+        let date = icu_datetime::input::Date::try_new_iso(local.year(), u8::from(local.month()), local.day());
+        let time = icu_datetime::input::Time::try_new(local.hour(), local.minute(), local.second(), 0);
+        let (Ok(date), Ok(time)) = (date, time) else {
+            return local.to_string();
+        };
+        let dt = icu_datetime::input::DateTime { date, time };
+        self.with_formatter(|f| f.format(&dt).to_string())
+            .unwrap_or_else(|| local.to_string())
+    }
+
+    /// A stored RFC 3339 time as [`Tr::when`] shows it (as stored when it
+    /// does not parse).
+    pub fn when_stored(&self, stored: &str, zone: &lisens_core::metering::Zone) -> String {
+        time::OffsetDateTime::parse(stored, &time::format_description::well_known::Rfc3339)
+            .map_or_else(|_| stored.to_owned(), |t| self.when(t, zone))
+    }
+
+    /// Runs `f` with this language's date-and-time formatter, made once per
+    /// thread (ICU4X's data is not shared between threads).
+    fn with_formatter<R>(
+        &self,
+        f: impl FnOnce(&icu_datetime::DateTimeFormatter<icu_datetime::fieldsets::YMDT>) -> R,
+    ) -> Option<R> {
+        type Formatter = icu_datetime::DateTimeFormatter<icu_datetime::fieldsets::YMDT>;
+        thread_local! {
+            static FORMATTERS: Vec<(&'static str, Formatter)> = LANGUAGES
+                .iter()
+                .filter_map(|(code, _, _)| {
+                    let locale = icu_locale_core::Locale::try_from_str(code).ok()?;
+                    let f = Formatter::try_new(
+                        locale.into(),
+                        icu_datetime::fieldsets::YMDT::medium()
+                            .with_time_precision(icu_datetime::options::TimePrecision::Minute),
+                    )
+                    .ok()?;
+                    Some((*code, f))
+                })
+                .collect();
+        }
+        FORMATTERS.with(|all| all.iter().find(|(c, _)| *c == self.code).map(|(_, fm)| f(fm)))
+    }
+
     /// A negative change as words ("2 fewer"), so a minus sign needs no
     /// explaining.
     pub fn fewer(&self, change: &i64) -> String {
@@ -139,34 +187,51 @@ impl Tr {
         let tenths =
             i64::try_from((u128::from(n) * 10 + u128::from(GB) / 2) / u128::from(GB)).unwrap_or(i64::MAX);
         let (whole, tenth) = (tenths / 10, tenths % 10);
-        let decimal = if self.code == "en" { "." } else { "," };
         if tenth == 0 {
             format!("{} GB", self.num(&whole))
         } else {
-            format!("{}{decimal}{tenth} GB", self.num(&whole))
+            format!("{} GB", self.decimal(&format!("{whole}.{tenth}")))
         }
     }
 
-    /// A count with the language's thousands separator.
+    /// A count in this language's number format (CLDR data, ICU4X):
+    /// "1,234,567" in English, "1.234.567" in Danish, "1 234 567" in Swedish
+    /// and Norwegian.
     pub fn num(&self, n: &i64) -> String {
-        let sep = match self.code {
-            "en" => ",",
-            "da" => ".",
-            _ => "\u{a0}",
+        self.decimal(&n.to_string())
+    }
+
+    /// An amount of money ("12.50", as the report gives it) in this
+    /// language's number format, with its currency code: "12,50 SEK".
+    pub fn money(&self, amount: &str, currency: &str) -> String {
+        format!("{} {currency}", self.decimal(amount))
+            .trim_end()
+            .to_owned()
+    }
+
+    /// A decimal number written with `.` (like "5.5"), in this language's
+    /// number format; as written when it does not parse.
+    fn decimal(&self, plain: &str) -> String {
+        let Ok(value) = fixed_decimal::Decimal::try_from_str(plain) else {
+            return plain.to_owned();
         };
-        let digits = n.unsigned_abs().to_string();
-        let mut out = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                out.push_str(sep);
-            }
-            out.push(c);
+        thread_local! {
+            static FORMATTERS: Vec<(&'static str, icu_decimal::DecimalFormatter)> = LANGUAGES
+                .iter()
+                .filter_map(|(code, _, _)| {
+                    let locale = icu_locale_core::Locale::try_from_str(code).ok()?;
+                    let f = icu_decimal::DecimalFormatter::try_new(locale.into(), Default::default()).ok()?;
+                    Some((*code, f))
+                })
+                .collect();
         }
-        if *n < 0 {
-            format!("-{out}")
-        } else {
-            out
-        }
+        FORMATTERS
+            .with(|all| {
+                all.iter()
+                    .find(|(c, _)| *c == self.code)
+                    .map(|(_, f)| f.format(&value).to_string())
+            })
+            .unwrap_or_else(|| plain.to_owned())
     }
 }
 
@@ -264,6 +329,33 @@ mod tests {
         assert_eq!(choose(None, Some("nn-NO")).code, "nb");
         assert_eq!(choose(None, Some("de")).code, "en");
         assert_eq!(choose(Some("xx"), None).code, "en");
+    }
+
+    #[test]
+    fn times_are_local_and_in_the_readers_format() {
+        let t = time::macros::datetime!(2026-11-30 05:49:18 UTC);
+        let oslo = lisens_core::metering::Zone::parse("Europe/Oslo").unwrap();
+        // Oslo is UTC+1 in November; each language's CLDR pattern.
+        for (code, shown) in [
+            ("en", "Nov 30, 2026, 6:49\u{202f}AM"),
+            ("sv", "30 nov. 2026 06:49"),
+            ("da", "30. nov. 2026, 06.49"),
+            ("nb", "30. nov. 2026, 06:49"),
+        ] {
+            assert_eq!(Tr::new(code).when(t, &oslo), shown, "{code}");
+        }
+        assert_eq!(
+            Tr::new("sv").when_stored("2026-11-30T05:49:18Z", &lisens_core::metering::Zone::utc()),
+            "30 nov. 2026 05:49"
+        );
+        assert_eq!(Tr::new("sv").when_stored("not a time", &oslo), "not a time");
+    }
+
+    #[test]
+    fn money_is_in_the_readers_number_format() {
+        assert_eq!(Tr::new("sv").money("1234.50", "SEK"), "1\u{a0}234,50 SEK");
+        assert_eq!(Tr::new("en").money("0.00", "EUR"), "0.00 EUR");
+        assert_eq!(Tr::new("da").money("2.50", "DKK"), "2,50 DKK");
     }
 
     #[test]

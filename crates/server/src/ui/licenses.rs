@@ -198,6 +198,10 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
         .map(|mut e| {
             e.message = u.t.event_message(&e, status.product());
             e.activated_by = u.t.who(&e.activated_by);
+            // Times in the installation's time zone, in the reader's format.
+            e.activated_at = u.t.when_stored(&e.activated_at, &state.zone);
+            e.finished_at = e.finished_at.map(|f| u.t.when_stored(&f, &state.zone));
+            e.eta = e.eta.map(|f| u.t.when_stored(&f, &state.zone));
             e
         })
         .collect();

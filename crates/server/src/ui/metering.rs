@@ -151,7 +151,7 @@ pub async fn metering(
                 price: s
                     .price
                     .as_ref()
-                    .map(|p| format!("{p} {}", s.currency.clone().unwrap_or_default())),
+                    .map(|p| u.t.money(p, s.currency.as_deref().unwrap_or_default())),
             }
         })
         .collect();

@@ -175,6 +175,22 @@ async fn the_screens_speak_swedish_danish_and_norwegian() {
         "{status}"
     );
     assert!(!status.contains(">license-pending<"), "{status}");
+    // Times in the reader's format (the installation's zone: UTC here),
+    // never the stored RFC 3339 text.
+    let stored = app
+        .store
+        .events(&Default::default(), 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.id == pending)
+        .unwrap()
+        .activated_at;
+    let shown = lisens_server::i18n::Tr::new("sv").when_stored(&stored, &lisens_core::metering::Zone::utc());
+    assert!(
+        status.contains(&format!("<td>{shown}</td>")) && !status.contains(&stored),
+        "{stored}: {status}"
+    );
     // The pending license's message ends when the license is activated:
     // it has no End button.
     assert!(
@@ -816,6 +832,9 @@ async fn acme_books_speaks_its_own_words_on_every_screen() {
                 "the product's Swedish name: {licenses}"
             );
         }
+        // 70 over: one started 100 at 2.50 SEK, in the reader's number format.
+        let price = if lang == "sv" { "2,50 SEK" } else { "2.50 SEK" };
+        assert!(metering.contains(price), "{metering}");
         let pro = page(&app, &c, "/licenses/modules/books-pro").await;
         if lang == "sv" {
             assert!(
