@@ -248,6 +248,7 @@ pub fn app(state: AppState) -> impl HttpService {
         )
         .route("/licenses/check-now", axum::routing::post(ui::check_now))
         .route("/licenses/file", axum::routing::post(ui::upload))
+        .route("/licenses/register", axum::routing::post(ui::register))
         .route("/users", get(ui::users))
         .route("/users/licenses", get(ui::user_licenses).post(ui::toggle))
         .route("/me", get(ui::me))

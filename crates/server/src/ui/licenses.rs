@@ -576,6 +576,57 @@ pub async fn check_now(
     }
 }
 
+#[derive(Deserialize)]
+pub struct RegisterForm {
+    csrf: String,
+    /// The issuer's address, as the vendor gave it.
+    issuer: String,
+    serial: String,
+    /// The license owner (the company) the vendor registered.
+    owner: String,
+}
+
+/// A new installation registers with its issuer by serial number and license
+/// owner (what the vendor gave on purchase): the issuer answers with the
+/// license, which is loaded. A refusal reads as a sentence on the page.
+pub async fn register(
+    UiAdmin(u): UiAdmin,
+    State(state): State<AppState>,
+    Form(f): Form<RegisterForm>,
+) -> Response {
+    if !csrf_ok(&u, &f.csrf) {
+        return bad_csrf(&u);
+    }
+    let issuer = f.issuer.trim();
+    let web = reqwest::Url::parse(issuer).is_ok_and(|url| matches!(url.scheme(), "https" | "http"));
+    if !web || f.serial.trim().is_empty() || f.owner.trim().is_empty() {
+        return refused("/licenses", codes::INVALID_INPUT);
+    }
+    let keys = match state.store.receiving_keys().await {
+        Ok(keys) => keys,
+        Err(e) => return refused("/licenses", e.code()),
+    };
+    match crate::issuer_client::register(
+        &state.store,
+        issuer,
+        f.serial.trim(),
+        f.owner.trim(),
+        &keys,
+        &u.session.user.login_name,
+    )
+    .await
+    {
+        Ok(_) => {
+            // The screens read the new license at once, not at the next poll.
+            if let Err(e) = state.view.refresh().await {
+                tracing::warn!("access view refresh after registration: {e}");
+            }
+            Redirect::to("/licenses?notice=registered").into_response()
+        }
+        Err(e) => refused("/licenses", &e.code()),
+    }
+}
+
 /// "Load license from file": a multipart upload with the csrf field and the file.
 pub async fn upload(UiAdmin(u): UiAdmin, State(state): State<AppState>, mut form: Multipart) -> Response {
     let (mut csrf, mut text) = (String::new(), None);

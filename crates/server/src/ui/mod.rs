@@ -40,7 +40,7 @@ mod users;
 
 pub use licenses::{
     activate_dialog, activate_submit, add_event, check_now, end_event, excess_dialog, excess_submit,
-    licenses, licenses_status, module, upload,
+    licenses, licenses_status, module, register, upload,
 };
 pub use login::{login_form, login_submit, logout, root, set_language};
 pub use metering::metering;
@@ -204,7 +204,7 @@ pub struct CsrfForm {
 
 /// The notices a redirect may name (`?notice=KEY`); any other value is
 /// ignored.
-const NOTICES: &[&str] = &["check-requested", "new-license-activated"];
+const NOTICES: &[&str] = &["check-requested", "new-license-activated", "registered"];
 
 /// Back to `path` with a refusal: the redirect carries only the error's
 /// code, and the page shows its own sentence for it ([`carried`]).

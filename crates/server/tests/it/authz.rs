@@ -55,6 +55,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/licenses/remove-excess/{module}", UiAdmin),
     ("POST", "/licenses/check-now", UiAdmin),
     ("POST", "/licenses/file", UiAdmin),
+    ("POST", "/licenses/register", UiAdmin),
     ("POST", "/licenses/events", UiAdmin),
     ("POST", "/licenses/events/{id}/end", UiAdmin),
     ("GET", "/users", UiAdmin),

@@ -1063,7 +1063,7 @@ async fn every_documented_body_refuses_bad_input_and_changes_nothing() {
 /// The vendor's issuer in this process: customer S-2 ("Seed AB") at license
 /// version 3 (a larger essentials count than the installation's), signed
 /// with the installation's trusted test key.
-async fn spawn_issuer() -> String {
+pub(crate) async fn spawn_issuer() -> String {
     use lisens_issuer::http::{app, IssuerState};
     use lisens_issuer::service::Issuer;
     let dir = tempfile::tempdir().unwrap();

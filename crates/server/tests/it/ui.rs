@@ -904,3 +904,62 @@ async fn a_refusal_page_reads_as_a_sentence_in_the_readers_language() {
     );
     assert!(!html.contains("The form is stale"), "{html}");
 }
+
+/// A new installation registers from the Licenses page with the serial
+/// number and license owner the vendor gave: a wrong owner is refused in
+/// the reader's words (nothing stored), the right one loads the license.
+#[tokio::test]
+async fn a_new_installation_registers_with_its_issuer_from_the_licenses_page() {
+    let issuer = crate::openapi::spawn_issuer().await;
+    let app = spawn_unlicensed_app().await;
+    user_with_password(&app, "admin", true).await;
+    let c = browser("sv");
+    let html = log_in(&app, &c, "admin").await.text().await.unwrap();
+    assert!(
+        html.contains("id=\"register\"") && html.contains("Licensägare"),
+        "{html}"
+    );
+    let token = csrf(&html);
+    let register = |owner: &'static str| {
+        c.post(app.url("/licenses/register"))
+            .form(&[
+                ("csrf", token.as_str()),
+                ("issuer", issuer.as_str()),
+                ("serial", "S-2"),
+                ("owner", owner),
+            ])
+            .send()
+    };
+    let html = register("Someone Else").await.unwrap().text().await.unwrap();
+    let sentence = lisens_server::i18n::Tr::new("sv")
+        .error("REGISTRATION_FAILED")
+        .unwrap();
+    assert!(html.contains(&format!("Nekad: {sentence}")), "{html}");
+    assert!(app.store.license_status().await.unwrap().owners.is_empty());
+    let html = register("seed ab").await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("Installationen är registrerad hos licenstjänsten"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Seed AB") && html.contains("id=\"serial\">S-2<"),
+        "{html}"
+    );
+    // A made-up address is refused before anything is asked.
+    let r = c
+        .post(app.url("/licenses/register"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("issuer", "file:///etc/passwd"),
+            ("serial", "S-2"),
+            ("owner", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.url().query().unwrap_or_default().contains("INVALID_INPUT"),
+        "{}",
+        r.url()
+    );
+}
