@@ -395,6 +395,37 @@ async fn every_screen_fits_a_phone_390_px_wide_in_swedish() {
             .unwrap();
         let (scroll, client) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
         shot(&b.client, name).await;
+        // What a person reads: no error code, no RFC 3339 time, no English
+        // label on a Swedish screen.
+        let text = b
+            .client
+            .execute("return document.body.innerText;", vec![])
+            .await
+            .unwrap();
+        let text = text.as_str().unwrap_or_default();
+        let codes: Vec<&str> = text
+            .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+            .filter(|w| w.len() > 4 && w.contains('_'))
+            .collect();
+        assert!(codes.is_empty(), "{path}: codes on the page: {codes:?}\n{text}");
+        let raw_time = text
+            .split_whitespace()
+            .any(|w| w.len() >= 20 && w.contains('T') && w.ends_with('Z'));
+        assert!(!raw_time, "{path}: a raw time: {text}");
+        for english in [
+            "Licenses",
+            "Users",
+            "Log out",
+            "Refused",
+            "Total",
+            "In use",
+            "Available",
+        ] {
+            assert!(
+                !text.lines().any(|l| l.trim() == english),
+                "{path}: the English label {english:?} on a Swedish screen:\n{text}"
+            );
+        }
         assert!(
             client <= 400,
             "{path}: the page is {client} px wide, not a phone's"
