@@ -188,7 +188,15 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
     let pending_owners = state.store.pending_owners().await.unwrap_or_default();
     let events = state.store.license_events(50).await.unwrap_or_default();
     // Each message as the reader reads it: the system's in their language,
-    // who did it by name ("the system" in their words).
+    // who did it by their full name ("the system" in their words).
+    let names: HashMap<String, String> = state
+        .store
+        .list_associates()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| (a.login_name, a.full_name))
+        .collect();
     let system_events: Vec<lisens_store::SystemEvent> = state
         .store
         .events(&Default::default(), 0, 100)
@@ -197,7 +205,10 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
         .into_iter()
         .map(|mut e| {
             e.message = u.t.event_message(&e, status.product());
-            e.activated_by = u.t.who(&e.activated_by);
+            e.activated_by = names
+                .get(&e.activated_by)
+                .cloned()
+                .unwrap_or_else(|| u.t.who(&e.activated_by));
             // Times in the installation's time zone, in the reader's format.
             e.activated_at = u.t.when_stored(&e.activated_at, &state.zone);
             e.finished_at = e.finished_at.map(|f| u.t.when_stored(&f, &state.zone));

@@ -343,10 +343,11 @@ async fn a_non_administrator_is_refused_the_license_pages() {
     b.client.clone().close().await.unwrap();
 }
 
-/// On a phone 390 px wide, in Swedish, no screen of the help pages scrolls
-/// sideways (wide tables scroll inside their own box, the page does not).
+/// On a phone 390 px wide, in Swedish and Danish, no screen of the help
+/// pages scrolls sideways (wide tables scroll inside their own box, the page
+/// does not), and none shows a code, a raw time or an English label.
 #[tokio::test]
-async fn every_screen_fits_a_phone_390_px_wide_in_swedish() {
+async fn every_screen_fits_a_phone_390_px_wide_in_swedish_and_danish() {
     let Some(b) = browser_sized(Some(390)).await else {
         return;
     };
@@ -374,15 +375,19 @@ async fn every_screen_fits_a_phone_390_px_wide_in_swedish() {
     app.refresh().await;
     log_in(&b, &app, "admin").await;
     page_with(&b, "Licenser").await;
-    for (path, name) in [
-        ("/licenses", "phone-licenses"),
-        ("/licenses/status", "phone-status"),
-        ("/licenses/modules/essentials", "phone-module"),
-        ("/users/licenses", "phone-user-licenses"),
-        ("/users", "phone-users"),
-        ("/metering", "phone-metering"),
-        ("/me", "phone-me"),
-    ] {
+    for (lang, path, name) in ["sv", "da"].into_iter().flat_map(|lang| {
+        [
+            ("/licenses", "phone-licenses"),
+            ("/licenses/status", "phone-status"),
+            ("/licenses/modules/essentials", "phone-module"),
+            ("/users/licenses", "phone-user-licenses"),
+            ("/users", "phone-users"),
+            ("/metering", "phone-metering"),
+            ("/me", "phone-me"),
+        ]
+        .map(|(path, name)| (lang, path, format!("{name}-{lang}")))
+    }) {
+        app.store.set_language("admin", Some(lang)).await.unwrap();
         b.client.goto(&app.url(path)).await.unwrap();
         find(&b, Locator::Css("main h1")).await;
         let widths = b
@@ -394,9 +399,9 @@ async fn every_screen_fits_a_phone_390_px_wide_in_swedish() {
             .await
             .unwrap();
         let (scroll, client) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
-        shot(&b.client, name).await;
+        shot(&b.client, &name).await;
         // What a person reads: no error code, no RFC 3339 time, no English
-        // label on a Swedish screen.
+        // label on a Swedish or Danish screen.
         let text = b
             .client
             .execute("return document.body.innerText;", vec![])
@@ -423,7 +428,7 @@ async fn every_screen_fits_a_phone_390_px_wide_in_swedish() {
         ] {
             assert!(
                 !text.lines().any(|l| l.trim() == english),
-                "{path}: the English label {english:?} on a Swedish screen:\n{text}"
+                "{lang} {path}: the English label {english:?}:\n{text}"
             );
         }
         assert!(

@@ -691,7 +691,7 @@ async fn a_new_installation_is_licensed_from_the_licenses_page() {
         .unwrap_or_else(|| panic!("{html}"));
     assert!(pane.contains("Ny licens aktiverad"), "{pane}");
     assert!(
-        pane.contains("Ny licens aktiverad (Hela systemet, admin)"),
+        pane.contains("Ny licens aktiverad (Hela systemet, admin Person)"),
         "the administrator, not system: {pane}"
     );
     assert!(
