@@ -513,7 +513,8 @@ async fn excess_page(u: &UiUser, state: &AppState, module: &str, error: Option<S
             .module(module)
             .map(|(o, m)| o.in_language(m, u.t.code).description)
             .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| c.description.clone()),
+            .or_else(|| Some(c.description.clone()).filter(|d| !d.is_empty()))
+            .unwrap_or_else(|| module.to_owned()),
         Err(e) => return store_error(u, e),
     };
     let f = frame(u, None, error);

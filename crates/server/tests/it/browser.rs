@@ -278,9 +278,21 @@ async fn an_administrator_reads_licenses_assigns_in_the_matrix_and_switches_to_s
 
 #[tokio::test]
 async fn a_license_file_with_fewer_plans_goes_through_remove_excess_and_activate() {
+    // The help page "Aktivera licens", step by step, as a Swedish and as a
+    // Danish administrator reads it.
+    for lang in ["sv", "da"] {
+        walk_the_activation(lang).await;
+    }
+}
+
+/// Load a license file with fewer plans than in use, see the plan in red,
+/// remove the excess, activate: every step in `lang`'s words.
+async fn walk_the_activation(lang: &str) {
     let Some(b) = browser().await else { return };
+    let t = lisens_server::i18n::Tr::new(lang);
     let app = spawn_app().await;
     user(&app, "admin", true).await;
+    app.store.set_language("admin", Some(lang)).await.unwrap();
     for u in ["anna", "bo"] {
         user(&app, u, false).await;
         app.store.assign(u, "essentials").await.unwrap();
@@ -303,15 +315,19 @@ async fn a_license_file_with_fewer_plans_goes_through_remove_excess_and_activate
         .unwrap();
     find(&b, Locator::Id("upload")).await.click().await.unwrap();
     let activate = find(&b, Locator::Id("activate")).await;
-    page_with(&b, "fewer than in use").await;
+    page_with(&b, &t.t("below-in-use")).await;
+    page_with(&b, &t.t("activate-new-license")).await;
     assert!(!activate.is_enabled().await.unwrap(), "Activate is disabled");
-    shot(&b.client, "activate-blocked").await;
+    no_codes_or_english(&b, lang).await;
+    shot(&b.client, &format!("activate-blocked-{lang}")).await;
 
     find(&b, Locator::Css("td.below a")).await.click().await.unwrap();
     find(&b, Locator::Id("remove-ok")).await;
-    page_with(&b, "Remove excess licenses").await;
+    page_with(&b, &t.t("remove-excess-licenses")).await;
+    find(&b, Locator::Id("remove-cancel")).await;
     find(&b, Locator::Id("u-bo")).await.click().await.unwrap();
-    shot(&b.client, "remove-excess").await;
+    no_codes_or_english(&b, lang).await;
+    shot(&b.client, &format!("remove-excess-{lang}")).await;
     find(&b, Locator::Id("remove-ok")).await.click().await.unwrap();
     let activate = find(&b, Locator::Id("activate")).await;
     assert!(
@@ -319,13 +335,50 @@ async fn a_license_file_with_fewer_plans_goes_through_remove_excess_and_activate
         "Activate is enabled after the removal"
     );
     activate.click().await.unwrap();
-    page_with(&b, "New license activated").await;
-    shot(&b.client, "new-license-activated").await;
+    page_with(&b, &t.t("new-license-activated")).await;
+    no_codes_or_english(&b, lang).await;
+    shot(&b.client, &format!("new-license-activated-{lang}")).await;
     assert_eq!(
         app.store.license_status().await.unwrap().owners[0].license_version,
         2
     );
     b.client.clone().close().await.unwrap();
+}
+
+/// What a person reads on the page in `lang`: no error code, no raw time,
+/// no English label.
+async fn no_codes_or_english(b: &Browser, lang: &str) {
+    let text = b
+        .client
+        .execute("return document.body.innerText;", vec![])
+        .await
+        .unwrap();
+    let text = text.as_str().unwrap_or_default();
+    let codes: Vec<&str> = text
+        .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+        .filter(|w| w.len() > 4 && w.contains('_'))
+        .collect();
+    assert!(codes.is_empty(), "{lang}: codes on the page: {codes:?}\n{text}");
+    let raw_time = text
+        .split_whitespace()
+        .any(|w| w.len() >= 20 && w.contains('T') && w.ends_with('Z'));
+    assert!(!raw_time, "{lang}: a raw time: {text}");
+    for english in [
+        "Licenses",
+        "Users",
+        "Log out",
+        "Refused",
+        "Total",
+        "In use",
+        "Available",
+        "Activate",
+        "Cancel",
+    ] {
+        assert!(
+            !text.lines().any(|l| l.trim() == english),
+            "{lang}: the English label {english:?}:\n{text}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -400,37 +453,7 @@ async fn every_screen_fits_a_phone_390_px_wide_in_swedish_and_danish() {
             .unwrap();
         let (scroll, client) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
         shot(&b.client, &name).await;
-        // What a person reads: no error code, no RFC 3339 time, no English
-        // label on a Swedish or Danish screen.
-        let text = b
-            .client
-            .execute("return document.body.innerText;", vec![])
-            .await
-            .unwrap();
-        let text = text.as_str().unwrap_or_default();
-        let codes: Vec<&str> = text
-            .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
-            .filter(|w| w.len() > 4 && w.contains('_'))
-            .collect();
-        assert!(codes.is_empty(), "{path}: codes on the page: {codes:?}\n{text}");
-        let raw_time = text
-            .split_whitespace()
-            .any(|w| w.len() >= 20 && w.contains('T') && w.ends_with('Z'));
-        assert!(!raw_time, "{path}: a raw time: {text}");
-        for english in [
-            "Licenses",
-            "Users",
-            "Log out",
-            "Refused",
-            "Total",
-            "In use",
-            "Available",
-        ] {
-            assert!(
-                !text.lines().any(|l| l.trim() == english),
-                "{lang} {path}: the English label {english:?}:\n{text}"
-            );
-        }
+        no_codes_or_english(&b, lang).await;
         assert!(
             client <= 400,
             "{path}: the page is {client} px wide, not a phone's"

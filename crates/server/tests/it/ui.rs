@@ -329,6 +329,10 @@ async fn activation_dialog_red_module_remove_excess_then_activate() {
     );
     assert!(html.contains("id=\"activate\" disabled"), "Activate is disabled");
     assert!(html.contains(">1 fewer<"), "a negative change in words: {html}");
+    assert!(
+        html.contains("&#9888; essentials</a>"),
+        "the license is named: {html}"
+    );
 
     let excess = c
         .get(app.url("/licenses/remove-excess/essentials"))
@@ -340,7 +344,8 @@ async fn activation_dialog_red_module_remove_excess_then_activate() {
         .unwrap();
     assert!(excess.contains("id=\"to-remove\">1<"), "one to remove");
     assert!(
-        excess.contains("id=\"remove-cancel\""),
+        excess.contains("id=\"remove-cancel\"")
+            && excess.contains("<h1>Remove excess licenses: essentials</h1>"),
         "the dialog has Cancel: {excess}"
     );
     // OK with nobody ticked says what to do.
