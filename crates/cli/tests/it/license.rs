@@ -316,7 +316,7 @@ fn load_and_status_work_the_same_on_postgresql() {
     ));
     let status: Value = serde_json::from_str(&ok(&lisens(&["license", "status", "--json"], &db))).unwrap();
     assert_eq!(status["owners"][0]["valid"], true);
-    assert_eq!(status["owners"][0]["modules"].as_array().unwrap().len(), 45);
+    assert_eq!(status["owners"][0]["modules"].as_array().unwrap().len(), 46);
 }
 
 fn spec_with(version: u32, replace: &[(&str, &str)]) -> String {
