@@ -325,6 +325,11 @@ mod tests {
             crm.text("da", "quote-management").unwrap().name,
             "Håndtering af salgstilbud"
         );
+        assert_eq!(
+            crm.text("sv", "system").unwrap().description,
+            "Anger vilka system du har åtkomst till.",
+            "the help pages' System row"
+        );
         assert!(crm.text("en", "server").is_none(), "English is the rows' own");
         // The CRM's rules hold for the CRM's demo license, as a vendor's must.
         let demo = crate::spec::parse_spec(
