@@ -306,7 +306,9 @@ pub fn app(state: AppState) -> impl HttpService {
             get(scim::service_provider_config),
         )
         .route("/scim/v2/ResourceTypes", get(scim::resource_types))
+        .route("/scim/v2/ResourceTypes/{id}", get(scim::resource_type))
         .route("/scim/v2/Schemas", get(scim::schemas))
+        .route("/scim/v2/Schemas/{id}", get(scim::schema))
         .route("/scim/v2/Users", get(scim::list).post(scim::create))
         .route(
             "/scim/v2/Users/{id}",
@@ -337,8 +339,12 @@ pub fn app(state: AppState) -> impl HttpService {
         .route("/api/v1/audit.csv", get(audit::export))
         .route("/api/openapi.json", get(openapi::json))
         .route("/api/docs", get(openapi::docs))
-        .fallback(|| async {
-            error::ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such endpoint")
+        .fallback(|uri: axum::http::Uri| async move {
+            // SCIM clients read SCIM errors, the rest the API's problems.
+            if uri.path().starts_with("/scim/") {
+                return scim::unknown_path(uri.path());
+            }
+            error::ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, "no such endpoint").into_response()
         })
         // The one layer that needs the matched route template (a layer on
         // the router wraps each route): the latency per route, and for a

@@ -489,12 +489,33 @@ pub async fn service_provider_config(_: ScimCaller) -> Response {
 pub async fn resource_types(_: ScimCaller) -> Response {
     scim_json(
         StatusCode::OK,
-        json!({
-            "schemas": [LIST_SCHEMA], "totalResults": 1,
-            "Resources": [{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"], "id": "User", "name": "User",
-                           "endpoint": "/Users", "schema": USER_SCHEMA}],
-        }),
+        json!({"schemas": [LIST_SCHEMA], "totalResults": 1, "Resources": [user_resource_type()]}),
     )
+}
+
+/// The one resource type: User.
+fn user_resource_type() -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"], "id": "User", "name": "User",
+           "endpoint": "/Users", "schema": USER_SCHEMA,
+           "meta": {"resourceType": "ResourceType", "location": "/scim/v2/ResourceTypes/User"}})
+}
+
+#[utoipa::path(
+    get, path = "/scim/v2/ResourceTypes/{id}", tag = "scim",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "`User`")),
+    responses(
+        (status = 200, description = "The resource type", content_type = "application/scim+json"),
+        (status = 404, description = "No such resource type", body = ScimErrorDoc, content_type = "application/scim+json"),
+        ScimAuthErrors
+    )
+)]
+pub async fn resource_type(_: ScimCaller, Path(id): Path<String>) -> Response {
+    if id == "User" {
+        scim_json(StatusCode::OK, user_resource_type())
+    } else {
+        ScimError::new(StatusCode::NOT_FOUND, None, "the one resource type is User").into_response()
+    }
 }
 
 #[utoipa::path(
@@ -506,17 +527,77 @@ pub async fn resource_types(_: ScimCaller) -> Response {
     )
 )]
 pub async fn schemas(_: ScimCaller) -> Response {
-    let attr = |name: &str, kind: &str, multi: bool| json!({"name": name, "type": kind, "multiValued": multi, "required": name == "userName", "mutability": if name == "userName" { "immutable" } else { "readWrite" }, "returned": "default", "uniqueness": if name == "userName" { "server" } else { "none" }});
     scim_json(
         StatusCode::OK,
-        json!({
-            "schemas": [LIST_SCHEMA], "totalResults": 1,
-            "Resources": [{"id": USER_SCHEMA, "name": "User", "description": "A CRM user; entitlements are plan names",
-                           "attributes": [attr("userName", "string", false), attr("displayName", "string", false),
-                                          attr("emails", "complex", true), attr("active", "boolean", false),
-                                          attr("entitlements", "complex", true)]}],
-        }),
+        json!({"schemas": [LIST_SCHEMA], "totalResults": 1, "Resources": [user_schema()]}),
     )
+}
+
+/// The User schema as RFC 7643 describes one, with every attribute a User
+/// of this server carries (and the sub-attributes of the complex ones), so
+/// a strict client accepts the Users it gets.
+fn user_schema() -> Value {
+    let attr = |name: &str, kind: &str, multi: bool, mutability: &str| {
+        json!({"name": name, "type": kind, "multiValued": multi, "required": name == "userName",
+               "caseExact": false, "mutability": mutability, "returned": "default",
+               "uniqueness": if name == "userName" { "server" } else { "none" }})
+    };
+    let complex = |name: &str, multi: bool, subs: Vec<Value>| {
+        let mut a = attr(name, "complex", multi, "readWrite");
+        a["subAttributes"] = json!(subs);
+        a
+    };
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": USER_SCHEMA, "name": "User", "description": "A user; entitlements are the plans they hold",
+        "attributes": [
+            attr("userName", "string", false, "readWrite"),
+            attr("displayName", "string", false, "readWrite"),
+            complex("name", false, vec![attr("formatted", "string", false, "readWrite")]),
+            complex("emails", true, vec![
+                attr("value", "string", false, "readWrite"),
+                attr("type", "string", false, "readWrite"),
+                attr("primary", "boolean", false, "readWrite"),
+            ]),
+            attr("active", "boolean", false, "readWrite"),
+            complex("entitlements", true, vec![attr("value", "string", false, "readWrite")]),
+        ],
+        "meta": {"resourceType": "Schema", "location": format!("/scim/v2/Schemas/{USER_SCHEMA}")},
+    })
+}
+
+#[utoipa::path(
+    get, path = "/scim/v2/Schemas/{id}", tag = "scim",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The schema's URN")),
+    responses(
+        (status = 200, description = "The schema", content_type = "application/scim+json"),
+        (status = 404, description = "No such schema", body = ScimErrorDoc, content_type = "application/scim+json"),
+        ScimAuthErrors
+    )
+)]
+pub async fn schema(_: ScimCaller, Path(id): Path<String>) -> Response {
+    if id == USER_SCHEMA {
+        scim_json(StatusCode::OK, user_schema())
+    } else {
+        ScimError::new(
+            StatusCode::NOT_FOUND,
+            None,
+            format!("the one schema is {USER_SCHEMA}"),
+        )
+        .into_response()
+    }
+}
+
+/// Any other path under `/scim/v2` (`/Groups`, `/Users/.search`, ...):
+/// a SCIM error, as SCIM clients read one, not the API's problem document.
+pub fn unknown_path(path: &str) -> Response {
+    ScimError::new(
+        StatusCode::NOT_FOUND,
+        None,
+        format!("{path}: this server provides /Users, /Schemas, /ResourceTypes and /ServiceProviderConfig"),
+    )
+    .into_response()
 }
 
 /// 401 and 403: every SCIM operation needs a `scim` or `admin` token.

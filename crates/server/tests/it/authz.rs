@@ -97,6 +97,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/scim/v2/ServiceProviderConfig", Scim),
     ("GET", "/scim/v2/ResourceTypes", Scim),
     ("GET", "/scim/v2/Schemas", Scim),
+    ("GET", "/scim/v2/Schemas/{id}", Scim),
+    ("GET", "/scim/v2/ResourceTypes/{id}", Scim),
     ("GET", "/scim/v2/Users", Scim),
     ("POST", "/scim/v2/Users", Scim),
     ("GET", "/scim/v2/Users/{id}", Scim),

@@ -779,6 +779,15 @@ async fn every_operation_answers_as_documented() {
     ] {
         assert_eq!(api.call(s, "GET", p, p, Empty).await.status, 200);
     }
+    for (template, path) in [
+        ("/scim/v2/ResourceTypes/{id}", "/scim/v2/ResourceTypes/User"),
+        (
+            "/scim/v2/Schemas/{id}",
+            "/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+        ),
+    ] {
+        assert_eq!(api.call(s, "GET", template, path, Empty).await.status, 200);
+    }
     let users = "/scim/v2/Users";
     let new = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "dave",
                      "displayName": "Dave", "emails": [{"value": "dave@example.com", "primary": true}],

@@ -371,3 +371,82 @@ async fn a_patch_with_a_refused_plan_changes_nothing_else() {
     );
     assert_eq!(renamed["emails"][0]["value"], "dag@old.example");
 }
+
+/// A strict client's discovery: the User schema describes every attribute
+/// (and sub-attribute) of the Users the server returns, the schema and the
+/// resource type are there by id, and paths the server does not provide
+/// (`/Groups`, probed by Entra ID and Okta) answer SCIM errors, not the
+/// API's problem documents.
+#[tokio::test]
+async fn discovery_describes_what_the_server_returns_and_unknown_paths_are_scim_errors() {
+    let app = spawn_app().await;
+    let scim = app.token(TokenScope::Scim).await;
+    app.refresh().await;
+    use reqwest::Method as M;
+    let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bo@example.com",
+                      "displayName": "Bo Ek", "emails": [{"value": "bo@example.com", "primary": true}],
+                      "active": true, "entitlements": [{"value": "essentials"}]});
+    let (status, created) = call(&app, &scim, M::POST, "/scim/v2/Users", Some(user)).await;
+    assert_eq!(status, 201, "{created}");
+    let urn = "urn:ietf:params:scim:schemas:core:2.0:User";
+    let (status, schema) = call(&app, &scim, M::GET, &format!("/scim/v2/Schemas/{urn}"), None).await;
+    assert_eq!((status, schema["id"].as_str()), (200, Some(urn)), "{schema}");
+    let (_, list) = call(&app, &scim, M::GET, "/scim/v2/Schemas", None).await;
+    assert_eq!(list["Resources"][0], schema);
+    let described = |name: &str| {
+        schema["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .cloned()
+    };
+    for (key, value) in created.as_object().unwrap() {
+        if ["schemas", "id", "meta"].contains(&key.as_str()) {
+            continue;
+        }
+        let attr =
+            described(key).unwrap_or_else(|| panic!("{key} is returned but not in the schema: {schema}"));
+        let items: Vec<&Value> = match value {
+            Value::Array(a) => a.iter().collect(),
+            Value::Object(_) => vec![value],
+            _ => vec![],
+        };
+        for item in items {
+            for sub in item.as_object().unwrap().keys() {
+                assert!(
+                    attr["subAttributes"]
+                        .as_array()
+                        .is_some_and(|s| s.iter().any(|a| a["name"] == *sub)),
+                    "{key}.{sub} is returned but not in the schema: {attr}"
+                );
+            }
+        }
+    }
+    let (status, rt) = call(&app, &scim, M::GET, "/scim/v2/ResourceTypes/User", None).await;
+    assert_eq!((status, rt["schema"].as_str()), (200, Some(urn)), "{rt}");
+    for path in [
+        "/scim/v2/Groups",
+        "/scim/v2/Schemas/urn:x",
+        "/scim/v2/ResourceTypes/Group",
+    ] {
+        let r = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(&scim)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/scim+json", "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+            "{path}: {body}"
+        );
+        assert_eq!(body["status"], "404", "{path}: {body}");
+    }
+    // Outside SCIM, the API's problem documents as before.
+    let r = app.client.get(app.url("/api/v1/nothing")).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
