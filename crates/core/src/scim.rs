@@ -122,15 +122,24 @@ pub fn user_fields(v: &Value) -> Result<UserFields, ScimFault> {
         f.email = Some(primary_email(e)?);
     }
     if let Some(a) = v.get("active") {
-        f.active = Some(
-            a.as_bool()
-                .ok_or_else(|| ScimFault::invalid("active must be true or false"))?,
-        );
+        f.active = Some(boolean(a)?);
     }
     if let Some(e) = v.get("entitlements") {
         f.entitlements = Some(entitlements(e)?);
     }
     Ok(f)
+}
+
+/// A SCIM boolean: `true`/`false`, or as Entra ID sends them, the strings
+/// "True"/"False" (any case).
+fn boolean(v: &Value) -> Result<bool, ScimFault> {
+    v.as_bool()
+        .or_else(|| match v.as_str() {
+            Some(s) if s.eq_ignore_ascii_case("true") => Some(true),
+            Some(s) if s.eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        })
+        .ok_or_else(|| ScimFault::invalid("active must be true or false"))
 }
 
 fn text(v: &Value, why: &str) -> Result<String, ScimFault> {
@@ -241,19 +250,7 @@ pub fn patch(v: &Value, plans: &[String]) -> Result<UserFields, ScimFault> {
                 }
             }
             ("add" | "replace", Some(p)) => match p {
-                // Entra ID sends booleans as strings ("True").
-                "active" => {
-                    f.active = Some(
-                        value
-                            .as_bool()
-                            .or_else(|| match value.as_str() {
-                                Some(s) if s.eq_ignore_ascii_case("true") => Some(true),
-                                Some(s) if s.eq_ignore_ascii_case("false") => Some(false),
-                                _ => None,
-                            })
-                            .ok_or_else(|| ScimFault::invalid("active must be true or false"))?,
-                    )
-                }
+                "active" => f.active = Some(boolean(value)?),
                 "displayName" | "name.formatted" => f.display_name = Some(text(value, "a name is a string")?),
                 "emails" => f.email = Some(primary_email(value)?),
                 "entitlements" => set_plans(entitlements(value)?),
@@ -358,6 +355,10 @@ mod tests {
         .unwrap();
         assert_eq!(f.active, Some(false));
         assert_eq!(f.entitlements, None);
+        // Entra ID's path-less form, with its string boolean.
+        let f = patch_of(json!([{"op": "Replace", "value": {"active": "False"}}]), &["crm"]).unwrap();
+        assert_eq!((f.active, f.entitlements), (Some(false), None));
+        assert!(patch_of(json!([{"op": "Replace", "value": {"active": "nope"}}]), &["crm"]).is_err());
     }
 
     #[test]

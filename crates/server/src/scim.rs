@@ -279,7 +279,16 @@ async fn respond(
 ) -> Result<Response, ScimError> {
     let a = state.store.associate(login).await?;
     let plans = plans_of(state, login).await?;
-    Ok(scim_json(status, user_json(&a, &plans, &base_url(headers))))
+    let body = user_json(&a, &plans, &base_url(headers));
+    let location = body["meta"]["location"].as_str().map(str::to_owned);
+    let mut response = scim_json(status, body);
+    // A created resource says where it lives (RFC 7644 3.3).
+    if status == StatusCode::CREATED {
+        if let Some(value) = location.and_then(|l| axum::http::HeaderValue::from_str(&l).ok()) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+    }
+    Ok(response)
 }
 
 #[utoipa::path(

@@ -386,8 +386,40 @@ async fn discovery_describes_what_the_server_returns_and_unknown_paths_are_scim_
     let user = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bo@example.com",
                       "displayName": "Bo Ek", "emails": [{"value": "bo@example.com", "primary": true}],
                       "active": true, "entitlements": [{"value": "essentials"}]});
-    let (status, created) = call(&app, &scim, M::POST, "/scim/v2/Users", Some(user)).await;
-    assert_eq!(status, 201, "{created}");
+    let r = app
+        .client
+        .post(app.url("/scim/v2/Users"))
+        .bearer_auth(&scim)
+        .header("content-type", "application/scim+json")
+        .body(user.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(
+        location,
+        created["meta"]["location"].as_str().unwrap(),
+        "Location on 201"
+    );
+    // Entra ID's path-less PATCH with a string boolean.
+    let id = created["id"].as_str().unwrap();
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                       "Operations": [{"op": "Replace", "value": {"active": "False"}}]});
+    let (status, patched) = call(
+        &app,
+        &scim,
+        M::PATCH,
+        &format!("/scim/v2/Users/{id}"),
+        Some(patch),
+    )
+    .await;
+    assert_eq!(
+        (status, patched["active"].as_bool()),
+        (200, Some(false)),
+        "{patched}"
+    );
     let urn = "urn:ietf:params:scim:schemas:core:2.0:User";
     let (status, schema) = call(&app, &scim, M::GET, &format!("/scim/v2/Schemas/{urn}"), None).await;
     assert_eq!((status, schema["id"].as_str()), (200, Some(urn)), "{schema}");
