@@ -83,6 +83,15 @@ impl From<StoreError> for ScimError {
             StoreError::Duplicate(_) => Self::new(StatusCode::CONFLICT, Some("uniqueness"), e.to_string()),
             StoreError::UnknownUser(_) => Self::new(StatusCode::NOT_FOUND, None, e.to_string()),
             StoreError::Invalid(_) => Self::invalid(e.to_string()),
+            // An entitlement that is no plan of the license, and the like:
+            // the value is what is wrong, item by item.
+            StoreError::BatchInvalid(items) | StoreError::BulkRefused(items) => Self::invalid(
+                items
+                    .iter()
+                    .map(|i| format!("{}: {}", i.code, i.detail))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
             StoreError::Assign(_) | StoreError::ReadOnly => {
                 Self::new(StatusCode::CONFLICT, None, format!("{code}: {e}"))
             }
@@ -200,18 +209,27 @@ async fn plan_changes(
         .collect())
 }
 
-/// A refused plan change as SCIM's 409, naming each plan and why.
+/// A refused plan change, naming each plan and why: 400 `invalidValue`
+/// when an entitlement is no plan of the license, else SCIM's 409 (counts).
 fn refused(changes: &[Assignment], e: StoreError) -> ScimError {
     match e {
-        StoreError::BulkRefused(items) => ScimError::new(
-            StatusCode::CONFLICT,
-            None,
-            items
-                .iter()
-                .map(|i| format!("{}: {}: {}", changes[i.index].module, i.code, i.detail))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
+        StoreError::BulkRefused(items) => {
+            let unknown = items.iter().any(|i| i.code == lisens_core::codes::MODULE_UNKNOWN);
+            let (status, scim_type) = if unknown {
+                (StatusCode::BAD_REQUEST, Some("invalidValue"))
+            } else {
+                (StatusCode::CONFLICT, None)
+            };
+            ScimError::new(
+                status,
+                scim_type,
+                items
+                    .iter()
+                    .map(|i| format!("{}: {}: {}", changes[i.index].module, i.code, i.detail))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        }
         e => e.into(),
     }
 }

@@ -420,6 +420,23 @@ async fn discovery_describes_what_the_server_returns_and_unknown_paths_are_scim_
         (200, Some(false)),
         "{patched}"
     );
+    // An entitlement that is no plan of the license: invalidValue, nothing stored.
+    let stranger = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "cy@example.com",
+                          "entitlements": [{"value": "no-such-plan"}]});
+    let (status, refused) = call(&app, &scim, M::POST, "/scim/v2/Users", Some(stranger)).await;
+    assert_eq!(
+        (status, refused["scimType"].as_str()),
+        (400, Some("invalidValue")),
+        "{refused}"
+    );
+    assert!(
+        refused["detail"].as_str().unwrap().contains("no-such-plan"),
+        "{refused}"
+    );
+    assert!(
+        app.store.associate("cy@example.com").await.is_err(),
+        "nothing stored"
+    );
     let urn = "urn:ietf:params:scim:schemas:core:2.0:User";
     let (status, schema) = call(&app, &scim, M::GET, &format!("/scim/v2/Schemas/{urn}"), None).await;
     assert_eq!((status, schema["id"].as_str()), (200, Some(urn)), "{schema}");
