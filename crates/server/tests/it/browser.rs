@@ -400,7 +400,7 @@ async fn a_non_administrator_is_refused_the_license_pages() {
 /// pages scrolls sideways (wide tables scroll inside their own box, the page
 /// does not), and none shows a code, a raw time or an English label.
 #[tokio::test]
-async fn every_screen_fits_a_phone_390_px_wide_in_swedish_and_danish() {
+async fn every_screen_fits_a_phone_390_px_wide_in_swedish_danish_and_norwegian() {
     let Some(b) = browser_sized(Some(390)).await else {
         return;
     };
