@@ -114,6 +114,12 @@ pub const SETTINGS: &[Setting] = &[
         about: "proxies whose X-Forwarded-For names the client",
     },
     Setting {
+        key: "public_url",
+        env: "LISENS_PUBLIC_URL",
+        default: "",
+        about: "the installation's address as clients reach it (SCIM's meta.location); empty: taken from each request's Host",
+    },
+    Setting {
         key: "secure_cookies",
         env: "LISENS_SECURE_COOKIES",
         default: "false",
@@ -357,6 +363,15 @@ pub fn load(config_flag: Option<&Path>) -> Result<Loaded, Failure> {
             false
         }
     };
+    let public_url = Some(text("public_url")).filter(|u| !u.is_empty()).and_then(|u| {
+        match lisens_server::public_url(&u) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                check("public_url", Err(e));
+                None
+            }
+        }
+    });
     let clock_offset_secs = text("clock_offset_secs").parse::<i64>().unwrap_or_else(|_| {
         check("clock_offset_secs", Err("a whole number of seconds".to_owned()));
         0
@@ -384,6 +399,7 @@ pub fn load(config_flag: Option<&Path>) -> Result<Loaded, Failure> {
         server: lisens_server::Settings {
             zone,
             secure_cookies,
+            public_url,
             limits: lisens_server::limits::Limits::new(
                 usize::try_from(max_in_flight).unwrap_or(usize::MAX),
                 request_timeout,

@@ -45,6 +45,21 @@ pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
 /// The largest request body taken (1 MiB; a 1,000-event metering batch is ~100 KiB).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
+/// Checks the `public_url` setting: an absolute http(s) URL without a query
+/// or fragment; given back without its trailing slash.
+pub fn public_url(text: &str) -> Result<String, String> {
+    let bad = || format!("{text:?}: an address like https://crm.example.com or https://example.com/lisens");
+    let url = reqwest::Url::parse(text).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || url.host().is_none()
+    {
+        return Err(bad());
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
 /// What the server takes from the installation's configuration (the CLI
 /// reads and checks `lisens.toml`, the environment and the flags once, and
 /// passes this in; nothing here reads the environment).
@@ -54,6 +69,10 @@ pub struct Settings {
     pub zone: lisens_core::metering::Zone,
     /// Mark session cookies Secure (`secure_cookies`, behind TLS).
     pub secure_cookies: bool,
+    /// The installation's address as clients reach it (`public_url`),
+    /// for the links it gives out (SCIM's `meta.location`); None: each
+    /// request's Host.
+    pub public_url: Option<String>,
     /// Requests and connections at once, and how long each may take.
     pub limits: limits::Limits,
     /// Whose `X-Forwarded-For` names the client (`trusted_proxies`).
@@ -68,6 +87,7 @@ impl Default for Settings {
         Self {
             zone: lisens_core::metering::Zone::utc(),
             secure_cookies: false,
+            public_url: None,
             limits: limits::Limits::default(),
             proxies: client_addr::TrustedProxies::default(),
             metering_retention_days: 400,
@@ -99,6 +119,8 @@ pub struct Shared {
     pub zone: lisens_core::metering::Zone,
     /// Mark session cookies Secure (`secure_cookies`, behind TLS).
     pub secure_cookies: bool,
+    /// The installation's address as clients reach it (`public_url`).
+    pub public_url: Option<String>,
     /// Requests at once and the longest a request may take.
     pub limits: limits::Limits,
     /// Whose `X-Forwarded-For` names the client (`trusted_proxies`).
@@ -190,6 +212,7 @@ impl AppState {
             view,
             limiter: Arc::default(),
             secure_cookies: settings.secure_cookies,
+            public_url: settings.public_url,
             zone,
             limits: settings.limits,
             proxies: Arc::new(settings.proxies),

@@ -274,7 +274,12 @@ async fn apply(state: &AppState, a: &Associate, f: UserFields) -> Result<(), Sci
     Ok(())
 }
 
-fn base_url(headers: &axum::http::HeaderMap) -> String {
+/// Where this installation's links point: the `public_url` setting, else
+/// (as a client reached it) the request's Host.
+fn base_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    if let Some(url) = &state.public_url {
+        return url.clone();
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -297,7 +302,7 @@ async fn respond(
 ) -> Result<Response, ScimError> {
     let a = state.store.associate(login).await?;
     let plans = plans_of(state, login).await?;
-    let body = user_json(&a, &plans, &base_url(headers));
+    let body = user_json(&a, &plans, &base_url(state, headers));
     let location = body["meta"]["location"].as_str().map(str::to_owned);
     let mut response = scim_json(status, body);
     // A created resource says where it lives (RFC 7644 3.3).
@@ -399,7 +404,7 @@ pub async fn list(
     let total = users.len();
     let start = q.start_index.unwrap_or(1).max(1);
     let count = q.count.unwrap_or(100).min(1000);
-    let base = base_url(&headers);
+    let base = base_url(&state, &headers);
     let mut resources = Vec::new();
     for a in users.iter().skip(start - 1).take(count) {
         resources.push(user_json(a, &plans_of(&state, &a.login_name).await?, &base));

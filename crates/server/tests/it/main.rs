@@ -130,6 +130,11 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Some(SEED_SPEC)).await
 }
 
+/// The seed installation with these settings.
+pub async fn spawn_app_set(settings: lisens_server::Settings) -> TestApp {
+    spawn_app_full(Some(SEED_SPEC), settings).await
+}
+
 /// An installation with the license `spec` signed by the vendor's key (seed 5).
 pub async fn spawn_app_licensed(spec: &str) -> TestApp {
     spawn_app_with(Some(spec)).await
@@ -142,6 +147,10 @@ pub async fn spawn_unlicensed_app() -> TestApp {
 }
 
 async fn spawn_app_with(spec: Option<&str>) -> TestApp {
+    spawn_app_full(spec, Default::default()).await
+}
+
+async fn spawn_app_full(spec: Option<&str>, settings: lisens_server::Settings) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("lisens.db").display());
     let key = SigningKey::from_seed([5; 32]);
@@ -156,7 +165,7 @@ async fn spawn_app_with(spec: Option<&str>) -> TestApp {
     let store = Arc::new(store);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(store.clone(), Default::default()).await.unwrap();
+    let state = AppState::new(store.clone(), settings).await.unwrap();
     tokio::spawn(lisens_server::serve(
         listener,
         state.clone(),

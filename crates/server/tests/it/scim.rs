@@ -499,3 +499,42 @@ async fn discovery_describes_what_the_server_returns_and_unknown_paths_are_scim_
     let r = app.client.get(app.url("/api/v1/nothing")).send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 }
+
+/// With `public_url` set, the links a SCIM client is given point there, not
+/// at whatever Host the request named; a bad setting is refused by name.
+#[tokio::test]
+async fn locations_use_the_configured_public_address_not_the_host_header() {
+    let settings = lisens_server::Settings {
+        public_url: Some(lisens_server::public_url("https://crm.example.com/lisens/").unwrap()),
+        ..Default::default()
+    };
+    let app = crate::spawn_app_set(settings).await;
+    let scim = app.token(TokenScope::Scim).await;
+    app.refresh().await;
+    let user =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "eve@example.com"});
+    let r = app
+        .client
+        .post(app.url("/scim/v2/Users"))
+        .bearer_auth(&scim)
+        .header("host", "attacker.example")
+        .header("content-type", "application/scim+json")
+        .body(user.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("https://crm.example.com/lisens/scim/v2/Users/"),
+        "{location}"
+    );
+    for bad in [
+        "crm.example.com",
+        "ftp://crm.example.com",
+        "https://crm.example.com/?x=1",
+        "",
+    ] {
+        assert!(lisens_server::public_url(bad).is_err(), "{bad}");
+    }
+}
