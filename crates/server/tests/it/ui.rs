@@ -947,7 +947,7 @@ async fn a_new_installation_registers_with_its_issuer_from_the_licenses_page() {
         "{html}"
     );
     assert!(
-        html.contains("Seed AB") && html.contains("id=\"serial\">S-2<"),
+        html.contains("Seed AB") && html.contains("id=\"serial\">S-2<") && !html.contains("id=\"register\""),
         "{html}"
     );
     // A made-up address is refused before anything is asked.
