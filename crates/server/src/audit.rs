@@ -236,7 +236,7 @@ fn query(
 /// Who changed what, when and from where: licenses, assignments, users,
 /// tokens, system events.
 #[utoipa::path(
-    get, path = "/api/v1/audit", tag = "operations", params(AuditQuery),
+    get, operation_id = "listAuditEntries", path = "/api/v1/audit", tag = "operations", params(AuditQuery),
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "A page of the audit log, newest first", body = AuditPage),

@@ -48,7 +48,7 @@ fn bad(e: impl std::fmt::Display) -> ApiError {
 }
 
 #[utoipa::path(
-    get, path = "/api/v1/system-events", tag = "system events", params(ListQuery), security(("bearer" = []), ("session" = [])),
+    get, operation_id = "listSystemEvents", path = "/api/v1/system-events", tag = "system events", params(ListQuery), security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "A page of system events", body = EventPage),
         crate::error::BadInput, crate::error::AuthProblems

@@ -315,7 +315,7 @@ async fn respond(
 }
 
 #[utoipa::path(
-    post, path = "/scim/v2/Users", tag = "scim",
+    post, operation_id = "scimCreateUser", path = "/scim/v2/Users", tag = "scim",
     security(("bearer" = [])),
     request_body(content = ScimUserDoc, content_type = "application/scim+json"),
     responses(
@@ -353,7 +353,7 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    get, path = "/scim/v2/Users/{id}", tag = "scim",
+    get, operation_id = "scimGetUser", path = "/scim/v2/Users/{id}", tag = "scim",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The user's id")),
     responses(
@@ -381,7 +381,7 @@ pub struct ListQuery {
 }
 
 #[utoipa::path(
-    get, path = "/scim/v2/Users", tag = "scim",
+    get, operation_id = "scimListUsers", path = "/scim/v2/Users", tag = "scim",
     params(ListQuery),
     security(("bearer" = [])),
     responses(
@@ -416,7 +416,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
-    put, path = "/scim/v2/Users/{id}", tag = "scim",
+    put, operation_id = "scimReplaceUser", path = "/scim/v2/Users/{id}", tag = "scim",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The user's id")),
     request_body(content = ScimUserDoc, content_type = "application/scim+json"),
@@ -440,7 +440,7 @@ pub async fn replace(
 }
 
 #[utoipa::path(
-    patch, path = "/scim/v2/Users/{id}", tag = "scim",
+    patch, operation_id = "scimPatchUser", path = "/scim/v2/Users/{id}", tag = "scim",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The user's id")),
     request_body(content = ScimPatchDoc, content_type = "application/scim+json"),
@@ -464,7 +464,7 @@ pub async fn patch(
 }
 
 #[utoipa::path(
-    delete, path = "/scim/v2/Users/{id}", tag = "scim",
+    delete, operation_id = "scimDeleteUser", path = "/scim/v2/Users/{id}", tag = "scim",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The user's id")),
     responses(

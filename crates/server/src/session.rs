@@ -112,7 +112,7 @@ pub fn clear_cookie() -> HeaderValue {
 }
 
 #[utoipa::path(
-    post, path = "/api/v1/session", tag = "session", request_body = LoginBody,
+    post, operation_id = "logIn", path = "/api/v1/session", tag = "session", request_body = LoginBody,
     responses(
         (status = 201, description = "Logged in; the session cookie is set", body = SessionInfo),
         (status = 429, description = "Too many failed logins from this address (RATE_LIMITED; Retry-After)", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -138,7 +138,7 @@ pub async fn create(
 }
 
 #[utoipa::path(
-    delete, path = "/api/v1/session", tag = "session",
+    delete, operation_id = "logOut", path = "/api/v1/session", tag = "session",
     responses((status = 204, description = "Logged out; the cookie is cleared"))
 )]
 pub async fn delete(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {

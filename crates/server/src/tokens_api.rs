@@ -34,7 +34,7 @@ pub struct CreatedToken {
 
 /// Every token, newest first, without secrets.
 #[utoipa::path(
-    get, path = "/api/v1/tokens", tag = "tokens",
+    get, operation_id = "listTokens", path = "/api/v1/tokens", tag = "tokens",
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The tokens (never their secrets)", body = Vec<TokenInfo>),
@@ -47,7 +47,7 @@ pub async fn list(_: AdminCaller, State(state): State<AppState>) -> Result<Respo
 
 /// Creates a token; the answer carries its secret, once.
 #[utoipa::path(
-    post, path = "/api/v1/tokens", tag = "tokens", request_body = NewTokenBody,
+    post, operation_id = "createToken", path = "/api/v1/tokens", tag = "tokens", request_body = NewTokenBody,
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 201, description = "Created; keep the secret, it is not shown again", body = CreatedToken),

@@ -34,7 +34,7 @@ fn default_limit() -> usize {
 }
 
 #[utoipa::path(
-    get, path = "/api/v1/users", tag = "users", params(Page), security(("bearer" = []), ("session" = [])),
+    get, operation_id = "listUsers", path = "/api/v1/users", tag = "users", params(Page), security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
         crate::error::BadInput, crate::error::AuthProblems
@@ -75,7 +75,7 @@ pub struct NewUser {
 }
 
 #[utoipa::path(
-    post, path = "/api/v1/users", tag = "users", request_body = NewUser, security(("bearer" = []), ("session" = [])),
+    post, operation_id = "createUser", path = "/api/v1/users", tag = "users", request_body = NewUser, security(("bearer" = []), ("session" = [])),
     responses(
         (status = 201, description = "Created", body = Created),
         crate::error::BadInput, crate::error::AuthProblems, crate::error::Refused, crate::error::BodyTooLarge

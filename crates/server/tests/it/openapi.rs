@@ -1099,3 +1099,32 @@ pub(crate) async fn spawn_issuer() -> String {
     tokio::spawn(async move { axum::serve(listener, router).await });
     url
 }
+
+/// Client generators name a method after each operation's `operationId`:
+/// every operation has one, and no two share it.
+#[tokio::test]
+async fn every_operation_has_its_own_operation_id() {
+    let app = crate::spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut twice = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path}: no operationId"));
+            if let Some(first) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                twice.push(format!("{id}: {first} and {method} {path}"));
+            }
+        }
+    }
+    assert!(twice.is_empty(), "operationIds used twice:\n{}", twice.join("\n"));
+}
