@@ -131,6 +131,38 @@ impl Tr {
             .unwrap_or_else(|| local.to_string())
     }
 
+    /// A calendar date (`YYYY-MM-DD`, as licenses carry them) in this
+    /// language's format: "31 dec. 2027" in Swedish, "Dec 31, 2027" in
+    /// English; as given when it does not parse.
+    pub fn date(&self, ymd: impl AsRef<str>) -> String {
+        let ymd = ymd.as_ref();
+        let parsed = time::Date::parse(ymd, time::macros::format_description!("[year]-[month]-[day]"))
+            .ok()
+            .and_then(|d| {
+                icu_datetime::input::Date::try_new_iso(d.year(), u8::from(d.month()), d.day()).ok()
+            });
+        let Some(date) = parsed else {
+            return ymd.to_owned();
+        };
+        type Formatter = icu_datetime::DateTimeFormatter<icu_datetime::fieldsets::YMD>;
+        thread_local! {
+            static FORMATTERS: Vec<(&'static str, Formatter)> = LANGUAGES
+                .iter()
+                .filter_map(|(code, _, _)| {
+                    let locale = icu_locale_core::Locale::try_from_str(code).ok()?;
+                    Some((*code, Formatter::try_new(locale.into(), icu_datetime::fieldsets::YMD::medium()).ok()?))
+                })
+                .collect();
+        }
+        FORMATTERS
+            .with(|all| {
+                all.iter()
+                    .find(|(c, _)| *c == self.code)
+                    .map(|(_, f)| f.format(&date).to_string())
+            })
+            .unwrap_or_else(|| ymd.to_owned())
+    }
+
     /// A stored RFC 3339 time as [`Tr::when`] shows it (as stored when it
     /// does not parse).
     pub fn when_stored(&self, stored: &str, zone: &lisens_core::metering::Zone) -> String {
@@ -349,6 +381,15 @@ mod tests {
             "30 nov. 2026 05:49"
         );
         assert_eq!(Tr::new("sv").when_stored("not a time", &oslo), "not a time");
+        for (code, shown) in [
+            ("en", "Dec 31, 2027"),
+            ("sv", "31 dec. 2027"),
+            ("da", "31. dec. 2027"),
+            ("nb", "31. des. 2027"),
+        ] {
+            assert_eq!(Tr::new(code).date("2027-12-31"), shown, "{code}");
+        }
+        assert_eq!(Tr::new("sv").date("someday"), "someday");
     }
 
     #[test]

@@ -264,7 +264,7 @@ async fn licenses_page(u: &UiUser, state: &AppState, q: LicensesQuery, status_ta
         demo_until: status
             .demo
             .as_ref()
-            .map(|d| d.until.chars().take(10).collect())
+            .map(|d| u.t.date(d.until.chars().take(10).collect::<String>()))
             .unwrap_or_default(),
         unlicensed: status.owners.is_empty(),
         warnings: owner

@@ -653,6 +653,12 @@ async fn a_new_installation_is_licensed_from_the_licenses_page() {
     let html = log_in(&app, &c, "admin").await.text().await.unwrap();
     assert!(html.contains("Ingen licens ännu"), "{html}");
     assert!(html.contains("Demoperioden slutar"), "{html}");
+    let until = app.store.license_status().await.unwrap().demo.unwrap().until;
+    let shown = lisens_server::i18n::Tr::new("sv").date(&until[..10]);
+    assert!(
+        html.contains(&format!("id=\"demo-until\">{shown}<")) && !html.contains(&until[..10]),
+        "the demo's end in Swedish ({shown}): {html}"
+    );
     assert!(html.contains("id=\"license-file\""), "the upload form: {html}");
     let file = parse_spec(SEED_SPEC, time::OffsetDateTime::now_utc())
         .unwrap()
