@@ -9,7 +9,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use lisens_core::{spec::parse_spec, SigningKey};
 use lisens_store::NewAssociate;
 
-use crate::{spawn_app, TestApp, SEED_SPEC};
+use crate::{spawn_app, spawn_unlicensed_app, TestApp, SEED_SPEC};
 
 struct Browser {
     client: Client,
@@ -464,4 +464,39 @@ async fn every_screen_fits_a_phone_390_px_wide_in_swedish_danish_and_norwegian()
         );
     }
     b.client.clone().close().await.unwrap();
+}
+
+/// A fresh installation in Swedish and Danish: the Licenses page offers the
+/// way in (the demo's end, Load license from file, Register), and loading the
+/// vendor's file licenses it; no step shows a code or English.
+#[tokio::test]
+async fn a_fresh_installation_is_licensed_in_swedish_and_danish() {
+    for lang in ["sv", "da"] {
+        let Some(b) = browser().await else { return };
+        let t = lisens_server::i18n::Tr::new(lang);
+        let app = spawn_unlicensed_app().await;
+        user(&app, "admin", true).await;
+        app.store.set_language("admin", Some(lang)).await.unwrap();
+        let doc = parse_spec(SEED_SPEC, time::OffsetDateTime::now_utc())
+            .unwrap()
+            .sign(&SigningKey::from_seed([5; 32]));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("license.lic");
+        std::fs::write(&file, doc).unwrap();
+        log_in(&b, &app, "admin").await;
+        page_with(&b, &t.t("no-license-yet")).await;
+        find(&b, Locator::Id("register")).await;
+        no_codes_or_english(&b, lang).await;
+        shot(&b.client, &format!("fresh-installation-{lang}")).await;
+        find(&b, Locator::Id("license-file"))
+            .await
+            .send_keys(&file.display().to_string())
+            .await
+            .unwrap();
+        find(&b, Locator::Id("upload")).await.click().await.unwrap();
+        page_with(&b, "Seed AB").await;
+        no_codes_or_english(&b, lang).await;
+        shot(&b.client, &format!("fresh-installation-licensed-{lang}")).await;
+        b.client.clone().close().await.unwrap();
+    }
 }
