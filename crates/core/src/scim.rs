@@ -183,15 +183,16 @@ pub fn user_name(v: &Value) -> Result<&str, ScimFault> {
         .ok_or_else(|| ScimFault::invalid("userName is required"))
 }
 
-/// A PUT body for the user `login`: the whole resource, so what it leaves
-/// out is taken away (no entitlements means no plans) and `active` defaults
-/// to true. `userName` cannot change.
+/// A PUT body for the user `login`: the whole resource, with `active`
+/// defaulting to true. `userName` cannot change. Plans change only when
+/// the body says `entitlements` (an empty list takes them all away): Okta
+/// and Entra ID PUT users without them by default, and that must not take
+/// away the plans an administrator gave in lisens.
 pub fn replacement(v: &Value, login: &str) -> Result<UserFields, ScimFault> {
     if user_name(v)? != login {
         return Err(ScimFault::new("mutability", "userName cannot be changed"));
     }
     let mut f = user_fields(v)?;
-    f.entitlements.get_or_insert_with(Vec::new);
     f.active.get_or_insert(true);
     Ok(f)
 }
@@ -411,10 +412,12 @@ mod tests {
     }
 
     #[test]
-    fn a_replacement_takes_away_what_it_leaves_out() {
+    fn a_replacement_keeps_plans_unless_it_names_them() {
         let f = replacement(&json!({"userName": "alice"}), "alice").unwrap();
-        assert_eq!(f.entitlements, Some(vec![]));
+        assert_eq!(f.entitlements, None, "no entitlements: the plans stay");
         assert_eq!(f.active, Some(true));
+        let f = replacement(&json!({"userName": "alice", "entitlements": []}), "alice").unwrap();
+        assert_eq!(f.entitlements, Some(vec![]), "an empty list takes them away");
         let e = replacement(&json!({"userName": "bob"}), "alice").unwrap_err();
         assert_eq!(e.scim_type, Some("mutability"));
         assert!(replacement(&json!({}), "alice").is_err());

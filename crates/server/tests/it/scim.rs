@@ -420,6 +420,42 @@ async fn discovery_describes_what_the_server_returns_and_unknown_paths_are_scim_
         (200, Some(false)),
         "{patched}"
     );
+    // Okta's default PUT has no entitlements: the plan an administrator gave
+    // stays; an explicit empty list takes it away.
+    let put = |entitlements: Option<Value>| {
+        let mut v = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bo@example.com",
+                           "displayName": "Bo Ek", "active": true});
+        if let Some(e) = entitlements {
+            v["entitlements"] = e;
+        }
+        v
+    };
+    let one = format!("/scim/v2/Users/{id}");
+    let (status, given) = call(
+        &app,
+        &scim,
+        M::PUT,
+        &one,
+        Some(put(Some(json!([{"value": "essentials"}])))),
+    )
+    .await;
+    assert_eq!(
+        (status, given["entitlements"][0]["value"].as_str()),
+        (200, Some("essentials")),
+        "{given}"
+    );
+    let (status, kept) = call(&app, &scim, M::PUT, &one, Some(put(None))).await;
+    assert_eq!(
+        (status, kept["entitlements"][0]["value"].as_str()),
+        (200, Some("essentials")),
+        "{kept}"
+    );
+    let (status, none) = call(&app, &scim, M::PUT, &one, Some(put(Some(json!([]))))).await;
+    assert_eq!(
+        (status, none["entitlements"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{none}"
+    );
     // An entitlement that is no plan of the license: invalidValue, nothing stored.
     let stranger = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "cy@example.com",
                           "entitlements": [{"value": "no-such-plan"}]});
