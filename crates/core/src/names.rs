@@ -125,8 +125,11 @@ impl SerialNumber {
 }
 string_newtype!(SerialNumber);
 
-/// A user's login name: 1 to 64 characters of letters, digits and `.`, `_`,
-/// `@`, `-` (e-mail addresses work, as identity providers send them).
+/// A user's login name: 1 to 256 ASCII characters of letters, digits and
+/// `.`, `_`, `@`, `-`, `+`, `'`, `#`: the user principal names directories
+/// send (`first.last+tag@contoso.com`, `o'brien@contoso.com`, Entra ID's
+/// guests `john_gmail.com#EXT#@contoso.onmicrosoft.com`). ASCII, so that
+/// comparing without case is the same on SQLite and PostgreSQL.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct LoginName(String);
@@ -134,16 +137,18 @@ pub struct LoginName(String);
 impl LoginName {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let what = "login name";
-        if s.is_empty() || s.len() > 64 {
-            return Err(ParseError::new(what, "must be 1 to 64 characters"));
+        if s.is_empty() || s.len() > 256 {
+            return Err(ParseError::new(what, "must be 1 to 256 characters"));
         }
         if let Some(c) = s
             .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-')))
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-' | '+' | '\'' | '#')))
         {
             return Err(ParseError::new(
                 what,
-                format!("{s:?} contains {c:?}; use letters, digits, '.', '_', '@' or '-'"),
+                format!(
+                    "{s:?} contains {c:?}; use ASCII letters, digits, '.', '_', '@', '-', '+', an apostrophe or '#'"
+                ),
             ));
         }
         Ok(Self(s.to_owned()))
@@ -233,6 +238,24 @@ mod tests {
         ] {
             assert!(ModuleName::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn logins_are_the_names_directories_send() {
+        for ok in [
+            "anna",
+            "first.last+tag@contoso.com",
+            "o'brien@contoso.com",
+            "john_gmail.com#EXT#@contoso.onmicrosoft.com",
+            &format!("{}@contoso.com", "a".repeat(200)),
+        ] {
+            assert_eq!(LoginName::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in ["", "has space", "tab\there", "a/b", "x<y", &"a".repeat(257)] {
+            assert!(LoginName::parse(bad).is_err(), "{bad}");
+        }
+        let e = LoginName::parse("åsa.ström@contoso.se").unwrap_err().to_string();
+        assert!(e.contains("ASCII"), "{e}");
     }
 
     #[test]

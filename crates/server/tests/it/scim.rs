@@ -456,6 +456,34 @@ async fn discovery_describes_what_the_server_returns_and_unknown_paths_are_scim_
         (200, Some(0)),
         "{none}"
     );
+    // The user principal names directories send: an Entra ID guest, found
+    // again by a filter in another case.
+    let guest = "john_gmail.com#EXT#@contoso.onmicrosoft.com";
+    let (status, g) = call(
+        &app,
+        &scim,
+        M::POST,
+        "/scim/v2/Users",
+        Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": guest})),
+    )
+    .await;
+    assert_eq!((status, g["userName"].as_str()), (201, Some(guest)), "{g}");
+    let filter: String =
+        form_urlencoded::byte_serialize(format!("userName eq \"{}\"", guest.to_uppercase()).as_bytes())
+            .collect();
+    let (status, found) = call(
+        &app,
+        &scim,
+        M::GET,
+        &format!("/scim/v2/Users?filter={filter}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, found["totalResults"].as_i64()),
+        (200, Some(1)),
+        "{found}"
+    );
     // An entitlement that is no plan of the license: invalidValue, nothing stored.
     let stranger = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "cy@example.com",
                           "entitlements": [{"value": "no-such-plan"}]});
