@@ -127,7 +127,15 @@ impl Tr {
             return local.to_string();
         };
         let dt = icu_datetime::input::DateTime { date, time };
-        self.with_formatter(|f| f.format(&dt).to_string())
+        type Formatter = icu_datetime::DateTimeFormatter<icu_datetime::fieldsets::YMDT>;
+        thread_local! {
+            static FORMATTERS: Vec<(&'static str, Formatter)> = per_language(|locale| {
+                let minutes = icu_datetime::fieldsets::YMDT::medium()
+                    .with_time_precision(icu_datetime::options::TimePrecision::Minute);
+                Formatter::try_new(locale.into(), minutes).ok()
+            });
+        }
+        self.with(&FORMATTERS, |f| f.format(&dt).to_string())
             .unwrap_or_else(|| local.to_string())
     }
 
@@ -146,20 +154,10 @@ impl Tr {
         };
         type Formatter = icu_datetime::DateTimeFormatter<icu_datetime::fieldsets::YMD>;
         thread_local! {
-            static FORMATTERS: Vec<(&'static str, Formatter)> = LANGUAGES
-                .iter()
-                .filter_map(|(code, _, _)| {
-                    let locale = icu_locale_core::Locale::try_from_str(code).ok()?;
-                    Some((*code, Formatter::try_new(locale.into(), icu_datetime::fieldsets::YMD::medium()).ok()?))
-                })
-                .collect();
+            static FORMATTERS: Vec<(&'static str, Formatter)> =
+                per_language(|locale| Formatter::try_new(locale.into(), icu_datetime::fieldsets::YMD::medium()).ok());
         }
-        FORMATTERS
-            .with(|all| {
-                all.iter()
-                    .find(|(c, _)| *c == self.code)
-                    .map(|(_, f)| f.format(&date).to_string())
-            })
+        self.with(&FORMATTERS, |f| f.format(&date).to_string())
             .unwrap_or_else(|| ymd.to_owned())
     }
 
@@ -170,29 +168,14 @@ impl Tr {
             .map_or_else(|_| stored.to_owned(), |t| self.when(t, zone))
     }
 
-    /// Runs `f` with this language's date-and-time formatter, made once per
-    /// thread (ICU4X's data is not shared between threads).
-    fn with_formatter<R>(
+    /// Runs `f` with this language's formatter from a per-thread cache
+    /// that [`per_language`] filled.
+    fn with<T: 'static, R>(
         &self,
-        f: impl FnOnce(&icu_datetime::DateTimeFormatter<icu_datetime::fieldsets::YMDT>) -> R,
+        cache: &'static std::thread::LocalKey<Vec<(&'static str, T)>>,
+        f: impl FnOnce(&T) -> R,
     ) -> Option<R> {
-        type Formatter = icu_datetime::DateTimeFormatter<icu_datetime::fieldsets::YMDT>;
-        thread_local! {
-            static FORMATTERS: Vec<(&'static str, Formatter)> = LANGUAGES
-                .iter()
-                .filter_map(|(code, _, _)| {
-                    let locale = icu_locale_core::Locale::try_from_str(code).ok()?;
-                    let f = Formatter::try_new(
-                        locale.into(),
-                        icu_datetime::fieldsets::YMDT::medium()
-                            .with_time_precision(icu_datetime::options::TimePrecision::Minute),
-                    )
-                    .ok()?;
-                    Some((*code, f))
-                })
-                .collect();
-        }
-        FORMATTERS.with(|all| all.iter().find(|(c, _)| *c == self.code).map(|(_, fm)| f(fm)))
+        cache.with(|all| all.iter().find(|(c, _)| *c == self.code).map(|(_, t)| f(t)))
     }
 
     /// A negative change as words ("2 fewer"), so a minus sign needs no
@@ -248,23 +231,22 @@ impl Tr {
             return plain.to_owned();
         };
         thread_local! {
-            static FORMATTERS: Vec<(&'static str, icu_decimal::DecimalFormatter)> = LANGUAGES
-                .iter()
-                .filter_map(|(code, _, _)| {
-                    let locale = icu_locale_core::Locale::try_from_str(code).ok()?;
-                    let f = icu_decimal::DecimalFormatter::try_new(locale.into(), Default::default()).ok()?;
-                    Some((*code, f))
-                })
-                .collect();
+            static FORMATTERS: Vec<(&'static str, icu_decimal::DecimalFormatter)> =
+                per_language(|locale| icu_decimal::DecimalFormatter::try_new(locale.into(), Default::default()).ok());
         }
-        FORMATTERS
-            .with(|all| {
-                all.iter()
-                    .find(|(c, _)| *c == self.code)
-                    .map(|(_, f)| f.format(&value).to_string())
-            })
+        self.with(&FORMATTERS, |f| f.format(&value).to_string())
             .unwrap_or_else(|| plain.to_owned())
     }
+}
+
+/// An ICU4X formatter for each of the four languages, made by `make` from
+/// its locale: the contents of a per-thread cache (ICU4X's data is not
+/// shared between threads), read with [`Tr::with`].
+fn per_language<T>(make: impl Fn(icu_locale_core::Locale) -> Option<T>) -> Vec<(&'static str, T)> {
+    LANGUAGES
+        .iter()
+        .filter_map(|(code, _, _)| Some((*code, make(icu_locale_core::Locale::try_from_str(code).ok()?)?)))
+        .collect()
 }
 
 /// Picks the language: the user's setting, else the first supported one in

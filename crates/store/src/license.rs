@@ -301,9 +301,7 @@ impl Store {
             n
         };
         Ok(UserCounts {
-            licensed_logins: owners
-                .first()
-                .map_or_else(|| lisens_core::Product::crm(), OwnerStatus::product)
+            licensed_logins: crate::status::primary_product(owners)
                 .login
                 .iter()
                 .map(|m| valid_total(m.as_str()))

@@ -65,9 +65,7 @@ pub struct UserCounts {
 impl LicenseStatus {
     /// The primary owner's product (the CRM's before any license).
     pub fn product(&self) -> &lisens_core::Product {
-        self.owners
-            .first()
-            .map_or_else(|| lisens_core::Product::crm(), OwnerStatus::product)
+        primary_product(&self.owners)
     }
 
     /// Every valid module row by name, the first valid one when several share a name.
@@ -119,6 +117,14 @@ pub struct OwnerStatus {
     /// The signed product; None in a license of the first format.
     #[serde(skip)]
     pub product: Option<lisens_core::Product>,
+}
+
+/// The product of the primary owner (listed first), or the CRM's before any
+/// license.
+pub(crate) fn primary_product(owners: &[OwnerStatus]) -> &lisens_core::Product {
+    owners
+        .first()
+        .map_or_else(|| lisens_core::Product::crm(), OwnerStatus::product)
 }
 
 impl OwnerStatus {
